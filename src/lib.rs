@@ -1,14 +1,22 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! mtlscan: reads a packet capture and proves, flow by flow, whether TCP traffic was protected by
+//! mutual TLS, by TLS without a client certificate, or crossed the wire in plaintext.
+//!
+//! Data flows one way, one module per stage:
+//!
+//! ```text
+//! bytes --capture--> Frame --decode--> Segment --flow--> Flow --classify--> Classification --report--> JSON/table
+//! ```
+//!
+//! [`analyze::analyze`] runs the whole pipeline; the binary is a thin shell over it.
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_debug_implementations)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod analyze;
+pub mod capture;
+pub mod classify;
+pub mod decode;
+pub mod flow;
+pub mod model;
+pub mod report;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use analyze::{analyze, Analysis, AnalysisOptions, AnalyzeError};

@@ -1,0 +1,68 @@
+//! Capture files: classic pcap and pcapng (optionally gzip-compressed), read from a memory map or
+//! a stream, handed to the caller one [`Frame`] at a time. Frames borrow the input: nothing is
+//! copied on the way.
+
+mod error;
+mod linktype;
+mod pcap;
+mod pcapng;
+mod source;
+
+pub use error::CaptureError;
+pub use linktype::LinkType;
+pub use source::{read_capture, Input, ReadOptions};
+
+/// One captured packet, borrowing its bytes from the input.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// 1-based frame number in file order, as Wireshark numbers them.
+    pub number: u64,
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_nanos: i64,
+    /// Link-layer header type of the interface that captured the frame.
+    pub link: LinkType,
+    /// pcapng interface index (0 for classic pcap).
+    pub interface: u32,
+    /// The captured bytes (may be shorter than `orig_len` when the snaplen cut the packet).
+    pub data: &'a [u8],
+    /// Length of the packet on the wire.
+    pub orig_len: u32,
+}
+
+/// Container format of a capture file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureFormat {
+    Pcap,
+    PcapNg,
+}
+
+impl CaptureFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptureFormat::Pcap => "pcap",
+            CaptureFormat::PcapNg => "pcapng",
+        }
+    }
+}
+
+/// What a capture held, besides its frames.
+#[derive(Debug, Clone)]
+pub struct CaptureInfo {
+    pub format: CaptureFormat,
+    /// `Some("gzip")` when the file was compressed.
+    pub compression: Option<&'static str>,
+    /// Link types of the interfaces, in first-seen order, without duplicates.
+    pub link_types: Vec<LinkType>,
+    /// Number of packet records read.
+    pub packets: u64,
+    /// Size of the input in bytes, as stored (compressed size for a gzip file).
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the input bytes, as stored.
+    pub sha256: String,
+    /// The capture ends inside a record (or a block): frames up to the cut were delivered.
+    pub truncated: bool,
+    /// Human-readable notes about the file (cut records, skipped blocks, ...).
+    pub warnings: Vec<String>,
+    /// TLS key log text found in pcapng Decryption Secrets Blocks (NSS key log format).
+    pub tls_secrets: Vec<u8>,
+}

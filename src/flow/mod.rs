@@ -1,0 +1,115 @@
+//! TCP flows: segments grouped by connection, each direction reassembled into a bounded prefix of
+//! its byte stream (what classification needs); everything past the prefix is only counted.
+
+mod table;
+
+pub use table::FlowTable;
+
+use crate::decode::Endpoint;
+
+/// Bounds on what the flow table keeps.
+#[derive(Debug, Clone)]
+pub struct FlowLimits {
+    /// Bytes of each direction's stream that are buffered for classification.
+    pub prefix_bytes: usize,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            prefix_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// How the flow's client was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientBy {
+    /// `a` sent the SYN (or `b` sent the SYN-ACK).
+    Syn,
+    /// No handshake seen: `a` is merely the sender of the first packet. The classifier may swap
+    /// the flow once the bytes tell who the client is.
+    FirstSeen,
+    /// Decided from the bytes (ClientHello or request sender).
+    Bytes,
+    /// Decided from the port numbers (the lower, well-known port is the server's).
+    Port,
+}
+
+/// One TCP connection. `a` is the client when known (see [`ClientBy`]).
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub a: Endpoint,
+    pub b: Endpoint,
+    pub client_by: ClientBy,
+    /// `dir[0]` is `a` → `b`, `dir[1]` is `b` → `a`.
+    pub dir: [Direction; 2],
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub syn_seen: bool,
+    /// Some packet of the flow came from a loopback interface (link layer says so).
+    pub loopback_if: bool,
+}
+
+impl Flow {
+    /// Exchanges the roles of `a` and `b` (used when the bytes reveal the client).
+    pub fn swap(&mut self) {
+        std::mem::swap(&mut self.a, &mut self.b);
+        self.dir.swap(0, 1);
+    }
+
+    /// No payload in either direction.
+    pub fn is_empty(&self) -> bool {
+        self.dir[0].payload_bytes == 0 && self.dir[1].payload_bytes == 0
+    }
+}
+
+/// One direction of a flow.
+#[derive(Debug, Clone, Default)]
+pub struct Direction {
+    pub packets: u64,
+    /// TCP payload bytes on the wire in this direction, retransmissions not counted twice.
+    pub payload_bytes: u64,
+    /// The reassembled start of the byte stream, at most `FlowLimits::prefix_bytes` long.
+    /// Where bytes are missing (a gap that was never filled) the stream continues after the gap
+    /// and the offset is listed in `holes`.
+    pub stream: Vec<u8>,
+    /// `(stream offset, frame number)` for every segment that contributed bytes to `stream`, in
+    /// offset order: the frame that carried the byte at a given offset is the last entry whose
+    /// offset is <= it.
+    pub frames: Vec<(u32, u64)>,
+    /// Offsets in `stream` before which bytes are missing (segments never captured).
+    pub holes: Vec<u32>,
+    /// The stream continued past the buffered prefix.
+    pub prefix_full: bool,
+    pub syn: bool,
+    pub fin_frame: Option<u64>,
+    pub rst_frame: Option<u64>,
+    /// Frame of the first segment carrying payload.
+    pub first_payload_frame: Option<u64>,
+    pub gaps: u32,
+    pub out_of_order: u32,
+    pub retransmitted: u32,
+    /// Payload bytes the snaplen cut off.
+    pub bytes_not_captured: u64,
+}
+
+impl Direction {
+    /// The frame that carried the stream byte at `offset`, if it lies in the buffered prefix.
+    pub fn frame_at(&self, offset: usize) -> Option<u64> {
+        let offset = u32::try_from(offset).ok()?;
+        let idx = self.frames.partition_point(|&(o, _)| o <= offset);
+        idx.checked_sub(1).map(|i| self.frames[i].1)
+    }
+
+    /// The contiguous bytes at the start of the stream (up to the first hole).
+    pub fn contiguous(&self) -> &[u8] {
+        let end = self
+            .holes
+            .first()
+            .map_or(self.stream.len(), |&h| h as usize);
+        &self.stream[..end.min(self.stream.len())]
+    }
+}

@@ -1,0 +1,163 @@
+//! The report's data model (schema version 1 of the product contract). Classification fills it;
+//! the report formats serialize it. Field names are a contract: add fields, never rename them.
+
+use serde::Serialize;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The verdict of one flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// TLS, and the client presented a certificate.
+    Mtls,
+    /// TLS, but no client certificate (or not provable).
+    Tls,
+    /// Application bytes in the clear.
+    Plaintext,
+    /// High-entropy payload that is not TLS.
+    Opaque,
+    /// No payload.
+    Empty,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Mtls,
+        Verdict::Tls,
+        Verdict::Plaintext,
+        Verdict::Opaque,
+        Verdict::Empty,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Mtls => "mtls",
+            Verdict::Tls => "tls",
+            Verdict::Plaintext => "plaintext",
+            Verdict::Opaque => "opaque",
+            Verdict::Empty => "empty",
+        }
+    }
+}
+
+/// How the presence of a certificate is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evidence {
+    /// Seen in the clear (TLS <= 1.2).
+    Observed,
+    /// Read after decrypting the handshake with a key log.
+    Decrypted,
+    /// Deduced from the sizes of encrypted handshake records (TLS 1.3).
+    Inferred,
+}
+
+/// How much of the TLS handshake the capture holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HandshakeState {
+    /// ClientHello, ServerHello and both Finished (or their encrypted equivalents) seen.
+    Complete,
+    /// The handshake started but the capture does not show its end.
+    Partial,
+    /// The handshake was aborted (alert, reset or close before it completed).
+    Failed,
+    /// The capture starts after the handshake: only TLS records are seen.
+    NotCaptured,
+}
+
+/// One X.509 certificate, described.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// Lowercase hex SHA-256 of the DER encoding.
+    pub sha256: String,
+    /// Public key, e.g. `RSA 2048` or `EC P-256`.
+    pub key: String,
+    pub san_uris: Vec<String>,
+    pub san_dns: Vec<String>,
+    /// The certificate could not be parsed; the other fields are empty except `sha256`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_error: Option<String>,
+}
+
+/// What is known about the certificate one side presented.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CertificateSide {
+    /// `true` presented, `false` proven absent, `null` unknown.
+    pub presented: Option<bool>,
+    pub evidence: Option<Evidence>,
+    /// Frame of the Certificate message (or of the record that implies it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
+    pub chain: Vec<CertInfo>,
+}
+
+/// A TLS alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertInfo {
+    /// `client` or `server`.
+    pub from: &'static str,
+    pub frame: Option<u64>,
+    /// `fatal`/`warning` with the description name, or `encrypted` when hidden by TLS 1.3.
+    pub level: String,
+    pub description: String,
+}
+
+/// TLS facts of a flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsSummary {
+    /// Negotiated version: `1.0`, `1.1`, `1.2`, `1.3`, `ssl3`, `ssl2`, or a draft name.
+    pub version: Option<String>,
+    pub handshake: Option<HandshakeState>,
+    /// IANA name of the selected cipher suite (or `0xNNNN`).
+    pub cipher_suite: Option<String>,
+    pub sni: Option<String>,
+    pub alpn_offered: Vec<String>,
+    pub alpn_selected: Option<String>,
+    /// Versions the client offered (supported_versions, else the ClientHello version).
+    pub versions_offered: Vec<String>,
+    /// The server sent a CertificateRequest (`null`: unknown, e.g. TLS 1.3 without keys).
+    pub certificate_requested: Option<bool>,
+    pub client_certificate: CertificateSide,
+    pub server_certificate: CertificateSide,
+    /// The session was resumed (PSK or session id/ticket): no certificates are exchanged.
+    pub resumed: Option<bool>,
+    pub hello_retry_request: bool,
+    pub early_data: bool,
+    pub ja3: Option<String>,
+    pub ja4: Option<String>,
+    pub alerts: Vec<AlertInfo>,
+    /// Frame of the ClientHello.
+    pub client_hello_frame: Option<u64>,
+    /// Cleartext bytes that preceded the TLS handshake (STARTTLS and similar upgrades).
+    pub plaintext_prefix_bytes: u64,
+}
+
+/// Cleartext application data found in a flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlaintextSummary {
+    /// `http/1.1`, `http/1.0`, `h2c`, `grpc`, or `unknown`.
+    pub protocol: String,
+    /// A short, redacted quote: request line, status line, or printable bytes.
+    pub evidence: String,
+    pub frame: Option<u64>,
+    /// `client` or `server`: who sent the quoted bytes.
+    pub direction: &'static str,
+    /// The server rejected the cleartext request (reset, close without response, TLS alert).
+    pub rejected: bool,
+}
+
+/// The outcome of classifying one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub tls: Option<TlsSummary>,
+    pub plaintext: Option<PlaintextSummary>,
+}

@@ -1,0 +1,1 @@
+//! Report formats and the CI policy.
