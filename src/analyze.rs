@@ -28,6 +28,8 @@ pub struct AnalysisOptions {
     pub limits: FlowLimits,
     /// Secrets from `--keylog` files (a capture's own Decryption Secrets Blocks are added).
     pub keylog: KeyLog,
+    /// Worker threads for classification; `None` uses every core.
+    pub threads: Option<usize>,
 }
 
 /// Why an analysis could not be done.
@@ -36,6 +38,8 @@ pub struct AnalysisOptions {
 pub enum AnalyzeError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error("cannot start {threads} worker threads: {why}")]
+    Threads { threads: usize, why: String },
 }
 
 /// One capture and what reading it found.
@@ -120,6 +124,20 @@ pub struct Analysis {
 
 /// Reads, reassembles and classifies every TCP flow of `inputs`.
 pub fn analyze(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, AnalyzeError> {
+    match opts.threads {
+        None => analyze_all(inputs, opts),
+        Some(threads) => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| AnalyzeError::Threads {
+                threads,
+                why: e.to_string(),
+            })?
+            .install(|| analyze_all(inputs, opts)),
+    }
+}
+
+fn analyze_all(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, AnalyzeError> {
     let mut analysis = Analysis {
         captures: Vec::new(),
         flows: Vec::new(),

@@ -17,6 +17,7 @@ pub mod classify;
 pub mod decode;
 pub mod flow;
 pub mod model;
+pub mod names;
 pub mod report;
 
 pub use analyze::{analyze, Analysis, AnalysisOptions, AnalyzeError};

@@ -1,12 +1,16 @@
 //! Classification: decides, from a flow's reassembled bytes, who the client is and whether the
 //! flow was mutual TLS, TLS, plaintext, opaque or empty.
+//!
+//! The order of the questions is the verdict logic: no payload is `empty`; bytes that parse as TLS
+//! are `tls` or `mtls` (never judged by port); recognisable cleartext is `plaintext`; what is left
+//! is `opaque` when it looks random and `plaintext` otherwise.
 
 pub mod entropy;
 pub mod plaintext;
 pub mod tls;
 
-use crate::flow::Flow;
-use crate::model::Classification;
+use crate::flow::{ClientBy, Flow};
+use crate::model::{Classification, PlaintextSummary, Verdict};
 pub use tls::KeyLog;
 
 /// What classification may use besides the flow itself.
@@ -15,13 +19,176 @@ pub struct Context {
     pub keylog: KeyLog,
 }
 
-/// Decides the client of a flow whose handshake was not captured.
+/// Decides the client of a flow whose TCP handshake was not captured: first from the bytes (who
+/// sent a ClientHello or a request, who sent a ServerHello or a response), then from the ports.
 pub fn orient(flow: &mut Flow) {
-    let _ = flow;
+    if flow.client_by != ClientBy::FirstSeen {
+        return;
+    }
+    let speaks_first = |bytes: &[u8]| {
+        tls::looks_like_client_hello(bytes) || plaintext::looks_like_request(bytes)
+    };
+    let answers = |bytes: &[u8]| looks_like_server_hello(bytes) || bytes.starts_with(b"HTTP/");
+    let (a, b) = (flow.dir[0].contiguous(), flow.dir[1].contiguous());
+    let a_client = speaks_first(a) || answers(b);
+    let b_client = speaks_first(b) || answers(a);
+    if a_client != b_client {
+        if b_client {
+            flow.swap();
+        }
+        flow.client_by = ClientBy::Bytes;
+        return;
+    }
+    if server_port_rank(flow.a.port) > server_port_rank(flow.b.port) {
+        flow.swap();
+        flow.client_by = ClientBy::Port;
+    } else if server_port_rank(flow.a.port) < server_port_rank(flow.b.port) {
+        flow.client_by = ClientBy::Port;
+    }
+}
+
+/// How likely a port is to be the server's: well-known ports first, then registered ports, with
+/// the ephemeral range last; lower numbers win within a class.
+fn server_port_rank(port: u16) -> u32 {
+    let class = match port {
+        0..=1023 => 3u32,
+        1024..=32767 => 2,
+        _ => 1,
+    };
+    (class << 16) | u32::from(u16::MAX - port)
 }
 
 /// Classifies one flow (`flow.a` is the client).
 pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
-    let _ = (flow, ctx);
-    unimplemented!()
+    if flow.is_empty() {
+        return Classification {
+            verdict: Verdict::Empty,
+            reasons: vec![empty_reason(flow)],
+            tls: None,
+            plaintext: None,
+        };
+    }
+    if let Some(analysis) = tls::analyze(flow, &ctx.keylog) {
+        let verdict = if analysis.summary.client_certificate.presented == Some(true) {
+            Verdict::Mtls
+        } else {
+            Verdict::Tls
+        };
+        return Classification {
+            verdict,
+            reasons: analysis.reasons,
+            tls: Some(analysis.summary),
+            plaintext: None,
+        };
+    }
+    if let Some(found) = plaintext::detect(flow) {
+        let reason = format!(
+            "{} in cleartext from the {} (frame {}): {}",
+            found.protocol,
+            found.direction,
+            found.frame.map_or_else(|| "?".to_string(), |f| f.to_string()),
+            found.evidence
+        );
+        return Classification {
+            verdict: Verdict::Plaintext,
+            reasons: vec![reason],
+            tls: None,
+            plaintext: Some(found),
+        };
+    }
+    classify_unrecognised(flow)
+}
+
+/// Payload that is neither TLS nor a known cleartext protocol: `opaque` when every direction that
+/// carries enough bytes to judge looks random, `plaintext` otherwise.
+fn classify_unrecognised(flow: &Flow) -> Classification {
+    let judged: Vec<(usize, &[u8])> = (0..2)
+        .map(|d| (d, flow.dir[d].contiguous()))
+        .filter(|(_, bytes)| !bytes.is_empty())
+        .collect();
+    let random = !judged.is_empty()
+        && judged
+            .iter()
+            .all(|(_, bytes)| entropy::is_high_entropy(bytes));
+    let judged: Vec<(usize, &[u8])> = judged
+        .into_iter()
+        .map(|(d, bytes)| (d, &bytes[..bytes.len().min(SAMPLE_BYTES)]))
+        .collect();
+    let (d, bytes) = judged
+        .iter()
+        .copied()
+        .max_by_key(|(_, b)| b.len())
+        .unwrap_or((0, &[]));
+    let side = if d == 0 { "client" } else { "server" };
+    let frame = flow.dir[d].frame_at(0);
+    let bits = entropy::bits_per_byte(bytes);
+    if random {
+        Classification {
+            verdict: Verdict::Opaque,
+            reasons: vec![format!(
+                "payload is not TLS and not a known cleartext protocol, and looks random \
+                 ({bits:.2} bits/byte over the first {} bytes from the {side}): encrypted or \
+                 compressed by something else, not proven encrypted",
+                bytes.len().min(SAMPLE_BYTES)
+            )],
+            tls: None,
+            plaintext: None,
+        }
+    } else {
+        let evidence = quote(bytes);
+        Classification {
+            verdict: Verdict::Plaintext,
+            reasons: vec![format!(
+                "payload is not TLS and not random ({bits:.2} bits/byte over {} bytes from the \
+                 {side}): readable on the wire",
+                bytes.len().min(SAMPLE_BYTES)
+            )],
+            tls: None,
+            plaintext: Some(PlaintextSummary {
+                protocol: "unknown".to_string(),
+                evidence,
+                frame,
+                direction: side,
+                rejected: false,
+            }),
+        }
+    }
+}
+
+fn empty_reason(flow: &Flow) -> String {
+    let packets = flow.dir[0].packets + flow.dir[1].packets;
+    let end = if flow.dir[0].rst_frame.is_some() || flow.dir[1].rst_frame.is_some() {
+        ", reset"
+    } else if flow.dir[0].fin_frame.is_some() || flow.dir[1].fin_frame.is_some() {
+        ", closed"
+    } else {
+        ""
+    };
+    let syn = if flow.syn_seen { "handshake" } else { "no handshake" };
+    format!("no payload in either direction ({packets} packets, {syn}{end})")
+}
+
+/// How many leading bytes of a direction the entropy test looks at.
+const SAMPLE_BYTES: usize = 4096;
+
+/// The bytes start with a TLS handshake record holding a ServerHello.
+fn looks_like_server_hello(bytes: &[u8]) -> bool {
+    matches!(bytes, [22, 3, 0..=4, _, _, 2, ..])
+}
+
+/// A short printable quote of unknown payload: up to 60 bytes, non-printable bytes as `\xNN`.
+fn quote(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in bytes.iter().take(60) {
+        match b {
+            b' '..=b'~' => out.push(char::from(b)),
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if bytes.len() > 60 {
+        out.push('…');
+    }
+    out
 }

@@ -1,0 +1,221 @@
+//! The CI policy: `--require encrypted|mtls` with `--allow` exemptions.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use crate::analyze::FlowResult;
+use crate::model::Verdict;
+
+/// What every flow with payload must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// TLS (with or without client certificate).
+    Encrypted,
+    /// TLS with a client certificate proven (observed, decrypted or inferred).
+    Mtls,
+}
+
+impl Requirement {
+    pub fn name(self) -> &'static str {
+        match self {
+            Requirement::Encrypted => "encrypted",
+            Requirement::Mtls => "mtls",
+        }
+    }
+}
+
+/// One `--allow` rule: flows it matches are exempt from the requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowRule {
+    /// `port=N`: the flow's server port is N.
+    Port(u16),
+    /// `net=CIDR`: either endpoint lies in the network.
+    Net { addr: IpAddr, prefix: u8 },
+    /// `host=IP` or `host=IP:PORT`: either endpoint is that address (and port).
+    Host { ip: IpAddr, port: Option<u16> },
+}
+
+/// An `--allow` rule that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid --allow rule '{rule}': {why}; use port=15021, net=127.0.0.0/8, host=10.1.2.3 or host=10.1.2.3:9080")]
+pub struct AllowRuleError {
+    pub rule: String,
+    pub why: String,
+}
+
+impl FromStr for AllowRule {
+    type Err = AllowRuleError;
+
+    fn from_str(rule: &str) -> Result<Self, Self::Err> {
+        let err = |why: &str| AllowRuleError {
+            rule: rule.to_string(),
+            why: why.to_string(),
+        };
+        let (kind, value) = rule
+            .split_once('=')
+            .ok_or_else(|| err("expected KIND=VALUE"))?;
+        match kind.trim() {
+            "port" => value
+                .trim()
+                .parse::<u16>()
+                .map(AllowRule::Port)
+                .map_err(|_| err("port must be a number from 0 to 65535")),
+            "net" => {
+                let (addr, prefix) = value
+                    .trim()
+                    .split_once('/')
+                    .ok_or_else(|| err("net needs ADDRESS/PREFIX"))?;
+                let addr: IpAddr = addr.parse().map_err(|_| err("not an IP address"))?;
+                let max = if addr.is_ipv4() { 32 } else { 128 };
+                let prefix: u8 = prefix
+                    .parse()
+                    .ok()
+                    .filter(|p| *p <= max)
+                    .ok_or_else(|| err("prefix length out of range"))?;
+                Ok(AllowRule::Net { addr, prefix })
+            }
+            "host" => parse_host(value.trim()).ok_or_else(|| err("expected IP or IP:PORT ([v6]:PORT)")),
+            _ => Err(err("unknown kind (port, net or host)")),
+        }
+    }
+}
+
+fn parse_host(value: &str) -> Option<AllowRule> {
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return Some(AllowRule::Host { ip, port: None });
+    }
+    let sock: std::net::SocketAddr = value.parse().ok()?;
+    Some(AllowRule::Host {
+        ip: sock.ip(),
+        port: Some(sock.port()),
+    })
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
+impl AllowRule {
+    /// The rule matches the flow.
+    pub fn matches(&self, flow: &FlowResult) -> bool {
+        let ends = [flow.facts.client, flow.facts.server];
+        match *self {
+            AllowRule::Port(port) => flow.facts.server.port == port,
+            AllowRule::Net { addr, prefix } => ends.iter().any(|e| in_net(e.ip, addr, prefix)),
+            AllowRule::Host { ip, port } => ends
+                .iter()
+                .any(|e| e.ip == ip && port.is_none_or(|p| p == e.port)),
+        }
+    }
+}
+
+/// The policy given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub require: Option<Requirement>,
+    pub allow: Vec<AllowRule>,
+}
+
+/// The policy's judgement of an analysis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyOutcome {
+    pub require: Requirement,
+    pub pass: bool,
+    /// Ids of the flows that violate the requirement.
+    pub violations: Vec<u64>,
+    /// Ids of the flows exempted by `--allow` rules that would otherwise violate it.
+    pub exempted: Vec<u64>,
+}
+
+impl Policy {
+    /// Why a flow violates the requirement, or `None` when it satisfies it.
+    pub fn violation(require: Requirement, flow: &FlowResult) -> Option<&'static str> {
+        match (require, flow.class.verdict) {
+            (_, Verdict::Empty) => None,
+            (_, Verdict::Plaintext) => Some("plaintext"),
+            (_, Verdict::Opaque) => Some("not proven encrypted"),
+            (Requirement::Encrypted, Verdict::Tls | Verdict::Mtls) => None,
+            (Requirement::Mtls, Verdict::Mtls) => None,
+            (Requirement::Mtls, Verdict::Tls) => Some("no client certificate proven"),
+        }
+    }
+
+    /// Judges every flow; `None` when no requirement was given.
+    pub fn evaluate(&self, flows: &[FlowResult]) -> Option<PolicyOutcome> {
+        let require = self.require?;
+        let mut violations = Vec::new();
+        let mut exempted = Vec::new();
+        for flow in flows {
+            if Self::violation(require, flow).is_some() {
+                if self.allow.iter().any(|rule| rule.matches(flow)) {
+                    exempted.push(flow.id);
+                } else {
+                    violations.push(flow.id);
+                }
+            }
+        }
+        Some(PolicyOutcome {
+            require,
+            pass: violations.is_empty(),
+            violations,
+            exempted,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rules() {
+        assert_eq!("port=15021".parse(), Ok(AllowRule::Port(15021)));
+        assert_eq!(
+            "net=127.0.0.0/8".parse(),
+            Ok(AllowRule::Net {
+                addr: "127.0.0.0".parse().unwrap(),
+                prefix: 8
+            })
+        );
+        assert_eq!(
+            "host=10.1.2.3:9080".parse(),
+            Ok(AllowRule::Host {
+                ip: "10.1.2.3".parse().unwrap(),
+                port: Some(9080)
+            })
+        );
+        assert_eq!(
+            "host=[::1]:80".parse(),
+            Ok(AllowRule::Host {
+                ip: "::1".parse().unwrap(),
+                port: Some(80)
+            })
+        );
+        assert!("port=70000".parse::<AllowRule>().is_err());
+        assert!("net=10.0.0.0/33".parse::<AllowRule>().is_err());
+        assert!("nets=10.0.0.0/8".parse::<AllowRule>().is_err());
+        assert!("host=pod-a".parse::<AllowRule>().is_err());
+    }
+
+    #[test]
+    fn net_matching() {
+        let net: IpAddr = "10.128.0.0".parse().unwrap();
+        assert!(in_net("10.131.1.100".parse().unwrap(), net, 9));
+        assert!(!in_net("10.0.0.1".parse().unwrap(), net, 9));
+        assert!(in_net("1.2.3.4".parse().unwrap(), net, 0));
+        let v6: IpAddr = "fd00::".parse().unwrap();
+        assert!(in_net("fd00::1".parse().unwrap(), v6, 64));
+        assert!(!in_net("fd01::1".parse().unwrap(), v6, 64));
+        assert!(!in_net("10.0.0.1".parse().unwrap(), v6, 0));
+    }
+}
