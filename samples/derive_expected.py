@@ -99,6 +99,16 @@ def is_tls(payload_hex):
     return len(b) == 3 and b[0] in (0x14, 0x15, 0x16, 0x17) and b[1] == 0x03 and b[2] <= 0x04
 
 
+def records(stream):
+    """(content_type, length) of the TLS records in a byte stream, up to the first 8."""
+    out, off = [], 0
+    while off + 5 <= len(stream) and len(out) < 8:
+        ctype, length = stream[off], int.from_bytes(stream[off + 3:off + 5], "big")
+        out.append((ctype, length))
+        off += 5 + length
+    return out
+
+
 def analyse(path, keys):
     flows = {}
     for r in tshark_rows(path, keys):
@@ -180,8 +190,15 @@ def analyse(path, keys):
             else:
                 notes.append("handshake=incomplete")
             notes.append("cert_requested=" + ("true" if cert_req else "false"))
+            if version == "1.3":
+                # the client's records after its ClientHello(s): type:outer_length, what the
+                # size-based inference sees (Finished alone is 53 for SHA-256 suites, 69 for SHA-384)
+                recs = records(b"".join(bytes.fromhex(first(r, "tcp.payload")) for r in cli_data))
+                notes.append("client_records=" + ",".join("%d:%d" % tl for tl in recs if tl[0] != 22)[:80])
             if resumed:
                 notes.append("resumed=true")
+            if sum(1 for r in cli_rows for t in r["tls.handshake.type"] if t == "1") > 1:
+                notes.append("hello_retry=true")
             if cert_row is not None:
                 notes.append("client_chain=%d" % chain)
                 ids = cert_row["x509ce.uniformResourceIdentifier"] + ["dns:" + d for d in cert_row["x509ce.dNSName"]]

@@ -82,10 +82,11 @@ cap_stop() { # let the last ACKs through, then stop tcpdump cleanly (it flushes 
 
 # ---------------------------------------------------------------- peers
 SRV_PID=
-srv() { # NAME PORT s_server-args... ; one TLS listener on 127.0.0.1:PORT, exits after -naccept
+HOST=127.0.0.1  # listen address of the next server ([::1] for IPv6)
+srv() { # NAME PORT s_server-args... ; one TLS listener on $HOST:PORT, exits after -naccept
     local name=$1 port=$2
     shift 2
-    (cd "$WWW" && exec timeout 20 openssl s_server -accept "127.0.0.1:$port" "$@") \
+    (cd "$WWW" && exec timeout 20 openssl s_server -accept "$HOST:$port" "$@") \
         >"$WORK/$name.srv.log" 2>&1 </dev/null &
     SRV_PID=$!
     BG+=("$SRV_PID")
@@ -93,19 +94,20 @@ srv() { # NAME PORT s_server-args... ; one TLS listener on 127.0.0.1:PORT, exits
 }
 srv_wait() { wait "$SRV_PID" || true; forget "$SRV_PID"; }
 
-KEYLOG=  # if set, s_client also writes its NSS key log there
+KEYLOG=     # if set, s_client also writes its NSS key log there
+CLI_DELAY=0 # seconds the client waits after the handshake before it sends its line
 cli() { # NAME s_client-args... ; sends one line, then CLOSE (s_server -rev then closes)
     local name=$1 kl=$ALLKEYS
     shift
     [[ -n $KEYLOG ]] && kl=$KEYLOG
-    printf 'GET /details/0 from productpage\nCLOSE\n' |
+    { sleep "$CLI_DELAY"; printf 'GET /details/0 from productpage\nCLOSE\n'; } 2>/dev/null |
         timeout 10 openssl s_client -ign_eof -keylogfile "$kl" "$@" >"$WORK/$name.cli.log" 2>&1 || true
     if [[ -n $KEYLOG ]]; then cat "$KEYLOG" >>"$ALLKEYS"; fi
 }
 
 HTTP_PID=
 http_start() { # PORT: python3 -m http.server on 127.0.0.1:PORT
-    python3 -m http.server "$1" --bind 127.0.0.1 --directory "$WWW" >"$WORK/http.$1.log" 2>&1 </dev/null &
+    python3 -m http.server "$1" --bind "${HOST//[\[\]]/}" --directory "$WWW" >"$WORK/http.$1.log" 2>&1 </dev/null &
     HTTP_PID=$!
     BG+=("$HTTP_PID")
     wait_port "$1"
@@ -116,7 +118,7 @@ curl_plain() { # PORT: GET with credentials in headers (the tool must redact the
     curl -sS -o /dev/null --max-time 5 \
         -H 'Authorization: Bearer s3cr3t-token' \
         -H 'Cookie: session=c00k13-s3cr3t; theme=dark' \
-        "http://127.0.0.1:$1/productpage?u=normal" || true
+        "http://$HOST:$1/productpage?u=normal" || true
 }
 
 ISTIO_SNI=outbound_.9080_._.details.bookinfo.svc.cluster.local
@@ -145,7 +147,7 @@ flow_tls13_mtls() { # PORT [extra s_client args]
     local port=$1
     shift
     srv tls13-mtls.$port "$port" -naccept 1 -tls1_3 -Verify 1 "${MESH_SRV[@]}"
-    cli tls13-mtls.$port -connect "127.0.0.1:$port" -tls1_3 "${MESH_CLI[@]}" "$@"
+    cli tls13-mtls.$port -connect "$HOST:$port" -tls1_3 "${MESH_CLI[@]}" "$@"
     srv_wait
 }
 flow_tls13_mtls_rsa() { # PORT
@@ -281,7 +283,8 @@ cap_stop
 log "tls13-rejected-no-cert.pcap"
 cap_start tls13-rejected-no-cert.pcap lo '' 'tcp port 9083'
 srv t13rej 9083 -naccept 1 -tls1_3 -Verify 1 -verify_return_error "${MESH_SRV[@]}"
-cli t13rej -connect 127.0.0.1:9083 -tls1_3 -CAfile "$P/ca.crt" -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN"
+# the client waits for the server's alert before it has anything to send: no application data
+CLI_DELAY=0.3 cli t13rej -connect 127.0.0.1:9083 -tls1_3 -CAfile "$P/ca.crt" -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN"
 srv_wait
 cap_stop
 
@@ -293,6 +296,22 @@ cli t13res.1 -connect 127.0.0.1:9084 -tls1_3 "${MESH_CLI[@]}" -sess_out "$WORK/s
 cli t13res.2 -connect 127.0.0.1:9084 -tls1_3 "${MESH_CLI[@]}" -sess_in "$WORK/sess.pem"
 srv_wait
 grep -q '^Reused, TLSv1.3' "$WORK/t13res.2.cli.log" || die "second TLS 1.3 connection was not resumed"
+cap_stop
+
+log "tls13-hrr-mtls.pcap"
+# client sends an X25519 key share, the server only accepts P-256: HelloRetryRequest, second ClientHello
+cap_start tls13-hrr-mtls.pcap lo '' 'tcp port 9086'
+srv t13hrr 9086 -naccept 1 -tls1_3 -Verify 1 -groups P-256 "${MESH_SRV[@]}"
+cli t13hrr -connect 127.0.0.1:9086 -tls1_3 -groups X25519:P-256 "${MESH_CLI[@]}"
+srv_wait
+cap_stop
+
+log "ipv6-mtls.pcap"
+cap_start ipv6-mtls.pcap lo '' 'tcp port 9087 or tcp port 8087'
+HOST='[::1]'
+flow_tls13_mtls 9087
+flow_http 8087
+HOST=127.0.0.1
 cap_stop
 
 log "tls13-mtls-keylog.pcap + tls13-mtls.keys"
@@ -413,6 +432,8 @@ expect tls13-server-only.pcap tls
 expect tls13-cert-requested-none.pcap tls
 expect tls13-rejected-no-cert.pcap tls
 expect tls13-resumed.pcap mtls tls
+expect tls13-hrr-mtls.pcap mtls
+expect ipv6-mtls.pcap mtls plaintext
 expect tls13-mtls-keylog.pcap mtls
 expect tls13-mtls-keylog.pcapng mtls
 expect tls13-suites-keylog.pcap mtls mtls mtls mtls mtls
