@@ -1,0 +1,457 @@
+#!/usr/bin/env bash
+# Regenerates the sample captures in this folder from real TLS / HTTP peers on loopback.
+#
+#   sudo samples/make-samples.sh          # reuses samples/pki/ if present (REUSE_PKI=1)
+#   sudo REUSE_PKI=0 samples/make-samples.sh   # new CA and leaves, written to samples/pki/
+#
+# Peers: openssl s_server / s_client, curl, python3 -m http.server, captured with tcpdump.
+# Every capture is checked with tshark and samples/expected.tsv is derived from the captures
+# (see derive_expected.py). Needs root (tcpdump). Finishes in well under a minute.
+set -euo pipefail
+export LC_ALL=C DEBIAN_FRONTEND=noninteractive
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+OUT="$HERE"
+PKI_DIR="$HERE/pki"
+REUSE_PKI="${REUSE_PKI:-1}"
+
+die() { echo "make-samples.sh: $*" >&2; exit 1; }
+log() { printf '== %s\n' "$*" >&2; }
+
+[[ $EUID -eq 0 ]] || die "run as root (tcpdump needs CAP_NET_RAW, servers bind fixed ports)"
+
+# ---------------------------------------------------------------- tools
+missing=()
+for t in tcpdump:tcpdump tshark:tshark editcap:tshark mergecap:tshark openssl:openssl \
+         curl:curl python3:python3 ss:iproute2 gzip:gzip timeout:coreutils; do
+    command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
+done
+if ((${#missing[@]})); then
+    log "installing: ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# ---------------------------------------------------------------- background processes
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/mtlscan-samples.XXXXXX")"
+BG=()
+forget() { local p keep=(); for p in "${BG[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done; BG=("${keep[@]}"); }
+cleanup() {
+    local p
+    for p in "${BG[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${BG[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_port() { # PORT: poll until something listens on 127.0.0.1:PORT (max 5 s)
+    local i
+    for ((i = 0; i < 100; i++)); do
+        ss -Hltn "sport = :$1" | grep -q . && return 0
+        sleep 0.05
+    done
+    die "nothing listens on port $1"
+}
+
+CAP_PID=
+cap_start() { # FILE IFACE LINKTYPE(or '') FILTER
+    local file=$1 iface=$2 lt=$3 filter=$4 err="$WORK/tcpdump.err" i
+    local args=(-i "$iface" -s 0 -B 32768 -U --immediate-mode -n -Z root -w "$file")
+    [[ -n $lt ]] && args+=(-y "$lt")
+    rm -f "$file"
+    tcpdump "${args[@]}" "$filter" 2>"$err" &
+    CAP_PID=$!
+    BG+=("$CAP_PID")
+    for ((i = 0; i < 200; i++)); do
+        grep -q 'listening on' "$err" && return 0
+        kill -0 "$CAP_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$err" >&2
+    die "tcpdump did not start for $file"
+}
+cap_stop() { # let the last ACKs through, then stop tcpdump cleanly (it flushes on SIGINT)
+    sleep 0.2
+    kill -INT "$CAP_PID"
+    wait "$CAP_PID" || true
+    forget "$CAP_PID"
+    grep -E 'packets (captured|dropped by kernel)' "$WORK/tcpdump.err" | tr '\n' ' ' >&2; echo >&2
+    grep -q '^0 packets dropped by kernel' "$WORK/tcpdump.err" || die "tcpdump dropped packets"
+}
+
+# ---------------------------------------------------------------- peers
+SRV_PID=
+HOST=127.0.0.1  # listen address of the next server ([::1] for IPv6)
+srv() { # NAME PORT s_server-args... ; one TLS listener on $HOST:PORT, exits after -naccept
+    local name=$1 port=$2
+    shift 2
+    (cd "$WWW" && exec timeout 20 openssl s_server -accept "$HOST:$port" "$@") \
+        >"$WORK/$name.srv.log" 2>&1 </dev/null &
+    SRV_PID=$!
+    BG+=("$SRV_PID")
+    wait_port "$port"
+}
+srv_wait() { wait "$SRV_PID" || true; forget "$SRV_PID"; }
+
+KEYLOG=     # if set, s_client also writes its NSS key log there
+CLI_DELAY=0 # seconds the client waits after the handshake before it sends its line
+cli() { # NAME s_client-args... ; sends one line, then CLOSE (s_server -rev then closes)
+    local name=$1 kl=$ALLKEYS
+    shift
+    [[ -n $KEYLOG ]] && kl=$KEYLOG
+    { sleep "$CLI_DELAY"; printf 'GET /details/0 from productpage\nCLOSE\n'; } 2>/dev/null |
+        timeout 10 openssl s_client -ign_eof -keylogfile "$kl" "$@" >"$WORK/$name.cli.log" 2>&1 || true
+    if [[ -n $KEYLOG ]]; then cat "$KEYLOG" >>"$ALLKEYS"; fi
+}
+
+HTTP_PID=
+http_start() { # PORT: python3 -m http.server on 127.0.0.1:PORT
+    python3 -m http.server "$1" --bind "${HOST//[\[\]]/}" --directory "$WWW" >"$WORK/http.$1.log" 2>&1 </dev/null &
+    HTTP_PID=$!
+    BG+=("$HTTP_PID")
+    wait_port "$1"
+}
+http_stop() { kill "$HTTP_PID" 2>/dev/null || true; wait "$HTTP_PID" 2>/dev/null || true; forget "$HTTP_PID"; }
+
+curl_plain() { # PORT: GET with credentials in headers (the tool must redact them)
+    curl -sS -o /dev/null --max-time 5 \
+        -H 'Authorization: Bearer s3cr3t-token' \
+        -H 'Cookie: session=c00k13-s3cr3t; theme=dark' \
+        "http://$HOST:$1/productpage?u=normal" || true
+}
+
+ISTIO_SNI=outbound_.9080_._.details.bookinfo.svc.cluster.local
+ISTIO_ALPN=istio-peer-exchange,istio
+P=$WORK/pki
+
+# s_server side of the mesh: details workload, certificate chain leaf + CA (auto-built from -CAfile)
+MESH_SRV=(-cert "$P/details.crt" -key "$P/details.key" -CAfile "$P/ca.crt" -alpn istio -rev)
+# s_client side: productpage workload (ECDSA) or reviews workload (RSA)
+MESH_CLI=(-cert "$P/productpage.crt" -key "$P/productpage.key" -CAfile "$P/ca.crt"
+          -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN")
+RSA_CLI=(-cert "$P/reviews.crt" -key "$P/reviews.key" -CAfile "$P/ca.crt"
+         -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN")
+# client without any trust store: OpenSSL then sends the bare leaf (no auto-built chain)
+MESH_CLI_LEAF=(-cert "$P/productpage.crt" -key "$P/productpage.key" -no-CAfile -no-CApath -no-CAstore
+               -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN")
+API_SRV=(-cert "$P/api.crt" -key "$P/api.key" -CAfile "$P/ca.crt")
+
+# ---- one flow of each kind (the server is started and waited for inside)
+flow_tls12_mtls() { # PORT  (client sends its leaf only)
+    srv tls12-mtls.$1 "$1" -naccept 1 -tls1_2 -Verify 1 "${MESH_SRV[@]}"
+    cli tls12-mtls.$1 -connect "127.0.0.1:$1" -tls1_2 "${MESH_CLI_LEAF[@]}"
+    srv_wait
+}
+flow_tls13_mtls() { # PORT [extra s_client args]
+    local port=$1
+    shift
+    srv tls13-mtls.$port "$port" -naccept 1 -tls1_3 -Verify 1 "${MESH_SRV[@]}"
+    cli tls13-mtls.$port -connect "$HOST:$port" -tls1_3 "${MESH_CLI[@]}" "$@"
+    srv_wait
+}
+flow_tls13_mtls_rsa() { # PORT
+    srv tls13-mtls-rsa.$1 "$1" -naccept 1 -tls1_3 -Verify 1 "${MESH_SRV[@]}"
+    cli tls13-mtls-rsa.$1 -connect "127.0.0.1:$1" -tls1_3 "${RSA_CLI[@]}"
+    srv_wait
+}
+flow_curl_https() { # PORT VERSION(1.2|1.3): curl to s_server -WWW (serves files from $WWW)
+    local v=$2
+    srv curl-https.$1 "$1" -naccept 1 -tls"${v/./_}" -WWW "${API_SRV[@]}"
+    SSLKEYLOGFILE=$ALLKEYS curl -sS -o /dev/null --max-time 5 --cacert "$P/ca.crt" \
+        --tlsv"$v" --tls-max "$v" --resolve "api.example.internal:$1:127.0.0.1" \
+        "https://api.example.internal:$1/index.html" || true
+    srv_wait
+}
+flow_http() { # PORT
+    http_start "$1"
+    curl_plain "$1"
+    http_stop
+}
+flow_http_to_tls() { # PORT: plaintext HTTP request to a TLS-only listener
+    srv http-to-tls.$1 "$1" -naccept 1 "${MESH_SRV[@]}"
+    curl_plain "$1"
+    srv_wait
+}
+flow_tcp_probe() { # PORT: TCP connect + close, no payload (kubelet-style tcpSocket probe)
+    http_start "$1"
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") || true
+    sleep 0.1
+    http_stop
+}
+
+# ---------------------------------------------------------------- PKI
+mkleaf() { # NAME KEYTYPE(ec|rsa) SERIAL SUBJECT SAN EKU
+    local name=$1 kt=$2 serial=$3 subj=$4 san=$5 eku=$6
+    if [[ $kt == ec ]]; then
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$P/$name.key" 2>/dev/null
+    else
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$P/$name.key" 2>/dev/null
+    fi
+    cat >"$P/$name.ext" <<EOF
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=$eku
+subjectAltName=critical,$san
+authorityKeyIdentifier=keyid
+EOF
+    openssl req -new -key "$P/$name.key" -subj "$subj" -out "$P/$name.csr" 2>/dev/null
+    openssl x509 -req -in "$P/$name.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -set_serial "$serial" \
+        -days 3650 -sha256 -extfile "$P/$name.ext" -out "$P/$name.crt" 2>/dev/null
+    rm -f "$P/$name.csr" "$P/$name.ext"
+}
+PKI_FILES=(ca productpage details reviews api)
+pki_usable() {
+    local n
+    for n in "${PKI_FILES[@]}"; do
+        [[ -s $PKI_DIR/$n.crt && -s $PKI_DIR/$n.key ]] || return 1
+        openssl x509 -in "$PKI_DIR/$n.crt" -noout -checkend $((30 * 86400)) >/dev/null || return 1
+    done
+}
+mkdir -p "$P"
+if [[ $REUSE_PKI == 1 ]] && pki_usable; then
+    log "reusing PKI from samples/pki"
+    cp "$PKI_DIR"/*.crt "$PKI_DIR"/*.key "$P/"
+else
+    log "creating a new test PKI"
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$P/ca.key" 2>/dev/null
+    openssl req -x509 -new -key "$P/ca.key" -subj "/O=cluster.local" -days 3650 -sha256 \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -set_serial 0x01 -out "$P/ca.crt" 2>/dev/null
+    # Istio-style workload certificates: empty subject, critical URI SAN (SPIFFE ID)
+    mkleaf productpage ec 0x1001 "/" "URI:spiffe://cluster.local/ns/bookinfo/sa/productpage" serverAuth,clientAuth
+    mkleaf details ec 0x1002 "/" "URI:spiffe://cluster.local/ns/bookinfo/sa/details" serverAuth,clientAuth
+    mkleaf reviews rsa 0x1003 "/" "URI:spiffe://cluster.local/ns/bookinfo/sa/reviews" serverAuth,clientAuth
+    # plain server certificate (not a mesh workload)
+    mkleaf api rsa 0x2001 "/CN=api.example.internal" "DNS:api.example.internal" serverAuth
+    mkdir -p "$PKI_DIR"
+    for n in "${PKI_FILES[@]}"; do cp "$P/$n.crt" "$P/$n.key" "$PKI_DIR/"; done
+fi
+
+WWW=$WORK/www
+mkdir -p "$WWW"
+printf '<html><body>productpage</body></html>\n' >"$WWW/productpage"
+printf 'api.example.internal: ok\n' >"$WWW/index.html"
+ALLKEYS=$WORK/all.keys   # key log of every TLS client: lets the checks decrypt TLS 1.3
+: >"$ALLKEYS"
+
+cd "$OUT"
+rm -f ./*.pcap ./*.pcapng ./*.keys ./*.gz
+
+# ---------------------------------------------------------------- single-flow captures
+log "tls12-mtls.pcap"
+cap_start tls12-mtls.pcap lo '' 'tcp port 9080'
+flow_tls12_mtls 9080
+cap_stop
+
+log "tls12-server-only.pcap"
+cap_start tls12-server-only.pcap lo '' 'tcp port 8443'
+flow_curl_https 8443 1.2
+cap_stop
+
+log "tls12-cert-requested-empty.pcap"
+cap_start tls12-cert-requested-empty.pcap lo '' 'tcp port 8444'
+srv t12req 8444 -naccept 1 -tls1_2 -verify 1 "${MESH_SRV[@]}"
+cli t12req -connect 127.0.0.1:8444 -tls1_2 -CAfile "$P/ca.crt" -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN"
+srv_wait
+cap_stop
+
+log "tls13-mtls.pcap"
+cap_start tls13-mtls.pcap lo '' 'tcp port 9081'
+flow_tls13_mtls 9081
+cap_stop
+
+log "tls13-mtls-rsa.pcap"
+cap_start tls13-mtls-rsa.pcap lo '' 'tcp port 9082'
+flow_tls13_mtls_rsa 9082
+cap_stop
+
+log "tls13-server-only.pcap"
+cap_start tls13-server-only.pcap lo '' 'tcp port 8445'
+srv t13so 8445 -naccept 1 -tls1_3 "${API_SRV[@]}" -rev
+cli t13so -connect 127.0.0.1:8445 -tls1_3 -CAfile "$P/ca.crt" -servername api.example.internal
+srv_wait
+cap_stop
+
+log "tls13-cert-requested-none.pcap"
+cap_start tls13-cert-requested-none.pcap lo '' 'tcp port 8446'
+srv t13req 8446 -naccept 1 -tls1_3 -verify 1 "${MESH_SRV[@]}"
+cli t13req -connect 127.0.0.1:8446 -tls1_3 -CAfile "$P/ca.crt" -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN"
+srv_wait
+cap_stop
+
+log "tls13-rejected-no-cert.pcap"
+cap_start tls13-rejected-no-cert.pcap lo '' 'tcp port 9083'
+srv t13rej 9083 -naccept 1 -tls1_3 -Verify 1 -verify_return_error "${MESH_SRV[@]}"
+# the client waits for the server's alert before it has anything to send: no application data
+CLI_DELAY=0.3 cli t13rej -connect 127.0.0.1:9083 -tls1_3 -CAfile "$P/ca.crt" -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN"
+srv_wait
+cap_stop
+
+log "tls13-resumed.pcap"
+cap_start tls13-resumed.pcap lo '' 'tcp port 9084'
+srv t13res 9084 -naccept 2 -tls1_3 -Verify 1 "${MESH_SRV[@]}"
+cli t13res.1 -connect 127.0.0.1:9084 -tls1_3 "${MESH_CLI[@]}" -sess_out "$WORK/sess.pem"
+[[ -s $WORK/sess.pem ]] || die "no TLS 1.3 session ticket saved"
+cli t13res.2 -connect 127.0.0.1:9084 -tls1_3 "${MESH_CLI[@]}" -sess_in "$WORK/sess.pem"
+srv_wait
+grep -q '^Reused, TLSv1.3' "$WORK/t13res.2.cli.log" || die "second TLS 1.3 connection was not resumed"
+cap_stop
+
+log "tls13-hrr-mtls.pcap"
+# client sends an X25519 key share, the server only accepts P-256: HelloRetryRequest, second ClientHello
+cap_start tls13-hrr-mtls.pcap lo '' 'tcp port 9086'
+srv t13hrr 9086 -naccept 1 -tls1_3 -Verify 1 -groups P-256 "${MESH_SRV[@]}"
+cli t13hrr -connect 127.0.0.1:9086 -tls1_3 -groups X25519:P-256 "${MESH_CLI[@]}"
+srv_wait
+cap_stop
+
+log "ipv6-mtls.pcap"
+cap_start ipv6-mtls.pcap lo '' 'tcp port 9087 or tcp port 8087'
+HOST='[::1]'
+flow_tls13_mtls 9087
+flow_http 8087
+HOST=127.0.0.1
+cap_stop
+
+log "tls13-mtls-keylog.pcap + tls13-mtls.keys"
+cap_start tls13-mtls-keylog.pcap lo '' 'tcp port 9085'
+KEYLOG=$OUT/tls13-mtls.keys
+rm -f "$KEYLOG"
+flow_tls13_mtls 9085
+KEYLOG=
+cap_stop
+editcap --inject-secrets "tls,tls13-mtls.keys" tls13-mtls-keylog.pcap tls13-mtls-keylog.pcapng
+
+log "tls13-suites-keylog.pcap + tls13-suites.keys"
+SUITES=(TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256
+        TLS_AES_128_CCM_SHA256 TLS_AES_128_CCM_8_SHA256)
+cap_start tls13-suites-keylog.pcap lo '' 'tcp portrange 9101-9105'
+KEYLOG=$OUT/tls13-suites.keys
+rm -f "$KEYLOG"
+for i in "${!SUITES[@]}"; do
+    port=$((9101 + i))
+    srv suite.$port "$port" -naccept 1 -tls1_3 -Verify 1 -ciphersuites "${SUITES[$i]}" "${MESH_SRV[@]}"
+    cli suite.$port -connect "127.0.0.1:$port" -tls1_3 -ciphersuites "${SUITES[$i]}" "${MESH_CLI[@]}"
+    srv_wait
+    grep -q "Ciphersuite: ${SUITES[$i]}" "$WORK/suite.$port.srv.log" || die "suite ${SUITES[$i]} not negotiated"
+done
+KEYLOG=
+cap_stop
+editcap --inject-secrets "tls,tls13-suites.keys" tls13-suites-keylog.pcap tls13-suites-keylog.pcapng
+
+log "http-plaintext.pcap"
+cap_start http-plaintext.pcap lo '' 'tcp port 8080'
+flow_http 8080
+cap_stop
+
+log "http-rejected-by-tls.pcap"
+cap_start http-rejected-by-tls.pcap lo '' 'tcp port 9091'
+flow_http_to_tls 9091
+cap_stop
+
+# ---------------------------------------------------------------- multi-flow captures
+log "mtls.pcap (README demo)"
+cap_start mtls.pcap lo '' 'tcp port 9180 or tcp port 9181 or tcp port 8543 or tcp port 8180 or tcp port 9182 or tcp port 15021'
+flow_tls12_mtls 9180
+flow_tls13_mtls 9181
+flow_curl_https 8543 1.3
+flow_http 8180
+flow_http_to_tls 9182
+flow_tcp_probe 15021
+cap_stop
+
+log "mtls-only.pcap"
+cap_start mtls-only.pcap lo '' 'tcp port 9480 or tcp port 9481 or tcp port 9482'
+flow_tls12_mtls 9480
+flow_tls13_mtls 9481
+flow_tls13_mtls_rsa 9482
+cap_stop
+
+for lt in LINUX_SLL2 LINUX_SLL; do
+    f=sll2-any.pcap base=9280
+    [[ $lt == LINUX_SLL ]] && f=sll-any.pcap base=9380
+    log "$f (-i any -y $lt)"
+    lts=$(tcpdump -i any -L 2>&1 || true)
+    grep -qw "$lt" <<<"$lts" || die "tcpdump -i any cannot write $lt here (it offers: $lts)"
+    cap_start "$f" any "$lt" "tcp port $base or tcp port $((base - 1000))"
+    flow_tls13_mtls "$base"
+    flow_http $((base - 1000))
+    cap_stop
+done
+
+log "merged.pcapng"
+mergecap -F pcapng -w merged.pcapng tls12-mtls.pcap tls13-mtls.pcap http-plaintext.pcap sll2-any.pcap
+
+log "truncated.pcap"
+# mtls.pcap cut half-way through a packet record (ksniff stopped by Ctrl+C): the cut falls in the
+# last big TLS record the server of the second flow (TLS 1.3 mTLS, port 9181) sent, so the first two
+# flows keep their verdicts and the rest of the capture is gone.
+cut_at=$(python3 - mtls.pcap 9181 <<'EOF'
+import struct, sys
+data = open(sys.argv[1], 'rb').read()
+port = int(sys.argv[2])
+endian = '<' if data[:4] in (b'\xd4\xc3\xb2\xa1', b'\x4d\x3c\xb2\xa1') else '>'
+off, best = 24, None
+while off + 16 <= len(data):
+    caplen = struct.unpack(endian + 'I', data[off + 8:off + 12])[0]
+    pkt = data[off + 16:off + 16 + caplen]          # Ethernet / IPv4 / TCP on loopback
+    ihl = (pkt[14] & 0x0f) * 4
+    tcp = pkt[14 + ihl:]
+    sport = struct.unpack('>H', tcp[0:2])[0]
+    payload = len(tcp) - (tcp[12] >> 4) * 4
+    if sport == port and payload > 300:
+        best = (off, caplen)
+    off += 16 + caplen
+off, caplen = best
+print(off + 16 + caplen // 2)
+EOF
+)
+head -c "$cut_at" mtls.pcap >truncated.pcap
+
+log "mtls.pcap.gz"
+gzip -n -9 -c mtls.pcap >mtls.pcap.gz
+
+# ---------------------------------------------------------------- checks + expected.tsv
+log "deriving expected.tsv with tshark"
+python3 "$HERE/derive_expected.py" --keys "$ALLKEYS" --dir "$OUT" >"$WORK/expected.tsv"
+
+# Intent, flow by flow in capture order: the verdicts derived from the bytes must match it.
+expect() { # FILE VERDICT...
+    local file=$1 got
+    shift
+    got=$(awk -F'\t' -v f="$file" '$1 == f { printf "%s ", $4 }' "$WORK/expected.tsv")
+    [[ "$got" == "$* " ]] || die "$file: expected verdicts '$*', tshark shows '$got'"
+}
+expect tls12-mtls.pcap mtls
+expect tls12-server-only.pcap tls
+expect tls12-cert-requested-empty.pcap tls
+expect tls13-mtls.pcap mtls
+expect tls13-mtls-rsa.pcap mtls
+expect tls13-server-only.pcap tls
+expect tls13-cert-requested-none.pcap tls
+expect tls13-rejected-no-cert.pcap tls
+expect tls13-resumed.pcap mtls tls
+expect tls13-hrr-mtls.pcap mtls
+expect ipv6-mtls.pcap mtls plaintext
+expect tls13-mtls-keylog.pcap mtls
+expect tls13-mtls-keylog.pcapng mtls
+expect tls13-suites-keylog.pcap mtls mtls mtls mtls mtls
+expect tls13-suites-keylog.pcapng mtls mtls mtls mtls mtls
+expect http-plaintext.pcap plaintext
+expect http-rejected-by-tls.pcap plaintext
+expect mtls.pcap mtls mtls tls plaintext plaintext empty
+expect mtls.pcap.gz mtls mtls tls plaintext plaintext empty
+expect mtls-only.pcap mtls mtls mtls
+expect sll2-any.pcap mtls plaintext
+expect sll-any.pcap mtls plaintext
+expect merged.pcapng mtls mtls plaintext mtls plaintext
+expect truncated.pcap mtls mtls
+# every flow of a complete capture was captured from SYN to the last FIN
+if awk -F'\t' '$1 != "truncated.pcap" && $6 ~ /close=open/' "$WORK/expected.tsv" | grep .; then
+    die "flows above were not captured to their end"
+fi
+cp "$WORK/expected.tsv" "$OUT/expected.tsv"
+
+log "done: $(ls "$OUT" | grep -cE '\.(pcap|pcapng|gz|keys)$') files in samples/"
+ls -l "$OUT" | grep -E '\.(pcap|pcapng|gz|keys|tsv)$' >&2
