@@ -40,7 +40,7 @@ impl<'a> Payload<'a> {
     }
 
     /// Length of the payload on the wire.
-    fn wire_len(&self) -> usize {
+    pub fn wire_len(&self) -> usize {
         self.data
             .len()
             .saturating_add(usize::try_from(self.missing).unwrap_or(usize::MAX))

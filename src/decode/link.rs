@@ -34,7 +34,21 @@ mod ether_type {
     pub const PROVIDER_BRIDGING: u16 = 0x88a8;
     /// Pre-standard QinQ outer tag.
     pub const VLAN_DOUBLE: u16 = 0x9100;
+    /// PPP over Ethernet, session stage.
+    pub const PPPOE_SESSION: u16 = 0x8864;
 }
+
+/// PPP protocol numbers carried in a PPPoE session.
+mod ppp {
+    pub const IPV4: u16 = 0x0021;
+    pub const IPV6: u16 = 0x0057;
+}
+
+/// Raw IP as written by libpcap versions that stored the platform's `DLT_RAW` value instead of
+/// `LINKTYPE_RAW`: 12 on most systems, 14 on OpenBSD and BSD/OS. Readers (Wireshark, tcpdump)
+/// take both as raw IP.
+const DLT_RAW_12: LinkType = LinkType(12);
+const DLT_RAW_14: LinkType = LinkType(14);
 
 /// VLAN tags stacked deeper than this are not unwrapped (the frame is counted as not IP).
 const MAX_VLAN_TAGS: usize = 8;
@@ -71,6 +85,9 @@ mod field {
     pub const SLL2_PROTOCOL: usize = 0;
     pub const SLL2_IF_INDEX: usize = 4;
     pub const SLL2_HATYPE: usize = 8;
+    /// PPPoE session header (version and type, code, session id, length) and the PPP protocol.
+    pub const PPPOE_LEN: usize = 8;
+    pub const PPPOE_PROTOCOL: usize = 6;
     /// BSD loopback: a 32-bit address family.
     pub const NULL_LEN: usize = 4;
 }
@@ -94,7 +111,7 @@ pub(super) fn decode(link: LinkType, data: &[u8]) -> Result<Link<'_>, Skip> {
         LinkType::ETHERNET => ethernet(data),
         LinkType::LINUX_SLL2 => sll2(data),
         LinkType::LINUX_SLL => sll(data),
-        LinkType::RAW => raw(data),
+        LinkType::RAW | DLT_RAW_12 | DLT_RAW_14 => raw(data),
         LinkType::IPV4 => Ok(plain(Net::Ipv4, data)),
         LinkType::IPV6 => Ok(plain(Net::Ipv6, data)),
         LinkType::NULL => null(data),
@@ -125,6 +142,16 @@ fn by_ether_type(mut ether_type: u16, mut data: &[u8]) -> Result<(Net, &[u8]), S
                     .ok_or(Skip::Truncated)?;
                 ether_type = be16(tag, field::VLAN_TYPE).ok_or(Skip::Truncated)?;
                 data = rest;
+            }
+            ether_type::PPPOE_SESSION => {
+                let (h, rest) = data
+                    .split_first_chunk::<{ field::PPPOE_LEN }>()
+                    .ok_or(Skip::Truncated)?;
+                return match be16(h, field::PPPOE_PROTOCOL) {
+                    Some(ppp::IPV4) => Ok((Net::Ipv4, rest)),
+                    Some(ppp::IPV6) => Ok((Net::Ipv6, rest)),
+                    _ => Err(Skip::NotIp),
+                };
             }
             _ => return Err(Skip::NotIp),
         }
@@ -273,6 +300,29 @@ mod tests {
     }
 
     #[test]
+    fn ethernet_pppoe() {
+        let f = eth(
+            0x8864,
+            &[0x11, 0x00, 0x12, 0x34, 0x00, 0x05, 0x00, 0x21, 0x45],
+        );
+        let l = ok(LinkType::ETHERNET, &f);
+        assert_eq!((l.net, l.data), (Net::Ipv4, &[0x45u8][..]));
+        let f = eth(
+            0x8864,
+            &[0x11, 0x00, 0x12, 0x34, 0x00, 0x05, 0x00, 0x57, 0x60],
+        );
+        assert_eq!(ok(LinkType::ETHERNET, &f).net, Net::Ipv6);
+        // LCP, not IP.
+        let f = eth(
+            0x8864,
+            &[0x11, 0x00, 0x12, 0x34, 0x00, 0x05, 0xc0, 0x21, 0x01],
+        );
+        assert_eq!(decode(LinkType::ETHERNET, &f).err(), Some(Skip::NotIp));
+        let f = eth(0x8864, &[0x11, 0x00, 0x12, 0x34, 0x00, 0x05, 0x00]);
+        assert_eq!(decode(LinkType::ETHERNET, &f).err(), Some(Skip::Truncated));
+    }
+
+    #[test]
     fn ethernet_vlan_depth_is_bounded() {
         let mut body = Vec::new();
         for _ in 0..MAX_VLAN_TAGS {
@@ -390,6 +440,10 @@ mod tests {
             Some(Skip::BadIpHeader)
         );
         assert_eq!(decode(LinkType::RAW, &[]).err(), Some(Skip::Truncated));
+        for old_dlt in [12, 14] {
+            let l = ok(LinkType(old_dlt), &[0x60, 1]);
+            assert_eq!((l.net, l.data), (Net::Ipv6, &[0x60u8, 1][..]));
+        }
         let l = ok(LinkType::IPV4, &[0x45]);
         assert_eq!((l.net, l.data), (Net::Ipv4, &[0x45u8][..]));
         let l = ok(LinkType::IPV6, &[0x60]);

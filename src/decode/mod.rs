@@ -10,6 +10,9 @@ mod ip;
 mod link;
 mod tcp;
 
+#[cfg(test)]
+mod real_captures;
+
 use std::net::IpAddr;
 
 use crate::capture::LinkType;
@@ -410,6 +413,32 @@ mod tests {
         ip[11] = 0;
         ip[20 + 16] = 0xff;
         assert_eq!(seg(LinkType::RAW, &ip).payload, b"x");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            link in proptest::sample::select(vec![0u32, 1, 12, 14, 101, 108, 113, 228, 229, 276, 7]),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..160),
+        ) {
+            let _ = decode(LinkType(link), &data);
+        }
+
+        #[test]
+        fn damaged_frames_never_panic(
+            at in 0usize..80,
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0usize..80,
+        ) {
+            let mut frame = ethernet(0x0800, &v4_tcp(b"payload", 7));
+            if let Some(b) = frame.get_mut(at) {
+                *b = byte;
+            }
+            frame.truncate(frame.len().saturating_sub(cut));
+            if let Ok(s) = decode(LinkType::ETHERNET, &frame) {
+                proptest::prop_assert!(s.payload.len() <= 7);
+            }
+        }
     }
 
     #[test]
