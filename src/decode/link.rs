@@ -18,7 +18,8 @@ pub(super) struct Link<'a> {
     pub net: Net,
     /// The network-layer packet (everything after the link header and VLAN tags).
     pub data: &'a [u8],
-    /// Linux cooked capture says the interface is a loopback (ARPHRD_LOOPBACK).
+    /// The interface is a loopback: Linux cooked capture says so (ARPHRD_LOOPBACK), or an
+    /// Ethernet frame has all-zero addresses (Linux `lo` captured on its own).
     pub loopback_if: bool,
     /// Linux cooked capture v2: index of the interface the packet was seen on.
     pub if_index: Option<u32>,
@@ -72,6 +73,8 @@ mod field {
     /// Ethernet II: destination, source, EtherType.
     pub const ETHERNET_LEN: usize = 14;
     pub const ETHERNET_TYPE: usize = 12;
+    /// Destination and source addresses: all zero on the Linux loopback interface.
+    pub const ETHERNET_ADDRS: core::ops::Range<usize> = 0..12;
     /// One VLAN tag: TCI, then the inner EtherType.
     pub const VLAN_LEN: usize = 4;
     pub const VLAN_TYPE: usize = 2;
@@ -166,7 +169,12 @@ fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
         .ok_or(Skip::Truncated)?;
     let ether_type = be16(h, field::ETHERNET_TYPE).ok_or(Skip::Truncated)?;
     let (net, data) = by_ether_type(ether_type, rest)?;
-    Ok(plain(net, data))
+    Ok(Link {
+        net,
+        data,
+        loopback_if: h.get(field::ETHERNET_ADDRS) == Some(&[0u8; 12][..]),
+        if_index: None,
+    })
 }
 
 #[inline]
@@ -297,6 +305,15 @@ mod tests {
             &[0x00, 0x0a, 0x81, 0x00, 0x00, 0x14, 0x08, 0x00, 0x45],
         );
         assert_eq!(ok(LinkType::ETHERNET, &f).data, &[0x45]);
+    }
+
+    #[test]
+    fn ethernet_on_linux_loopback() {
+        let mut f = eth(0x0800, &IP);
+        f[..12].fill(0);
+        assert!(ok(LinkType::ETHERNET, &f).loopback_if);
+        f[11] = 1;
+        assert!(!ok(LinkType::ETHERNET, &f).loopback_if);
     }
 
     #[test]

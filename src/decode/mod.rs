@@ -66,12 +66,16 @@ pub struct Segment<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
-    /// The captured part of the TCP payload.
+    /// The captured part of the TCP payload, bounded by the IP length fields (Ethernet padding
+    /// and trailers are not payload).
     pub payload: &'a [u8],
-    /// Payload bytes that were on the wire but not captured (snaplen cut the packet).
+    /// Payload bytes that were on the wire but not captured (snaplen cut the packet): the IP
+    /// length fields minus what the frame holds. When the snaplen cut into the TCP options, the
+    /// whole payload is missing and `payload` is empty.
     pub payload_missing: u32,
-    /// The link layer says the packet was seen on a loopback interface
-    /// (Linux cooked capture with ARPHRD_LOOPBACK, 772).
+    /// The link layer says the packet was seen on a loopback interface: Linux cooked capture
+    /// (v1 or v2) with ARPHRD_LOOPBACK (772), or Ethernet with all-zero addresses (how the Linux
+    /// `lo` interface looks when captured on its own).
     pub loopback_if: bool,
     /// Linux cooked capture v2 (`tcpdump -i any`): index of the interface the packet was seen on.
     /// `None` for other link types.
