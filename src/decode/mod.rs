@@ -1,5 +1,17 @@
 //! Link, IP and TCP decoding: a captured frame becomes a TCP [`Segment`] borrowing its payload,
 //! or a [`Skip`] reason the report can tally.
+//!
+//! One file per layer: `link` (Ethernet, VLAN, Linux cooked capture, raw IP, BSD loopback),
+//! `ip` (IPv4, IPv6 and its extension headers), `tcp`. Nothing is copied and nothing is
+//! allocated: the segment's payload borrows the frame. Checksums are never checked (captures
+//! taken on a sending host with checksum offload carry wrong ones).
+
+mod ip;
+mod link;
+mod tcp;
+
+#[cfg(test)]
+mod real_captures;
 
 use std::net::IpAddr;
 
@@ -54,13 +66,20 @@ pub struct Segment<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
-    /// The captured part of the TCP payload.
+    /// The captured part of the TCP payload, bounded by the IP length fields (Ethernet padding
+    /// and trailers are not payload).
     pub payload: &'a [u8],
-    /// Payload bytes that were on the wire but not captured (snaplen cut the packet).
+    /// Payload bytes that were on the wire but not captured (snaplen cut the packet): the IP
+    /// length fields minus what the frame holds. When the snaplen cut into the TCP options, the
+    /// whole payload is missing and `payload` is empty.
     pub payload_missing: u32,
-    /// The link layer says the packet was seen on a loopback interface
-    /// (Linux cooked capture with ARPHRD_LOOPBACK, 772).
+    /// The link layer says the packet was seen on a loopback interface: Linux cooked capture
+    /// (v1 or v2) with ARPHRD_LOOPBACK (772), or Ethernet with all-zero addresses (how the Linux
+    /// `lo` interface looks when captured on its own).
     pub loopback_if: bool,
+    /// Linux cooked capture v2 (`tcpdump -i any`): index of the interface the packet was seen on.
+    /// `None` for other link types.
+    pub if_index: Option<u32>,
 }
 
 /// Why a frame did not yield a TCP segment. Counted per capture, never fatal.
@@ -73,11 +92,14 @@ pub enum Skip {
     UnsupportedLink(LinkType),
     /// Not IPv4 or IPv6 (ARP, LLDP, ...).
     NotIp,
-    /// IP, but not TCP (UDP, ICMP, ...).
+    /// IP, but not TCP (UDP, ICMP, ESP, IPv6 No Next Header, ...).
     NotTcp,
-    /// An IP fragment (not reassembled).
+    /// A fragment of a TCP packet (not reassembled): any IPv4 fragment (the first one too) of
+    /// protocol TCP, any IPv6 fragment that is not atomic. Fragments of other protocols are
+    /// [`Skip::NotTcp`] when the protocol is known.
     IpFragment,
-    /// An IP header that is malformed (bad version, header length, total length).
+    /// An IP header that is malformed (bad version, header length, total length, an IPv6
+    /// extension header beyond the packet, or a chain of more than 16 of them).
     BadIpHeader,
     /// A TCP header that is malformed (data offset too small or beyond the packet).
     BadTcpHeader,
@@ -99,7 +121,337 @@ impl Skip {
 }
 
 /// Decodes one frame of the given link type down to its TCP segment.
+///
+/// The payload is bounded by the IP length fields (Ethernet padding is not payload); when the
+/// frame holds less than they declare, the captured part is returned and the rest counted in
+/// [`Segment::payload_missing`]. A frame cut inside a header is [`Skip::Truncated`].
+#[inline]
 pub fn decode(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
-    let _ = data;
-    Err(Skip::UnsupportedLink(link))
+    let link = link::decode(link, data)?;
+    let ip = match link.net {
+        link::Net::Ipv4 => ip::ipv4(link.data)?,
+        link::Net::Ipv6 => ip::ipv6(link.data)?,
+    };
+    let tcp = tcp::decode(ip.tcp)?;
+    Ok(Segment {
+        src: Endpoint {
+            ip: ip.src,
+            port: tcp.src_port,
+        },
+        dst: Endpoint {
+            ip: ip.dst,
+            port: tcp.dst_port,
+        },
+        seq: tcp.seq,
+        ack: tcp.ack,
+        flags: tcp.flags,
+        payload: tcp.payload.data,
+        payload_missing: tcp.payload.missing,
+        loopback_if: link.loopback_if,
+        if_index: link.if_index,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::ip::tests::{v4_header, v6_header, v6_with_options};
+    use super::tcp::tests::tcp_header;
+    use super::*;
+
+    const MACS: [u8; 12] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+
+    /// IPv4/TCP packet with `payload`, and an IPv4 total length that says `wire_payload` bytes.
+    fn v4_tcp(payload: &[u8], wire_payload: usize) -> Vec<u8> {
+        let mut p = v4_header(6, &[], 20 + wire_payload, 0x4000);
+        p.extend_from_slice(&tcp_header(0x18, &[]));
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn ethernet(ether_type: u16, body: &[u8]) -> Vec<u8> {
+        let mut f = MACS.to_vec();
+        f.extend_from_slice(&ether_type.to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    }
+
+    fn sll2(protocol: u16, if_index: u32, hatype: u16, body: &[u8]) -> Vec<u8> {
+        let mut f = protocol.to_be_bytes().to_vec();
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(&if_index.to_be_bytes());
+        f.extend_from_slice(&hatype.to_be_bytes());
+        f.extend_from_slice(&[0, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(body);
+        f
+    }
+
+    fn sll(hatype: u16, protocol: u16, body: &[u8]) -> Vec<u8> {
+        let mut f = vec![0, 0];
+        f.extend_from_slice(&hatype.to_be_bytes());
+        f.extend_from_slice(&[0, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(&protocol.to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    }
+
+    fn seg(link: LinkType, data: &[u8]) -> Segment<'_> {
+        match decode(link, data) {
+            Ok(s) => s,
+            Err(e) => panic!("{link:?}: {e:?}"),
+        }
+    }
+
+    fn v4_endpoints(s: &Segment<'_>) {
+        assert_eq!(
+            s.src,
+            Endpoint {
+                ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                port: 43272
+            }
+        );
+        assert_eq!(
+            s.dst,
+            Endpoint {
+                ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                port: 9080
+            }
+        );
+    }
+
+    #[test]
+    fn every_link_type_yields_the_segment() {
+        let ip = v4_tcp(b"GET / HTTP/1.1\r\n", 16);
+        let frames = [
+            (LinkType::ETHERNET, ethernet(0x0800, &ip)),
+            (LinkType::LINUX_SLL, sll(1, 0x0800, &ip)),
+            (LinkType::LINUX_SLL2, sll2(0x0800, 2, 1, &ip)),
+            (LinkType::RAW, ip.clone()),
+            (LinkType::IPV4, ip.clone()),
+            (LinkType::NULL, [&[2u8, 0, 0, 0][..], &ip].concat()),
+            (LinkType::NULL, [&[0u8, 0, 0, 2][..], &ip].concat()),
+            (LinkType::LOOP, [&[0u8, 0, 0, 2][..], &ip].concat()),
+        ];
+        for (link, frame) in &frames {
+            let s = seg(*link, frame);
+            v4_endpoints(&s);
+            assert_eq!((s.seq, s.ack), (0x0102_0304, 0xa0b0_c0d0), "{link:?}");
+            assert_eq!(s.flags, TcpFlags(TcpFlags::PSH | TcpFlags::ACK));
+            assert_eq!(s.payload, b"GET / HTTP/1.1\r\n", "{link:?}");
+            assert_eq!(s.payload_missing, 0);
+            assert!(!s.loopback_if);
+        }
+    }
+
+    #[test]
+    fn ipv6_link_types() {
+        let mut ip = v6_header(6, 22);
+        ip.extend_from_slice(&tcp_header(0x02, &[]));
+        ip.extend_from_slice(b"hi");
+        let frames = [
+            (LinkType::ETHERNET, ethernet(0x86dd, &ip)),
+            (LinkType::LINUX_SLL, sll(1, 0x86dd, &ip)),
+            (LinkType::LINUX_SLL2, sll2(0x86dd, 2, 1, &ip)),
+            (LinkType::RAW, ip.clone()),
+            (LinkType::IPV6, ip.clone()),
+            (LinkType::NULL, [&30u32.to_le_bytes()[..], &ip].concat()),
+            (LinkType::LOOP, [&24u32.to_be_bytes()[..], &ip].concat()),
+        ];
+        for (link, frame) in &frames {
+            let s = seg(*link, frame);
+            assert_eq!(s.src.to_string(), "[fd00::1]:43272", "{link:?}");
+            assert_eq!(s.dst.to_string(), "[fd00::2]:9080");
+            assert!(s.flags.syn());
+            assert_eq!(s.payload, b"hi");
+        }
+    }
+
+    #[test]
+    fn vlan_and_qinq() {
+        let ip = v4_tcp(b"x", 1);
+        let one = ethernet(0x8100, &[&[0x00, 0x64, 0x08, 0x00][..], &ip].concat());
+        assert_eq!(seg(LinkType::ETHERNET, &one).payload, b"x");
+        let two = ethernet(
+            0x88a8,
+            &[&[0x00, 0x0a, 0x81, 0x00, 0x00, 0x14, 0x08, 0x00][..], &ip].concat(),
+        );
+        let s = seg(LinkType::ETHERNET, &two);
+        v4_endpoints(&s);
+        assert_eq!(s.payload, b"x");
+    }
+
+    #[test]
+    fn sll2_loopback_and_if_index() {
+        let ip = v4_tcp(b"", 0);
+        let f = sll2(0x0800, 1, 772, &ip);
+        let s = seg(LinkType::LINUX_SLL2, &f);
+        assert!(s.loopback_if);
+        assert_eq!(s.if_index, Some(1));
+        let f = sll2(0x0800, 7, 1, &ip);
+        let s = seg(LinkType::LINUX_SLL2, &f);
+        assert!(!s.loopback_if);
+        assert_eq!(s.if_index, Some(7));
+        let f = sll(772, 0x0800, &ip);
+        let s = seg(LinkType::LINUX_SLL, &f);
+        assert!(s.loopback_if);
+        assert_eq!(s.if_index, None);
+        assert_eq!(
+            seg(LinkType::ETHERNET, &ethernet(0x0800, &ip)).if_index,
+            None
+        );
+    }
+
+    #[test]
+    fn ipv4_options_then_tcp() {
+        let opts = [0x01, 0x01, 0x01, 0x00];
+        let mut ip = v4_header(6, &opts, 20 + 3, 0);
+        ip.extend_from_slice(&tcp_header(0x10, &[]));
+        ip.extend_from_slice(b"abc");
+        let s = seg(LinkType::RAW, &ip);
+        v4_endpoints(&s);
+        assert_eq!(s.payload, b"abc");
+    }
+
+    #[test]
+    fn ipv6_hop_by_hop_and_destination_options() {
+        let body = [&tcp_header(0x11, &[])[..], b"bye"].concat();
+        let p = v6_with_options(&body);
+        let s = seg(LinkType::IPV6, &p);
+        assert!(s.flags.fin() && s.flags.ack());
+        assert_eq!(s.payload, b"bye");
+    }
+
+    #[test]
+    fn fragments() {
+        let mut ip = v4_header(6, &[], 24, 0x2000);
+        ip.extend_from_slice(&tcp_header(0x10, &[]));
+        ip.extend_from_slice(&[0; 4]);
+        assert_eq!(
+            decode(LinkType::ETHERNET, &ethernet(0x0800, &ip)).err(),
+            Some(Skip::IpFragment)
+        );
+        let mut ip = v6_header(44, 8 + 8);
+        ip.extend_from_slice(&[6, 0, 0x00, 0x10, 0, 0, 0, 1]); // offset 2, last
+        ip.extend_from_slice(&[0; 8]);
+        assert_eq!(decode(LinkType::IPV6, &ip).err(), Some(Skip::IpFragment));
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_payload() {
+        let ip = v4_tcp(b"", 0);
+        assert_eq!(ip.len(), 40);
+        let mut frame = ethernet(0x0800, &ip);
+        frame.resize(60, 0);
+        let s = seg(LinkType::ETHERNET, &frame);
+        assert_eq!(s.payload, b"");
+        assert_eq!(s.payload_missing, 0);
+    }
+
+    #[test]
+    fn snaplen_cut_payload() {
+        let ip = v4_tcp(&[0x17; 42], 1448);
+        let f = sll2(0x0800, 3, 1, &ip);
+        let s = seg(LinkType::LINUX_SLL2, &f);
+        assert_eq!(s.payload, &[0x17; 42][..]);
+        assert_eq!(s.payload_missing, 1448 - 42);
+    }
+
+    #[test]
+    fn truncated_at_each_layer() {
+        let ip = v4_tcp(b"", 0);
+        let frame = ethernet(0x0800, &ip);
+        // Every cut inside the Ethernet, IPv4 or TCP header.
+        for n in 0..frame.len() {
+            assert_eq!(
+                decode(LinkType::ETHERNET, &frame[..n]).err(),
+                Some(Skip::Truncated),
+                "{n} bytes"
+            );
+        }
+        let frame = sll2(0x0800, 1, 1, &ip);
+        for n in 0..frame.len() {
+            assert_eq!(
+                decode(LinkType::LINUX_SLL2, &frame[..n]).err(),
+                Some(Skip::Truncated),
+                "{n} bytes"
+            );
+        }
+        assert!(decode(LinkType::ETHERNET, &ethernet(0x0800, &ip)).is_ok());
+    }
+
+    #[test]
+    fn not_ip_not_tcp_and_unsupported() {
+        let arp = ethernet(0x0806, &[0, 1, 8, 0, 6, 4, 0, 1]);
+        assert_eq!(decode(LinkType::ETHERNET, &arp).err(), Some(Skip::NotIp));
+        let mut udp = v4_header(17, &[], 8, 0);
+        udp.extend_from_slice(&[0, 53, 0, 53, 0, 8, 0, 0]);
+        assert_eq!(
+            decode(LinkType::ETHERNET, &ethernet(0x0800, &udp)).err(),
+            Some(Skip::NotTcp)
+        );
+        assert_eq!(
+            decode(LinkType(105), &udp).err(),
+            Some(Skip::UnsupportedLink(LinkType(105)))
+        );
+    }
+
+    #[test]
+    fn bad_ihl_and_data_offset() {
+        let mut ip = v4_tcp(b"", 0);
+        ip[0] = 0x43;
+        assert_eq!(decode(LinkType::RAW, &ip).err(), Some(Skip::BadIpHeader));
+        let mut ip = v4_tcp(b"", 0);
+        ip[20 + 12] = 0x30;
+        assert_eq!(decode(LinkType::RAW, &ip).err(), Some(Skip::BadTcpHeader));
+        // A data offset that runs past the IP total length.
+        let mut ip = v4_tcp(b"", 0);
+        ip[20 + 12] = 0x60;
+        assert_eq!(decode(LinkType::RAW, &ip).err(), Some(Skip::BadTcpHeader));
+    }
+
+    #[test]
+    fn checksums_are_ignored() {
+        let mut ip = v4_tcp(b"x", 1);
+        ip[10] = 0;
+        ip[11] = 0;
+        ip[20 + 16] = 0xff;
+        assert_eq!(seg(LinkType::RAW, &ip).payload, b"x");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            link in proptest::sample::select(vec![0u32, 1, 12, 14, 101, 108, 113, 228, 229, 276, 7]),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..160),
+        ) {
+            let _ = decode(LinkType(link), &data);
+        }
+
+        #[test]
+        fn damaged_frames_never_panic(
+            at in 0usize..80,
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0usize..80,
+        ) {
+            let mut frame = ethernet(0x0800, &v4_tcp(b"payload", 7));
+            if let Some(b) = frame.get_mut(at) {
+                *b = byte;
+            }
+            frame.truncate(frame.len().saturating_sub(cut));
+            if let Ok(s) = decode(LinkType::ETHERNET, &frame) {
+                proptest::prop_assert!(s.payload.len() <= 7);
+            }
+        }
+    }
+
+    #[test]
+    fn skip_names_are_stable() {
+        assert_eq!(Skip::Truncated.name(), "truncated");
+        assert_eq!(Skip::IpFragment.name(), "ip-fragment");
+        assert_eq!(
+            Skip::UnsupportedLink(LinkType(9)).name(),
+            "unsupported-link-type"
+        );
+    }
 }
