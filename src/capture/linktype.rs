@@ -11,13 +11,18 @@ impl LinkType {
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);
+    /// Raw IP as some BSDs number it (12, 14); read like 101.
+    pub const RAW_BSD_12: LinkType = LinkType(12);
+    pub const RAW_BSD_14: LinkType = LinkType(14);
 
     /// Every link type the decoder understands, for error messages.
-    pub const SUPPORTED: [LinkType; 8] = [
+    pub const SUPPORTED: [LinkType; 10] = [
         LinkType::ETHERNET,
         LinkType::LINUX_SLL,
         LinkType::LINUX_SLL2,
         LinkType::RAW,
+        LinkType::RAW_BSD_12,
+        LinkType::RAW_BSD_14,
         LinkType::IPV4,
         LinkType::IPV6,
         LinkType::NULL,
@@ -29,7 +34,7 @@ impl LinkType {
         match self {
             LinkType::NULL => "null".into(),
             LinkType::ETHERNET => "ethernet".into(),
-            LinkType::RAW => "raw".into(),
+            LinkType::RAW | LinkType::RAW_BSD_12 | LinkType::RAW_BSD_14 => "raw".into(),
             LinkType::LOOP => "loop".into(),
             LinkType::LINUX_SLL => "linux-sll".into(),
             LinkType::IPV4 => "ipv4".into(),

@@ -18,8 +18,9 @@ pub(super) struct Link<'a> {
     pub net: Net,
     /// The network-layer packet (everything after the link header and VLAN tags).
     pub data: &'a [u8],
-    /// The interface is a loopback: Linux cooked capture says so (ARPHRD_LOOPBACK), or an
-    /// Ethernet frame has all-zero addresses (Linux `lo` captured on its own).
+    /// The interface is a loopback: Linux cooked capture says so (ARPHRD_LOOPBACK). Ethernet
+    /// frames never set it: all-zero addresses also appear in synthetic and replayed captures,
+    /// so the leg of an Ethernet flow is judged from its addresses instead.
     pub loopback_if: bool,
     /// Linux cooked capture v2: index of the interface the packet was seen on.
     pub if_index: Option<u32>,
@@ -73,8 +74,6 @@ mod field {
     /// Ethernet II: destination, source, EtherType.
     pub const ETHERNET_LEN: usize = 14;
     pub const ETHERNET_TYPE: usize = 12;
-    /// Destination and source addresses: all zero on the Linux loopback interface.
-    pub const ETHERNET_ADDRS: core::ops::Range<usize> = 0..12;
     /// One VLAN tag: TCI, then the inner EtherType.
     pub const VLAN_LEN: usize = 4;
     pub const VLAN_TYPE: usize = 2;
@@ -172,7 +171,7 @@ fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
     Ok(Link {
         net,
         data,
-        loopback_if: h.get(field::ETHERNET_ADDRS) == Some(&[0u8; 12][..]),
+        loopback_if: false,
         if_index: None,
     })
 }
@@ -308,11 +307,9 @@ mod tests {
     }
 
     #[test]
-    fn ethernet_on_linux_loopback() {
+    fn ethernet_never_claims_loopback() {
         let mut f = eth(0x0800, &IP);
         f[..12].fill(0);
-        assert!(ok(LinkType::ETHERNET, &f).loopback_if);
-        f[11] = 1;
         assert!(!ok(LinkType::ETHERNET, &f).loopback_if);
     }
 

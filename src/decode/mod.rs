@@ -74,8 +74,7 @@ pub struct Segment<'a> {
     /// whole payload is missing and `payload` is empty.
     pub payload_missing: u32,
     /// The link layer says the packet was seen on a loopback interface: Linux cooked capture
-    /// (v1 or v2) with ARPHRD_LOOPBACK (772), or Ethernet with all-zero addresses (how the Linux
-    /// `lo` interface looks when captured on its own).
+    /// (v1 or v2) with ARPHRD_LOOPBACK (772).
     pub loopback_if: bool,
     /// Linux cooked capture v2 (`tcpdump -i any`): index of the interface the packet was seen on.
     /// `None` for other link types.
