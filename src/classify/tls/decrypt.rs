@@ -220,6 +220,10 @@ fn absorb_record(flight: &mut DecryptedFlight, inner: &[u8], scanned: &mut usize
 }
 
 #[cfg(test)]
+#[path = "decrypt_captures.rs"]
+mod capture_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::classify::tls::KeyLog;
