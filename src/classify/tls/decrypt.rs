@@ -306,6 +306,7 @@ mod tests {
             "aes128ccm" => include_str!("../../../tests/data/keylog/tls13_aes128ccm.txt"),
             "aes128ccm8" => include_str!("../../../tests/data/keylog/tls13_aes128ccm8.txt"),
             "nocert" => include_str!("../../../tests/data/keylog/tls13_nocert.txt"),
+            "early" => include_str!("../../../tests/data/keylog/tls13_early.txt"),
             _ => unreachable!(),
         };
         Fixture::parse(text)
@@ -424,6 +425,30 @@ mod tests {
         let cert = client.handshake_messages().next().unwrap();
         // Empty context, empty certificate_list.
         assert_eq!(cert.body, [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn openssl_0rtt_early_data_and_end_of_early_data_are_skipped() {
+        let f = fixture("early");
+        let server = f.decrypt(true).unwrap();
+        // A resumed session: no Certificate, no CertificateVerify.
+        assert_eq!(types(&server), [8, 20]);
+        assert_eq!(server.records_skipped, 0);
+
+        // Client records: ChangeCipherSpec, early data, EndOfEarlyData, Finished, then one
+        // under the application keys.
+        let client = f.decrypt(false).unwrap();
+        assert_eq!(types(&client), [20]);
+        assert_eq!(client.records_skipped, 2);
+        assert_eq!(client.frames, [Some(4)]);
+        assert!(client.finished);
+
+        // The early traffic secret opens the early data, which ends the walk.
+        let secrets = f.keylog.get(&f.client_random).unwrap();
+        let early = secrets.client_early.as_ref().unwrap();
+        let flight = decrypt_handshake_flight(early, 0x1302, &as_records(&f.client)).unwrap();
+        assert_eq!((flight.records_decrypted, flight.messages.len()), (1, 0));
+        assert_eq!(flight.frames, [Some(2)]);
     }
 
     #[test]
@@ -546,6 +571,25 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_records_never_panic(
+            suite in 0x1300u16..0x1307,
+            secret in proptest::collection::vec(proptest::num::u8::ANY, 0..50),
+            records in proptest::collection::vec(
+                proptest::collection::vec(proptest::num::u8::ANY, 0..80), 0..12),
+        ) {
+            let records: Vec<EncryptedRecord<'_>> = records
+                .iter()
+                .map(|r| {
+                    let (header, body) = r.split_at(r.len().min(5));
+                    EncryptedRecord { header, body, frame: None }
+                })
+                .collect();
+            let _ = decrypt_handshake_flight(&secret, suite, &records);
         }
     }
 }

@@ -699,4 +699,31 @@ mod tests {
             let _ = KeyLog::from_reader(s);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic(text in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let strict = KeyLog::parse(&text);
+            let (lenient, errors) = KeyLog::parse_lenient(&text);
+            let streamed = KeyLog::from_reader(&text[..]);
+            // Strict parsing fails exactly when lenient parsing found an error.
+            proptest::prop_assert_eq!(strict.is_err(), !errors.is_empty());
+            proptest::prop_assert_eq!(streamed.is_err(), !errors.is_empty());
+            if let Ok(strict) = strict {
+                proptest::prop_assert_eq!(strict.len(), lenient.len());
+            }
+        }
+
+        #[test]
+        fn near_valid_lines_parse_without_panic(
+            label in "(CLIENT_RANDOM|SERVER_HANDSHAKE_TRAFFIC_SECRET|RSA|X)",
+            random in "[0-9a-fA-F]{0,70}",
+            secret in "[0-9a-fg]{0,100}",
+            end in "(\\r\\n|\\n|)",
+        ) {
+            let line = format!("{label} {random} {secret}{end}");
+            let (_, errors) = KeyLog::parse_lenient(line.as_bytes());
+            proptest::prop_assert!(errors.iter().all(|e| e.line == 1));
+        }
+    }
 }
