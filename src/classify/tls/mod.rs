@@ -2,6 +2,7 @@
 //! key-log decryption of TLS 1.3 handshakes.
 
 pub mod decrypt;
+pub mod decrypt_suite;
 pub mod keylog;
 
 pub use keylog::{KeyLog, KeyLogError};
