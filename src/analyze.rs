@@ -143,12 +143,17 @@ fn analyze_all(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, Ana
         flows: Vec::new(),
     };
     for (index, input) in inputs.iter().enumerate() {
-        let (report, flows) = analyze_one(input, opts)?;
+        let (mut report, flows) = analyze_one(input, opts)?;
         let mut keylog = opts.keylog.clone();
         if !report.info.tls_secrets.is_empty() {
-            if let Ok(embedded) = KeyLog::parse(&report.info.tls_secrets) {
-                keylog.merge(embedded);
+            let (embedded, errors) = KeyLog::parse_lenient(&report.info.tls_secrets);
+            for e in errors {
+                report
+                    .info
+                    .warnings
+                    .push(format!("TLS key log in a Decryption Secrets Block: {e}; line ignored"));
             }
+            keylog.merge(embedded);
         }
         let ctx = classify::Context { keylog };
         let first_id = analysis.flows.len() as u64 + 1;

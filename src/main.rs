@@ -60,12 +60,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
 fn run(settings: Settings) -> Result<u8, String> {
     let mut keylog = KeyLog::default();
     for path in &settings.keylogs {
-        let text = std::fs::read(path)
-            .map_err(|e| format!("--keylog {}: cannot read: {e}", path.display()))?;
-        let parsed = KeyLog::parse(&text).map_err(|e| {
-            format!("--keylog {}: not an NSS key log: {e}; give the file SSLKEYLOGFILE wrote", path.display())
-        })?;
-        keylog.merge(parsed);
+        keylog.merge(KeyLog::from_file(path).map_err(|e| e.to_string())?);
     }
     let names = match &settings.pods {
         Some(path) => Names::from_pods_file(path).map_err(|e| format!("--pods {e}"))?,
