@@ -171,7 +171,11 @@ where
                 buf.consume(len);
                 break reader;
             }
-            Opened::Need(need) if !buf.eof => buf.fill_to(input, need).map_err(OpenError::Read)?,
+            Opened::Need(need) if !buf.eof => {
+                let more = buf.available().len().saturating_add(1);
+                buf.fill_to(input, need.max(more))
+                    .map_err(OpenError::Read)?
+            }
             Opened::Need(need) => {
                 return Err(OpenError::Cut {
                     have: buf.available().len(),
@@ -218,7 +222,9 @@ where
             }
             Step::Skip { len } => len,
             Step::Need(need) if !buf.eof => {
-                buf.fill_to(input, need.total)?;
+                // Always ask for more than is there, so that the loop cannot spin.
+                let more = buf.available().len().saturating_add(1);
+                buf.fill_to(input, need.total.max(more))?;
                 continue;
             }
             Step::Need(need) => {

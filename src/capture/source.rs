@@ -858,6 +858,39 @@ mod tests {
         }
     }
 
+    /// Hands out `data`, then fails.
+    struct Failing<'a>(&'a [u8]);
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = out.len().min(self.0.len()).min(100);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_errors_of_the_input_are_errors_not_truncation() {
+        let plain = pcap_file(PcapOpts::default(), &[(1, 0, &[5u8; 300][..], 300); 4]);
+        let packed = gzip(&plain);
+        for data in [&plain[..700], &packed[..packed.len() - 8]] {
+            let mut frames = 0;
+            let err = read_stream("cap", &mut Failing(data), MAX_DECOMPRESSED, &mut |_| {
+                frames += 1
+            })
+            .map(|_| ())
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "cap: cannot read: disk on fire; check that the file is readable"
+            );
+        }
+    }
+
     /// The shared folder of real captures, found by walking up from the crate.
     fn captures_dir() -> Option<PathBuf> {
         Path::new(env!("CARGO_MANIFEST_DIR"))
