@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
-/// Why a capture could not be read at all. Every message says what is wrong and what to do.
+/// Why a capture could not be read at all. Every message is one line that says what is wrong and
+/// what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CaptureError {
@@ -8,7 +9,7 @@ pub enum CaptureError {
     NotFound { path: PathBuf },
     #[error("{}: is a directory; give a capture file (pcap or pcapng) inside it", path.display())]
     IsDirectory { path: PathBuf },
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {source}; check that the file is readable", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -17,4 +18,15 @@ pub enum CaptureError {
     Empty { name: String },
     #[error("{name}: not a packet capture (starts with {magic}); give a pcap or pcapng file, e.g. from tcpdump -w or kubectl sniff -o")]
     NotACapture { name: String, magic: String },
+    /// The file starts like a capture but ends inside its file header: it holds no packet.
+    #[error("{name}: the {format} file header is cut short ({have} of {need} bytes), so the capture holds no packets; capture again and let the capture run until packets are written")]
+    HeaderCut {
+        name: String,
+        format: &'static str,
+        have: usize,
+        need: usize,
+    },
+    /// The file starts like a capture but its file header is invalid.
+    #[error("{name}: damaged capture file header: {detail}; capture again, or repair the file (e.g. with pcapfix)")]
+    BadHeader { name: String, detail: String },
 }

@@ -1,15 +1,39 @@
 //! Capture files: classic pcap and pcapng (optionally gzip-compressed), read from a memory map or
 //! a stream, handed to the caller one [`Frame`] at a time. Frames borrow the input: nothing is
 //! copied on the way.
+//!
+//! ```no_run
+//! use mtlscan::capture::{read_capture, Input, ReadOptions};
+//!
+//! let mut bytes = 0;
+//! let info = read_capture(&Input::Path("mtls.pcap".into()), &ReadOptions::default(), |frame| {
+//!     bytes += frame.data.len();
+//! })?;
+//! println!("{} packets, {bytes} bytes captured, sha256 {}", info.packets, info.sha256);
+//! # Ok::<(), mtlscan::capture::CaptureError>(())
+//! ```
+//!
+//! Layout: `source` opens the input (map, file, stdin, gzip) and hashes it; `driver` walks records
+//! over a slice or a refilled stream buffer; `pcap` and `pcapng` read one record or block each;
+//! `record` holds what they share (steps, limits, the running tally); `sniff` recognises formats.
+//!
+//! Hostile input is bounded: a packet may hold at most 256 KiB, any other pcapng block 16 MiB, a
+//! gzip stream yields at most 64 GiB; a record beyond those limits ends reading with a warning.
 
+mod driver;
 mod error;
 mod linktype;
 mod pcap;
 mod pcapng;
+mod record;
+mod sniff;
 mod source;
+#[cfg(test)]
+mod testutil;
 
 pub use error::CaptureError;
 pub use linktype::LinkType;
+pub use sniff::{sniff_format, Sniffed};
 pub use source::{read_capture, Input, ReadOptions};
 
 /// One captured packet, borrowing its bytes from the input.
@@ -17,7 +41,8 @@ pub use source::{read_capture, Input, ReadOptions};
 pub struct Frame<'a> {
     /// 1-based frame number in file order, as Wireshark numbers them.
     pub number: u64,
-    /// Capture time, nanoseconds since the Unix epoch.
+    /// Capture time, nanoseconds since the Unix epoch. A pcapng Simple Packet Block has no
+    /// timestamp: its frame gets the timestamp of the packet before it (0 if none).
     pub ts_nanos: i64,
     /// Link-layer header type of the interface that captured the frame.
     pub link: LinkType,
@@ -53,7 +78,8 @@ pub struct CaptureInfo {
     pub compression: Option<&'static str>,
     /// Link types of the interfaces, in first-seen order, without duplicates.
     pub link_types: Vec<LinkType>,
-    /// Number of packet records read.
+    /// Number of packet records read (the last [`Frame::number`]), including records that could
+    /// not be delivered (a pcapng packet naming an undeclared interface).
     pub packets: u64,
     /// Size of the input in bytes, as stored (compressed size for a gzip file).
     pub bytes: u64,
