@@ -1,0 +1,490 @@
+//! Cleartext protocols: HTTP/1.x requests and responses, HTTP/2 cleartext (h2c, with or without
+//! its preface), gRPC without TLS, well-known text and binary protocols, any other payload that is
+//! not high-entropy; quoted with credentials redacted.
+//!
+//! Each direction is read on its own (a capture may hold only one side), then the two findings are
+//! combined: the flow's protocol is the most specific one seen, the evidence quotes the most
+//! specific finding (the client's on a tie), and a cleartext request the server answered with a
+//! reset, a bare close or a TLS alert is marked `rejected`.
+
+mod escape;
+mod h2;
+mod hpack;
+mod http1;
+mod huffman;
+mod other;
+mod redact;
+
+pub use redact::{
+    has_credentials, is_sensitive_header, redact_http_head, redact_target, redact_text_line,
+    REDACTED,
+};
+
+use crate::flow::{Direction, Flow};
+use crate::model::PlaintextSummary;
+
+/// Who sent a run of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    /// `client` or `server`, as the report spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+/// What [`detect`] found: the report's summary plus what the classifier may add to the flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    pub summary: PlaintextSummary,
+    /// Sentences for the flow's `reasons`, each naming its frame where there is one.
+    pub reasons: Vec<String>,
+    /// Names of credential headers (or HPACK fields) that crossed in the clear; values never kept.
+    pub credentials: Vec<String>,
+    /// A redacted sample of headers worth showing (Host, User-Agent, `:authority`, Content-Type,
+    /// Server, Upgrade, Via); never credentials.
+    pub headers: Vec<(String, String)>,
+    /// The cleartext only negotiates TLS (STARTTLS, STLS, AUTH TLS, PostgreSQL SSLRequest, HTTP
+    /// CONNECT followed by a TLS record): if TLS follows, the flow is TLS with a cleartext prefix.
+    pub upgrades_to_tls: bool,
+}
+
+/// How specific a finding is; the flow's protocol is the most specific one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Binary,
+    Text,
+    Named,
+    Http1,
+    H2c,
+    Grpc,
+}
+
+/// What one direction shows.
+#[derive(Debug, Clone)]
+struct Finding {
+    side: Side,
+    rank: Rank,
+    protocol: String,
+    evidence: String,
+    offset: usize,
+    frame: Option<u64>,
+    reasons: Vec<String>,
+    credentials: Vec<String>,
+    headers: Vec<(String, String)>,
+    upgrades_to_tls: bool,
+    /// HTTP/1 status code, when the finding is a response.
+    status: Option<u16>,
+    /// A name that a banner from the other side should override.
+    weak: bool,
+}
+
+impl Finding {
+    fn new(side: Side, rank: Rank, protocol: &str, evidence: String, offset: usize) -> Finding {
+        Finding {
+            side,
+            rank,
+            protocol: protocol.to_string(),
+            evidence,
+            offset,
+            frame: None,
+            reasons: Vec::new(),
+            credentials: Vec::new(),
+            headers: Vec::new(),
+            upgrades_to_tls: false,
+            status: None,
+            weak: false,
+        }
+    }
+}
+
+/// Finds cleartext application data in either direction of `flow` (`a` is the client).
+///
+/// `None` means neither direction carries recognisable cleartext: no payload, TLS records only,
+/// an SSH session (see [`encrypted_non_tls`]), or high-entropy bytes (the classifier calls a
+/// non-TLS flow with payload `opaque` then).
+pub fn detect(flow: &Flow) -> Option<Detection> {
+    if encrypted_non_tls(flow).is_some() {
+        return None;
+    }
+    let client = examine(&flow.dir[0], Side::Client);
+    let server = examine(&flow.dir[1], Side::Server);
+    // The protocol comes from the most specific finding; the quote prefers the client's request.
+    let (named_by, best) = match (&client, &server) {
+        (Some(c), Some(s)) => (
+            if s.rank > c.rank { s } else { c },
+            if c.rank >= Rank::Http1 || c.rank >= s.rank {
+                c
+            } else {
+                s
+            },
+        ),
+        (Some(c), None) => (c, c),
+        (None, Some(s)) => (s, s),
+        (None, None) => return None,
+    };
+    let mut protocol = named_by.protocol.clone();
+    // A banner names a protocol better than a command several protocols share.
+    if let (Some(c), Some(s)) = (&client, &server) {
+        if c.weak && s.rank == Rank::Named {
+            protocol = s.protocol.clone();
+        }
+    }
+
+    let mut reasons = Vec::new();
+    let mut credentials: Vec<String> = Vec::new();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for f in [&client, &server].into_iter().flatten() {
+        reasons.extend(f.reasons.iter().cloned());
+        for name in &f.credentials {
+            if !credentials.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                credentials.push(name.clone());
+            }
+        }
+        for (n, v) in &f.headers {
+            if !headers.iter().any(|(m, _)| m.eq_ignore_ascii_case(n)) {
+                headers.push((n.clone(), v.clone()));
+            }
+        }
+    }
+    for name in &credentials {
+        reasons.push(format!("{name} header sent in cleartext (value redacted)"));
+    }
+
+    let rejected = client.is_some() && server.is_none() && rejection(&flow.dir[1]).is_some();
+    if let Some(why) = rejection(&flow.dir[1]).filter(|_| rejected) {
+        reasons.push(why);
+    } else if client.is_some() && server.is_none() && flow.dir[1].payload_bytes == 0 {
+        reasons.push("no answer from the server in the capture".to_string());
+    }
+
+    let upgrades_to_tls = [&client, &server]
+        .into_iter()
+        .flatten()
+        .any(|f| f.upgrades_to_tls);
+    Some(Detection {
+        summary: PlaintextSummary {
+            protocol,
+            evidence: best.evidence.clone(),
+            frame: best.frame,
+            direction: best.side.name(),
+            rejected,
+        },
+        reasons,
+        credentials,
+        headers,
+        upgrades_to_tls,
+    })
+}
+
+/// How the server turned down a cleartext request, as a reason sentence.
+fn rejection(server: &Direction) -> Option<String> {
+    let bytes = run(server);
+    if let [0x15, 0x03, 0..=4, ..] = bytes {
+        let frame = frame_suffix(server.frame_at(0));
+        return Some(format!(
+            "server answered with a TLS alert{frame}: it expects TLS, the cleartext request was rejected"
+        ));
+    }
+    if server.payload_bytes != 0 {
+        return None;
+    }
+    if let Some(f) = server.rst_frame {
+        return Some(format!(
+            "server reset the connection (frame {f}) without answering: the cleartext request was rejected"
+        ));
+    }
+    server.fin_frame.map(|f| {
+        format!("server closed the connection (frame {f}) without answering: the cleartext request was rejected")
+    })
+}
+
+fn frame_suffix(frame: Option<u64>) -> String {
+    frame.map(|f| format!(" (frame {f})")).unwrap_or_default()
+}
+
+/// The bytes of a direction that are read: from the start up to the first hole.
+fn run(dir: &Direction) -> &[u8] {
+    let end = dir
+        .holes
+        .iter()
+        .map(|&h| h as usize)
+        .find(|&h| h > 0)
+        .unwrap_or(dir.stream.len())
+        .min(dir.stream.len());
+    dir.stream.get(..end).unwrap_or_default()
+}
+
+/// The bytes start with a TLS record header (handshake, alert, application data, ...).
+fn starts_tls(bytes: &[u8]) -> bool {
+    crate::classify::tls::looks_like_tls(bytes)
+}
+
+/// Reads one direction.
+fn examine(dir: &Direction, side: Side) -> Option<Finding> {
+    let bytes = run(dir);
+    if bytes.is_empty() || starts_tls(bytes) || bytes.starts_with(b"SSH-") {
+        return None;
+    }
+    let mut finding = examine_bytes(bytes, side)?;
+    finding.frame = dir.frame_at(finding.offset);
+    // Reasons name frames by placeholder: `{frame}` for the quote, `{frame@N}` for offset N.
+    let frame = frame_suffix(finding.frame);
+    for r in &mut finding.reasons {
+        *r = resolve_frames(&r.replace("{frame}", &frame), dir);
+    }
+    Some(finding)
+}
+
+/// Replaces `{frame@N}` placeholders with ` (frame F)` for stream offset N.
+fn resolve_frames(text: &str, dir: &Direction) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("{frame@") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 7..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        let offset = after[..end].parse::<usize>().ok();
+        out.push_str(&frame_suffix(offset.and_then(|o| dir.frame_at(o))));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
+    let who = side.name();
+    if bytes.starts_with(h2::PREFACE) || (h2::PREFACE.starts_with(bytes) && bytes.len() >= 16) {
+        let walk = h2::walk(bytes, h2::PREFACE.len().min(bytes.len()), 0);
+        let facts = h2::facts(&walk);
+        let mut f = h2_finding(side, &facts, "PRI * HTTP/2.0".to_string(), 0);
+        f.reasons.insert(
+            0,
+            format!("{who} sent the HTTP/2 cleartext connection preface{{frame@0}}"),
+        );
+        return Some(f);
+    }
+    if side == Side::Server {
+        if let Some(walk) = h2::starts_with_server_preface(bytes) {
+            let facts = h2::facts(&walk);
+            let mut f = h2_finding(side, &facts, "HTTP/2 SETTINGS".to_string(), 0);
+            f.reasons.insert(
+                0,
+                format!(
+                    "{who} sent the HTTP/2 connection preface (SETTINGS) in cleartext{{frame@0}}"
+                ),
+            );
+            return Some(f);
+        }
+    }
+    if let Some(head) = http1::parse(bytes) {
+        return Some(http1_finding(bytes, side, head));
+    }
+    if let Some(walk) = h2::find_midstream(bytes, 0) {
+        let facts = h2::facts(&walk);
+        let offset = facts.first_offset.unwrap_or(0);
+        let kinds: Vec<&str> = walk
+            .frames
+            .iter()
+            .take(4)
+            .map(|f| h2::kind_name(f.header.kind))
+            .collect();
+        let quote = format!("HTTP/2 frames: {}", kinds.join(", "));
+        let mut f = h2_finding(side, &facts, quote, offset);
+        f.reasons.insert(
+            0,
+            format!(
+                "{who} sent {} HTTP/2 frames in cleartext without a preface (capture starts mid-connection){{frame@{offset}}}",
+                facts.frames
+            ),
+        );
+        return Some(f);
+    }
+    let o = other::recognise(bytes, side)?;
+    let rank = match (o.protocol, o.what.as_str()) {
+        ("unknown", "printable text") => Rank::Text,
+        ("unknown", _) => Rank::Binary,
+        _ => Rank::Named,
+    };
+    let mut f = Finding::new(side, rank, o.protocol, o.evidence.clone(), o.offset);
+    f.reasons.push(format!(
+        "{who} sent {} in cleartext: `{}`{{frame}}",
+        o.what, o.evidence
+    ));
+    f.upgrades_to_tls = o.starttls;
+    f.weak = o.weak;
+    if o.starttls {
+        f.reasons.push(format!("{who} asked to switch to TLS"));
+    }
+    Some(f)
+}
+
+fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
+    let who = side.name();
+    let what = match head.start {
+        http1::StartLine::Request { .. } => "request",
+        http1::StartLine::Status { .. } => "response",
+    };
+    let version = if head.protocol == "http/1.0" {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    };
+    let mut f = Finding::new(side, Rank::Http1, head.protocol, head.line.clone(), 0);
+    f.reasons.push(format!(
+        "{who} sent an {version} {what} in cleartext: `{}`{{frame}}",
+        head.line
+    ));
+    f.credentials = head.credentials.clone();
+    f.headers = head.headers.clone();
+    if let http1::StartLine::Status { code } = head.start {
+        f.status = Some(code);
+    }
+    let after = head.end.and_then(|e| bytes.get(e..)).unwrap_or_default();
+    let connect =
+        matches!(&head.start, http1::StartLine::Request { method, .. } if method == "CONNECT");
+    let tunnelled = after
+        .iter()
+        .position(|b| !b"\r\n".contains(b))
+        .and_then(|i| after.get(i..));
+    if connect && tunnelled.is_some_and(starts_tls) {
+        f.upgrades_to_tls = true;
+        f.reasons.push(format!(
+            "{who} tunnels TLS through the CONNECT{{frame@{}}}",
+            head.end.unwrap_or(0)
+        ));
+    }
+    // h2c upgrade: the request offers it; the client then sends the preface, or the server
+    // answers 101 and continues in HTTP/2 frames.
+    let switched = matches!(head.start, http1::StartLine::Status { code: 101 });
+    if head.upgrade_h2c {
+        let base = head.end.unwrap_or(bytes.len());
+        let walk = if after.starts_with(h2::PREFACE) {
+            Some(h2::walk(bytes, base + h2::PREFACE.len(), 0))
+        } else if switched {
+            Some(h2::walk(bytes, base, 0))
+        } else {
+            None
+        };
+        match walk {
+            Some(w) if !w.frames.is_empty() || after.starts_with(h2::PREFACE) => {
+                let facts = h2::facts(&w);
+                let mut h = h2_finding(side, &facts, head.line.clone(), 0);
+                let mut reasons = std::mem::take(&mut f.reasons);
+                reasons.push(format!(
+                    "{who} upgraded the connection to HTTP/2 cleartext (h2c)"
+                ));
+                reasons.append(&mut h.reasons);
+                h.reasons = reasons;
+                h.evidence = head.line.clone();
+                h.offset = 0;
+                h.credentials.extend(f.credentials.iter().cloned());
+                h.headers.splice(0..0, f.headers.iter().cloned());
+                h.status = f.status;
+                return h;
+            }
+            _ if switched => {
+                f.rank = Rank::H2c;
+                f.protocol = "h2c".into();
+                f.reasons.push(format!(
+                    "{who} accepted the upgrade to HTTP/2 cleartext (h2c)"
+                ));
+            }
+            _ => f.reasons.push(format!(
+                "{who} offered an upgrade to HTTP/2 cleartext (h2c)"
+            )),
+        }
+    }
+    f
+}
+
+/// A finding from HTTP/2 facts: `grpc` when the headers or DATA framing say so, else `h2c`.
+/// `fallback` is quoted when no request or status was decoded.
+fn h2_finding(side: Side, facts: &h2::H2Facts, fallback: String, offset: usize) -> Finding {
+    let who = side.name();
+    let (evidence, at) = match (&facts.request, &facts.status) {
+        (Some((at, method, path)), _) if !path.is_empty() => {
+            (format!("{method} {path} HTTP/2"), *at)
+        }
+        (Some((at, method, _)), _) => (format!("{method} HTTP/2"), *at),
+        (None, Some((at, status))) => (format!("HTTP/2 {status}"), *at),
+        _ => (fallback, offset),
+    };
+    let grpc = facts.is_grpc();
+    let (rank, protocol) = if grpc {
+        (Rank::Grpc, "grpc")
+    } else {
+        (Rank::H2c, "h2c")
+    };
+    let evidence = escape::truncate(&evidence, http1::MAX_LINE_CHARS);
+    let mut f = Finding::new(side, rank, protocol, evidence, at);
+    if facts.request.is_some() || facts.status.is_some() {
+        f.reasons.push(format!(
+            "{who} sent HTTP/2 HEADERS in cleartext: `{}`{{frame@{at}}}",
+            f.evidence
+        ));
+    }
+    if let Some(ct) = &facts.content_type {
+        if grpc {
+            f.reasons
+                .push(format!("content-type {ct}: a gRPC call without TLS"));
+        }
+    } else if let Some(at) = facts.grpc_data {
+        f.reasons.push(format!(
+            "{who} sent DATA framed as gRPC messages (flag and 4-byte length){{frame@{at}}}: a gRPC call without TLS"
+        ));
+    }
+    f.credentials = facts.credentials.clone();
+    f.headers = facts.headers.clone();
+    f
+}
+
+/// The bytes start like a client's cleartext opening: an HTTP/1.x request line, the HTTP/2
+/// preface, or a client opener of another protocol (SMTP `EHLO`, PostgreSQL startup, Redis
+/// command, ...). Used to orient a flow whose SYN was not captured.
+pub fn looks_like_request(bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"PRI * HTTP/2.0") || http1::starts_with_method(bytes) {
+        return true;
+    }
+    if bytes.is_empty() || starts_tls(bytes) || http1::starts_with_status(bytes) {
+        return false;
+    }
+    other::recognise(bytes, Side::Client).is_some_and(|o| o.protocol != "unknown")
+        && other::recognise(bytes, Side::Server).map_or(true, |o| o.protocol == "unknown")
+}
+
+/// The bytes start like a server's cleartext answer (an HTTP/1.x status line or a protocol
+/// banner such as SMTP `220 ... ESMTP`, `+OK`, `* OK`, a MySQL greeting).
+pub fn looks_like_response(bytes: &[u8]) -> bool {
+    if http1::starts_with_status(bytes) {
+        return true;
+    }
+    other::recognise(bytes, Side::Server).is_some_and(|o| o.protocol != "unknown")
+        && !looks_like_request(bytes)
+}
+
+/// A non-TLS protocol that encrypts after a cleartext greeting: SSH. Returns its name and the
+/// quoted banner with the frame that carried it; such a flow is not plaintext, and not TLS.
+pub fn encrypted_non_tls(flow: &Flow) -> Option<(&'static str, String, Option<u64>)> {
+    for dir in &flow.dir {
+        let bytes = run(dir);
+        if bytes.starts_with(b"SSH-") {
+            let line = escape::escape(escape::first_line(bytes), other::MAX_QUOTE_CHARS);
+            return Some(("ssh", line, dir.frame_at(0)));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,399 @@
+//! Redaction: the report is attached to tickets, so credentials that crossed in the clear are named
+//! but never quoted.
+//!
+//! Header values are replaced by `<redacted>` when the header name is a known credential
+//! (`Authorization`, `Cookie`, ...) or contains a word that marks one (`token`, `secret`, ...).
+//! Request targets keep their query string (it identifies the request) but lose the userinfo of an
+//! absolute URI and the values of query parameters whose names mark a credential
+//! (`access_token`, `password`, ...).
+
+/// What replaces a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// Header names that always carry credentials (compared case-insensitively).
+const SENSITIVE_NAMES: [&str; 6] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+];
+
+/// Words that mark a header or query parameter name as a credential (substring, case-insensitive).
+const SENSITIVE_WORDS: [&str; 11] = [
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "api-key",
+    "api_key",
+    "apikey",
+    "session",
+    "cookie",
+    "credential",
+    "authorization",
+];
+
+/// Query parameter names that carry credentials although none of [`SENSITIVE_WORDS`] is in them.
+const SENSITIVE_PARAMS: [&str; 7] = ["pwd", "pass", "key", "sig", "signature", "auth", "code"];
+
+/// The header (or HPACK field) `name` carries credentials.
+pub fn is_sensitive_header(name: &str) -> bool {
+    let lower = name.trim().to_ascii_lowercase();
+    SENSITIVE_NAMES.contains(&lower.as_str()) || SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
+}
+
+fn is_sensitive_param(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SENSITIVE_PARAMS.contains(&lower.as_str()) || SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// Splits a header line into `(name, value)`; `None` when it is not `token ":" value`.
+/// Whitespace before the colon is tolerated (some stacks accept it, so secrets may hide there).
+pub(super) fn split_header(line: &str) -> Option<(&str, &str)> {
+    let (name, value) = line.split_once(':')?;
+    let name = name.trim_end();
+    let is_token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    is_token.then_some((name, value))
+}
+
+/// Redacts an HTTP/1.x head (request or status line, then header lines), as far as it goes:
+/// the text may be cut anywhere, even inside a header, and still never shows a secret.
+///
+/// Line endings are kept. A folded continuation line (starting with a space or tab) belongs to
+/// the header above it and is dropped when that header is redacted. The first line's request
+/// target goes through [`redact_target`].
+pub fn redact_http_head(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_sensitive = false;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let body = raw.trim_end_matches(['\r', '\n']);
+        let ending = &raw[body.len()..];
+        if i == 0 && split_header(body).is_none() {
+            out.push_str(&redact_start_line(body));
+            out.push_str(ending);
+            continue;
+        }
+        if body.starts_with([' ', '\t']) && !body.trim().is_empty() {
+            if !in_sensitive {
+                out.push_str(raw);
+            }
+            continue;
+        }
+        match split_header(body) {
+            Some((name, _)) if is_sensitive_header(name) => {
+                in_sensitive = true;
+                out.push_str(name);
+                out.push_str(": ");
+                out.push_str(REDACTED);
+                out.push_str(ending);
+            }
+            _ => {
+                in_sensitive = false;
+                out.push_str(raw);
+            }
+        }
+    }
+    out
+}
+
+/// The names of credential-carrying headers in an HTTP/1.x head, in order, each once
+/// (compared case-insensitively, spelled as first seen). The start line is not a header.
+pub fn has_credentials(head: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, line) in head.split('\n').enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
+        let Some((name, _)) = split_header(line) else {
+            continue;
+        };
+        if i == 0 && !line.contains(": ") && line.contains(' ') {
+            continue;
+        }
+        if is_sensitive_header(name) && !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+/// Redacts a request line (`METHOD target VERSION`); other start lines are returned unchanged.
+fn redact_start_line(line: &str) -> String {
+    let mut parts = line.splitn(3, ' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(method), Some(target), rest) if !line.starts_with("HTTP/") => {
+            let mut out = format!("{method} {}", redact_target(target));
+            if let Some(rest) = rest {
+                out.push(' ');
+                out.push_str(rest);
+            }
+            out
+        }
+        _ => line.to_string(),
+    }
+}
+
+/// Redacts a request target or URI: the userinfo of an absolute URI (`http://user:pass@host/`
+/// becomes `http://<redacted>@host/`) and the values of credential query parameters
+/// (`?access_token=abc&u=normal` becomes `?access_token=<redacted>&u=normal`). The rest of the
+/// query string is kept: it identifies the request.
+pub fn redact_target(target: &str) -> String {
+    let (before_query, query) = match target.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (target, None),
+    };
+    let mut out = redact_userinfo(before_query);
+    if let Some(query) = query {
+        out.push('?');
+        let (query, fragment) = match query.split_once('#') {
+            Some((q, f)) => (q, Some(f)),
+            None => (query, None),
+        };
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, value)) if is_sensitive_param(name) && !value.is_empty() => {
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(REDACTED);
+                }
+                _ => out.push_str(pair),
+            }
+        }
+        if let Some(fragment) = fragment {
+            out.push('#');
+            out.push_str(fragment);
+        }
+    }
+    out
+}
+
+/// `scheme://user:pass@host/path` -> `scheme://<redacted>@host/path`. Also covers an
+/// authority-form target (`user:pass@host:443`, as in CONNECT).
+fn redact_userinfo(uri: &str) -> String {
+    let (prefix, rest) = match uri.find("://") {
+        Some(i) => uri.split_at(i + 3),
+        None if !uri.starts_with('/') => ("", uri),
+        None => return uri.to_string(),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => format!("{prefix}{REDACTED}{}{path}", &authority[at..]),
+        None => uri.to_string(),
+    }
+}
+
+/// Commands of text protocols whose arguments are credentials (SMTP/POP3 `AUTH`, `PASS`, FTP
+/// `PASS`/`ACCT`, IMAP `LOGIN`/`AUTHENTICATE` after a tag, Redis inline `AUTH`).
+const SECRET_COMMANDS: [&str; 5] = ["PASS", "AUTH", "ACCT", "LOGIN", "AUTHENTICATE"];
+
+/// Redacts one line of a text protocol for quoting: header-like lines go through header
+/// redaction; a command that carries credentials keeps its name and loses its arguments.
+pub fn redact_text_line(line: &str) -> String {
+    if let Some((name, _)) = split_header(line) {
+        if is_sensitive_header(name) {
+            return format!("{name}: {REDACTED}");
+        }
+    }
+    let words: Vec<&str> = line.split(' ').collect();
+    // `PASS x`, or `a001 LOGIN user pass` (IMAP, with a tag first).
+    for (i, word) in words.iter().enumerate().take(2) {
+        if !SECRET_COMMANDS.iter().any(|c| word.eq_ignore_ascii_case(c)) || words.len() <= i + 1 {
+            continue;
+        }
+        // `AUTH PLAIN <secret>` keeps its mechanism name; `AUTH TLS` has no secret at all.
+        let mut keep = i + 1;
+        let is_auth =
+            word.eq_ignore_ascii_case("AUTH") || word.eq_ignore_ascii_case("AUTHENTICATE");
+        if is_auth && words.get(i + 1).is_some_and(|m| is_mechanism(m)) {
+            keep = i + 2;
+        }
+        let kept = words[..keep].join(" ");
+        return if words.len() > keep {
+            format!("{kept} {REDACTED}")
+        } else {
+            kept
+        };
+    }
+    if line.contains("://") {
+        return redact_userinfo_in_text(line);
+    }
+    line.to_string()
+}
+
+/// A SASL mechanism or security name (`PLAIN`, `SCRAM-SHA-256`, `TLS`, `GSSAPI`).
+fn is_mechanism(word: &str) -> bool {
+    (2..=20).contains(&word.len())
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Redacts `scheme://user:pass@` anywhere in free text.
+fn redact_userinfo_in_text(line: &str) -> String {
+    line.split(' ')
+        .map(|word| match word.find("://") {
+            Some(_) => redact_userinfo(word),
+            None => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_credential_headers_and_keeps_the_rest() {
+        let head = "GET /productpage?u=normal HTTP/1.1\r\nHost: productpage:9080\r\n\
+            Authorization: Bearer eyJhbGciOi.secret\r\nCookie: session=abc123\r\n\
+            User-Agent: curl/7.81.0\r\nX-Api-Key: k-123\r\nX-Auth-Token: t-456\r\n\
+            Proxy-Authorization: Basic dXNlcjpwYXNz\r\n\r\n";
+        assert_eq!(
+            redact_http_head(head),
+            "GET /productpage?u=normal HTTP/1.1\r\nHost: productpage:9080\r\n\
+            Authorization: <redacted>\r\nCookie: <redacted>\r\nUser-Agent: curl/7.81.0\r\n\
+            X-Api-Key: <redacted>\r\nX-Auth-Token: <redacted>\r\n\
+            Proxy-Authorization: <redacted>\r\n\r\n"
+        );
+        assert_eq!(
+            has_credentials(head),
+            [
+                "Authorization",
+                "Cookie",
+                "X-Api-Key",
+                "X-Auth-Token",
+                "Proxy-Authorization"
+            ]
+        );
+    }
+
+    #[test]
+    fn matches_names_by_word_and_case() {
+        let head = "POST /login HTTP/1.1\nx-CSRF-TOKEN: a1\nX-Client-Secret: s\n\
+            x-api-KEY: k\nX-Session-Id: 77\nX-Db-Password: hunter2\nSec-Fetch-Mode: cors\nAUTHORIZATION: x\n";
+        let red = redact_http_head(head);
+        for secret in ["a1", "hunter2", ": s\n", ": k\n", "77", ": x\n"] {
+            assert!(!red.contains(secret), "{secret:?} in {red}");
+        }
+        assert!(red.contains("Sec-Fetch-Mode: cors\n"));
+        assert_eq!(
+            has_credentials(head),
+            [
+                "x-CSRF-TOKEN",
+                "X-Client-Secret",
+                "x-api-KEY",
+                "X-Session-Id",
+                "X-Db-Password",
+                "AUTHORIZATION"
+            ]
+        );
+    }
+
+    #[test]
+    fn folded_continuation_of_a_secret_is_dropped() {
+        let head =
+            "GET / HTTP/1.1\r\nCookie: a=1;\r\n b=2;\r\n\tc=3\r\nX-Note: one\r\n two\r\n\r\n";
+        assert_eq!(
+            redact_http_head(head),
+            "GET / HTTP/1.1\r\nCookie: <redacted>\r\nX-Note: one\r\n two\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_cut_inside_a_header_shows_no_secret() {
+        for cut in [
+            "Authorization: Basic dXNl",
+            "Authorization:Basic",
+            "authorization :  tok",
+            "Cookie: a",
+        ] {
+            let head = format!("GET / HTTP/1.1\r\nHost: h\r\n{cut}");
+            let red = redact_http_head(&head);
+            assert!(red.ends_with(REDACTED), "{red}");
+        }
+        // Cut inside the name: nothing secret was captured, nothing to hide.
+        assert_eq!(
+            redact_http_head("GET / HTTP/1.1\r\nAuthoriz"),
+            "GET / HTTP/1.1\r\nAuthoriz"
+        );
+    }
+
+    #[test]
+    fn response_set_cookie_is_redacted() {
+        let head = "HTTP/1.1 200 OK\r\nSet-Cookie: sid=s3cr3t; HttpOnly\r\nset-cookie: b=2\r\nServer: envoy\r\n\r\n";
+        assert_eq!(
+            redact_http_head(head),
+            "HTTP/1.1 200 OK\r\nSet-Cookie: <redacted>\r\nset-cookie: <redacted>\r\nServer: envoy\r\n\r\n"
+        );
+        assert_eq!(has_credentials(head), ["Set-Cookie"]);
+    }
+
+    #[test]
+    fn userinfo_and_secret_parameters_in_targets() {
+        assert_eq!(
+            redact_target("/productpage?u=normal"),
+            "/productpage?u=normal"
+        );
+        assert_eq!(
+            redact_target("http://alice:wonder@example.com:8080/a?b=c"),
+            "http://<redacted>@example.com:8080/a?b=c"
+        );
+        assert_eq!(
+            redact_target("user:pw@proxy.example:443"),
+            "<redacted>@proxy.example:443"
+        );
+        assert_eq!(redact_target("example.com:443"), "example.com:443");
+        assert_eq!(
+            redact_target("/cb?access_token=abc&state=1&password=p&key=&x=y#frag"),
+            "/cb?access_token=<redacted>&state=1&password=<redacted>&key=&x=y#frag"
+        );
+        assert_eq!(
+            redact_http_head("GET http://u:p@h/x?api_key=1 HTTP/1.1\r\n"),
+            "GET http://<redacted>@h/x?api_key=<redacted> HTTP/1.1\r\n"
+        );
+        // An '@' in the path is not userinfo.
+        assert_eq!(redact_target("/users/@me"), "/users/@me");
+        assert_eq!(redact_target("http://h/users/@me"), "http://h/users/@me");
+    }
+
+    #[test]
+    fn text_protocol_credentials() {
+        assert_eq!(redact_text_line("PASS hunter2"), "PASS <redacted>");
+        assert_eq!(redact_text_line("USER anonymous"), "USER anonymous");
+        assert_eq!(
+            redact_text_line("AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
+            "AUTH PLAIN <redacted>"
+        );
+        assert_eq!(redact_text_line("AUTH TLS"), "AUTH TLS");
+        assert_eq!(redact_text_line("AUTH dXNlcjpwYXNz"), "AUTH <redacted>");
+        assert_eq!(
+            redact_text_line("a2 AUTHENTICATE PLAIN"),
+            "a2 AUTHENTICATE PLAIN"
+        );
+        assert_eq!(
+            redact_text_line("a001 login alice secret"),
+            "a001 login <redacted>"
+        );
+        assert_eq!(redact_text_line("Cookie: x=1"), "Cookie: <redacted>");
+        assert_eq!(
+            redact_text_line("see redis://u:p@cache:6379/0"),
+            "see redis://<redacted>@cache:6379/0"
+        );
+        assert_eq!(
+            redact_text_line("EHLO client.example"),
+            "EHLO client.example"
+        );
+        assert_eq!(redact_text_line("AUTH"), "AUTH");
+    }
+}
