@@ -162,14 +162,21 @@ impl<'a> Session<'a> {
     }
 
     fn analyze(mut self, keylog: &KeyLog) -> TlsAnalysis {
+        let client_prefix = self.start.plaintext_prefix;
+        let server_prefix = if client_prefix > 0 {
+            self.start.server.unwrap_or(0)
+        } else {
+            0
+        };
+        let prefix = client_prefix.saturating_add(server_prefix);
         let mut s = TlsSummary {
-            plaintext_prefix_bytes: self.start.plaintext_prefix as u64,
+            plaintext_prefix_bytes: prefix as u64,
             ..TlsSummary::default()
         };
-        if self.start.plaintext_prefix > 0 {
+        if prefix > 0 {
             self.reasons.push(format!(
-                "{} cleartext bytes precede the ClientHello (STARTTLS-style upgrade)",
-                self.start.plaintext_prefix
+                "{prefix} cleartext bytes ({client_prefix} from the client, {server_prefix} from the server) precede the TLS handshake (STARTTLS-style upgrade); ClientHello at {}",
+                frame_text(self.client.frame_at(client_prefix))
             ));
         }
         // ClientHello (the first one; a second one follows a HelloRetryRequest).
@@ -528,3 +535,6 @@ impl<'a> Session<'a> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod corpus_tests;

@@ -401,11 +401,14 @@ fn starttls_prefix() {
         .send(4, b"220 ready\r\n")
         .send(6, &server12(false));
     let a = run(&flow(c, s));
-    assert_eq!(a.summary.plaintext_prefix_bytes, 18);
+    assert_eq!(a.summary.plaintext_prefix_bytes, 18 + 27);
     assert_eq!(a.summary.version.as_deref(), Some("1.2"));
     assert_eq!(a.summary.client_hello_frame, Some(5));
     assert_eq!(a.summary.handshake, Some(HandshakeState::Partial));
-    assert!(a.reasons[0].contains("18 cleartext bytes precede the ClientHello"));
+    assert_eq!(
+        a.reasons[0],
+        "45 cleartext bytes (18 from the client, 27 from the server) precede the TLS handshake (STARTTLS-style upgrade); ClientHello at frame 5"
+    );
 }
 
 #[test]
