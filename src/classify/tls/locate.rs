@@ -4,8 +4,8 @@
 
 use super::hello::{self, ClientHello, CLIENT_HELLO, SERVER_HELLO};
 use super::records::{
-    find_chain, plausible_header, sslv2_client_hello_len, sslv2_server_hello_len, ALERT, HANDSHAKE,
-    HEADER_LEN,
+    find_chain, first_chain, plausible_header, sslv2_client_hello_len, sslv2_server_hello_len,
+    WalkEnd, ALERT, HANDSHAKE, HEADER_LEN,
 };
 use crate::flow::Direction;
 
@@ -40,6 +40,9 @@ pub(crate) struct HandshakeStart {
     pub sslv2_offset: usize,
     /// The server answered in SSLv2.
     pub sslv2_server_hello: bool,
+    /// The server's stream does not start with a record (its start is missing): its records
+    /// were found further on, and what precedes them is unknown.
+    pub server_resynced: bool,
 }
 
 /// A ClientHello record starts at the front of `bytes` and its hello parses.
@@ -95,31 +98,37 @@ pub(crate) fn locate(client: &Direction, server: &Direction) -> Option<Start> {
     } else if start.plaintext_prefix > 0 {
         start.server = search(s, server_tls_at);
     }
+    if start.server.is_none() && !start.sslv2_server_hello {
+        start.server = first_chain(server, 0);
+        start.server_resynced = start.server.is_some();
+    }
     Some(Start::Handshake(Box::new(start)))
 }
 
-/// Offset of the first chain of records in a direction's first contiguous bytes, with the
-/// number of records it holds.
-fn chain(dir: &Direction) -> Option<(usize, usize)> {
+/// Offset of the first chain of records in a direction's first contiguous bytes, the number of
+/// records it holds, and whether they are the whole stream exactly (from its first byte, no hole).
+fn chain(dir: &Direction) -> Option<(usize, usize, bool)> {
     let c = dir.contiguous();
     let at = find_chain(c, 0, c.len(), MID_STREAM_WINDOW)?;
-    let n = super::records::walk(dir, at)
-        .records
-        .iter()
-        .take_while(|r| !r.after_hole)
-        .count();
-    Some((at, n))
+    let walk = super::records::walk(dir, at);
+    let whole = walk.records.iter().take_while(|r| !r.after_hole).count();
+    // A last record cut by the end of the captured bytes counts too.
+    let cut = matches!(walk.end, Some(WalkEnd::Truncated { .. })) && whole == walk.records.len();
+    let exact = at == 0 && dir.holes.is_empty() && walk.end == Some(WalkEnd::Clean);
+    Some((at, whole.saturating_add(usize::from(cut)), exact))
 }
 
-/// A capture that starts after the handshake: at least two whole records in all.
+/// A capture that starts after the handshake: at least two records in all, or one record that
+/// is exactly the whole stream of its direction (e.g. a lone encrypted alert before the close).
 fn mid_stream(client: &Direction, server: &Direction) -> Option<Start> {
     let c = chain(client);
     let s = chain(server);
     let total = c
-        .map_or(0, |(_, n)| n)
-        .saturating_add(s.map_or(0, |(_, n)| n));
-    (total >= 2).then_some(Start::MidStream {
-        client: c.map(|(o, _)| o),
-        server: s.map(|(o, _)| o),
+        .map_or(0, |(_, n, _)| n)
+        .saturating_add(s.map_or(0, |(_, n, _)| n));
+    let exact = c.is_some_and(|(_, _, e)| e) || s.is_some_and(|(_, _, e)| e);
+    (total >= 2 || exact).then_some(Start::MidStream {
+        client: c.map(|(o, _, _)| o),
+        server: s.map(|(o, _, _)| o),
     })
 }

@@ -96,22 +96,63 @@ fn mid_stream(
         .collect();
     let mut alerts = alerts::collect(&cw.records, "client", Some(0), None, false);
     alerts.extend(alerts::collect(&sw.records, "server", Some(0), None, false));
-    let summary = TlsSummary {
+    let mut summary = TlsSummary {
         handshake: Some(HandshakeState::NotCaptured),
         alerts,
         ..TlsSummary::default()
     };
-    TlsAnalysis {
-        summary,
-        reasons: vec![
-            format!(
+    let mut reasons = Vec::new();
+    // The server's side may start with its ServerHello (the ClientHello was lost).
+    let server_hello = if s == Some(0) {
+        let msgs = records::handshake_messages(&sw.records, server, true);
+        msgs.iter()
+            .find(|m| m.msg_type == SERVER_HELLO)
+            .and_then(|m| {
+                hello::parse_server_hello(&m.body)
+                    .ok()
+                    .map(|sh| (m.frame, sh, msgs.clone()))
+            })
+    } else {
+        None
+    };
+    match server_hello {
+        Some((frame, sh, msgs)) => {
+            summary.handshake = Some(HandshakeState::Partial);
+            summary.version = Some(hello::version_name(sh.negotiated_version()));
+            summary.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
+            summary.alpn_selected = sh.alpn.clone();
+            reasons.push(format!(
+                "the client's ClientHello is not in the capture, the server's ServerHello is ({})",
+                frame_text(frame)
+            ));
+            if !hello::is_tls13(sh.negotiated_version()) {
+                let facts =
+                    tls12::analyze(&[], &msgs, None, Some(&sh), tls12::CcsFrames::default());
+                summary.server_certificate = facts.server;
+                summary.certificate_requested = facts.certificate_requested;
+                reasons.extend(facts.reasons);
+            }
+            reasons.push("client's handshake not captured: client certificate unknown".to_string());
+            TlsAnalysis {
+                summary,
+                reasons,
+                client_hello: None,
+                server_hello: Some(sh),
+            }
+        }
+        None => {
+            reasons.push(format!(
                 "capture starts after the TLS handshake: {} and no ClientHello",
                 seen.join(", ")
-            ),
-            "handshake not captured: client certificate unknown".to_string(),
-        ],
-        client_hello: None,
-        server_hello: None,
+            ));
+            reasons.push("handshake not captured: client certificate unknown".to_string());
+            TlsAnalysis {
+                summary,
+                reasons,
+                client_hello: None,
+                server_hello: None,
+            }
+        }
     }
 }
 
@@ -132,7 +173,7 @@ impl<'a> Session<'a> {
         let cw = records::walk(client, start.client);
         let sw = start
             .server
-            .map(|o| records::walk(server, o))
+            .map(|o| records::walk_from(server, o, start.server_resynced))
             .unwrap_or_default();
         // First pass stops at ChangeCipherSpec (TLS <= 1.2 encrypts what follows it). In TLS 1.3
         // every cleartext handshake record is a hello (the encrypted ones are type 23), and the
@@ -240,7 +281,7 @@ impl<'a> Session<'a> {
         match (&sh, tls13) {
             (Some(sh), true) => self.tls13(&mut s, ch.as_ref(), sh, sh_record.unwrap_or(0), keylog),
             (Some(sh), false) => self.tls12(&mut s, ch.as_ref(), sh),
-            (None, _) => self.no_server_hello(&mut s),
+            (None, _) => self.no_server_hello(&mut s, ch.as_ref()),
         }
         TlsAnalysis {
             summary: s,
@@ -260,6 +301,19 @@ impl<'a> Session<'a> {
             .map(|(i, _)| i)
     }
 
+    /// Frames of the ChangeCipherSpec records, for the TLS <= 1.2 analysis: a record found after
+    /// missing bytes does not count (what preceded it is unknown).
+    fn ccs_frames(&self, client: Option<usize>, server: Option<usize>) -> tls12::CcsFrames {
+        let clean = |w: &Walk<'_>, i: Option<usize>| {
+            let r = w.records.get(i?)?;
+            (!r.after_hole).then_some(r.frame)
+        };
+        tls12::CcsFrames {
+            client: clean(&self.cw, client),
+            server: clean(&self.sw, server),
+        }
+    }
+
     fn fatal_alert(s: &TlsSummary) -> bool {
         s.alerts.iter().any(|a| a.level == "fatal")
     }
@@ -267,17 +321,12 @@ impl<'a> Session<'a> {
     fn tls12(&mut self, s: &mut TlsSummary, ch: Option<&ClientHello>, sh: &ServerHello) {
         let client_ccs = Self::first_of(&self.cw, CHANGE_CIPHER_SPEC, 0);
         let server_ccs = Self::first_of(&self.sw, CHANGE_CIPHER_SPEC, 0);
-        let frame_of =
-            |w: &Walk<'_>, i: Option<usize>| i.map(|i| w.records.get(i).and_then(|r| r.frame));
         let facts = tls12::analyze(
             &self.client_msgs,
             &self.server_msgs,
             ch,
             Some(sh),
-            tls12::CcsFrames {
-                client: frame_of(&self.cw, client_ccs),
-                server: frame_of(&self.sw, server_ccs),
-            },
+            self.ccs_frames(client_ccs, server_ccs),
         );
         s.client_certificate = facts.client;
         s.server_certificate = facts.server;
@@ -331,19 +380,45 @@ impl<'a> Session<'a> {
                     .map(|f| (who, "reset", f))
                     .or(d.fin_frame.map(|f| (who, "closed", f)))
             });
+        let bytes_missing = [&self.cw, &self.sw]
+            .iter()
+            .any(|w| w.records.iter().any(|r| r.after_hole));
         match close {
-            Some((who, how, frame)) => {
+            Some((who, how, frame)) if !bytes_missing => {
                 self.reasons.push(format!(
                     "{who} {how} the connection before the handshake completed (frame {frame})"
                 ));
                 HandshakeState::Failed
             }
-            None => HandshakeState::Partial,
+            _ => HandshakeState::Partial,
         }
     }
 
-    fn no_server_hello(&mut self, s: &mut TlsSummary) {
+    fn no_server_hello(&mut self, s: &mut TlsSummary, ch: Option<&ClientHello>) {
         s.alerts = alerts::collect(&self.sw.records, "server", None, None, false);
+        if self.start.sslv2_server_hello {
+            s.version = Some("ssl2".into());
+            self.reasons.push(format!(
+                "SSLv2 handshake: the server answered with an SSLv2 ServerHello ({})",
+                frame_text(self.server.frame_at(0))
+            ));
+            s.handshake = Some(HandshakeState::Partial);
+            return;
+        }
+        // The client's cleartext flight may still show its Certificate (TLS <= 1.2).
+        let client_ccs = Self::first_of(&self.cw, CHANGE_CIPHER_SPEC, 0);
+        let facts = tls12::analyze(
+            &self.client_msgs,
+            &[],
+            ch,
+            None,
+            self.ccs_frames(client_ccs, None),
+        );
+        if facts.client.presented.is_some() {
+            s.client_certificate = facts.client;
+            s.certificate_requested = facts.certificate_requested;
+            self.reasons.extend(facts.reasons);
+        }
         if self.start.server.is_none() && !self.server.stream.is_empty() {
             self.reasons.push(format!(
                 "server answered the ClientHello with bytes that are not TLS ({})",
@@ -354,13 +429,11 @@ impl<'a> Session<'a> {
         }
         if self.server.stream.is_empty() {
             self.reasons
-                .push("no TLS bytes from the server: handshake incomplete".to_string());
-        }
-        if self.start.sslv2_server_hello {
-            s.version = Some("ssl2".into());
+                .push("no bytes from the server in the capture: handshake incomplete".to_string());
+        } else if self.start.server_resynced {
             self.reasons.push(format!(
-                "SSLv2 handshake: the server answered with an SSLv2 ServerHello ({})",
-                frame_text(self.server.frame_at(0))
+                "the start of the server's stream is missing: its ServerHello is not in the capture (first whole record at {})",
+                frame_text(self.sw.records.first().and_then(|r| r.frame))
             ));
         }
         s.handshake = Some(self.state(s, false, false));

@@ -109,8 +109,9 @@ fn region_end(dir: &Direction, offset: usize) -> usize {
         .min(dir.stream.len())
 }
 
-/// Number of whole, plausible records that follow each other from `offset` up to `end`
-/// (stops counting at `want`). `exact_end` says the chain ended exactly at `end`.
+/// Number of plausible records that follow each other from `offset` up to `end` (stops counting
+/// at `want`; a last record cut by the end of the stream counts). The flag says the chain ended
+/// exactly at `end`.
 fn chain_len(stream: &[u8], mut offset: usize, end: usize, want: usize) -> (usize, bool) {
     let mut n = 0;
     while n < want {
@@ -119,7 +120,9 @@ fn chain_len(stream: &[u8], mut offset: usize, end: usize, want: usize) -> (usiz
         };
         let next = offset.saturating_add(HEADER_LEN).saturating_add(len);
         if next > end {
-            return (n, false);
+            // A record cut by the end of the captured bytes still continues the chain.
+            let cut_by_end = end == stream.len() && n > 0;
+            return (n + usize::from(cut_by_end), false);
         }
         n += 1;
         offset = next;
@@ -141,10 +144,20 @@ pub(crate) fn find_chain(stream: &[u8], start: usize, end: usize, window: usize)
 /// of records and marks them `after_hole`; elsewhere it stops at the first byte that is not a
 /// record.
 pub(crate) fn walk(dir: &Direction, start: usize) -> Walk<'_> {
+    walk_from(dir, start, false)
+}
+
+/// The first offset at or after `from` where a chain of records starts (skipping holes).
+pub(crate) fn first_chain(dir: &Direction, from: usize) -> Option<usize> {
+    resync(dir, from).map(|(start, _)| start)
+}
+
+/// Walks from `start`; with `after_hole` every record is marked as found after missing bytes
+/// (the stream started inside a record or after a hole: what precedes is unknown).
+pub(crate) fn walk_from(dir: &Direction, start: usize, mut after_hole: bool) -> Walk<'_> {
     let stream = dir.stream.as_slice();
     let mut out = Walk::default();
     let mut offset = start;
-    let mut after_hole = false;
     let mut end = region_end(dir, offset);
     loop {
         if out.records.len() >= MAX_RECORDS {
@@ -407,6 +420,29 @@ pub(crate) mod tests {
         assert_eq!(w.records[1].offset, resume);
         assert_eq!(w.records[2].content_type, 21);
         assert_eq!(w.end, Some(WalkEnd::Clean));
+    }
+
+    #[test]
+    fn resynced_walk_marks_everything() {
+        let mut s = vec![0x42; 9];
+        s.extend(record(23, &[2; 4]));
+        s.extend(record(23, &[3; 4]));
+        let d = direction(&s, &[(0, 7)], &[]);
+        let w = walk_from(&d, first_chain(&d, 0).unwrap(), true);
+        assert_eq!(w.records.len(), 2);
+        assert_eq!(w.records[0].offset, 9);
+        assert!(w.records.iter().all(|r| r.after_hole));
+        assert_eq!(first_chain(&direction(b"plain text", &[], &[]), 0), None);
+    }
+
+    #[test]
+    fn chain_counts_a_record_cut_by_the_end_of_the_stream() {
+        let mut s = record(22, &[2; 10]);
+        s.extend_from_slice(&[22, 3, 3, 4, 0, 11, 0]);
+        assert_eq!(chain_len(&s, 0, s.len(), 2), (2, false));
+        assert_eq!(find_chain(&s, 0, s.len(), 100), Some(0));
+        // Alone, a cut record is no chain.
+        assert_eq!(chain_len(&s[15..], 0, s.len() - 15, 2), (0, false));
     }
 
     #[test]

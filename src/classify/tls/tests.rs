@@ -431,14 +431,48 @@ fn mid_stream_records() {
 }
 
 #[test]
+fn server_hello_without_client_hello() {
+    let mut sbytes = server12(true);
+    sbytes.extend(&record(22, &[11, 0, 9, 0])[..5]); // a record cut by the end of the capture
+    let s = Side::default().send(7, &sbytes);
+    let a = run(&flow(Side::default(), s));
+    let t = &a.summary;
+    assert_eq!(t.handshake, Some(HandshakeState::Partial));
+    assert_eq!(t.version.as_deref(), Some("1.2"));
+    assert_eq!(t.certificate_requested, Some(true));
+    assert_eq!(t.server_certificate.chain.len(), 1);
+    assert_eq!(t.client_certificate.presented, None);
+    assert_eq!(
+        a.reasons[0],
+        "the client's ClientHello is not in the capture, the server's ServerHello is (frame 7)"
+    );
+}
+
+#[test]
 fn not_tls() {
     let c = Side::default().send(1, b"GET /productpage HTTP/1.1\r\nHost: x\r\n\r\n");
     let s = Side::default().send(2, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     assert!(analyze(&flow(c, s), &KeyLog::default()).is_none());
     assert!(analyze(&flow(Side::default(), Side::default()), &KeyLog::default()).is_none());
-    // One lone record-looking header is not enough.
+    // One lone record-looking header is not enough...
     let c = Side::default().send(1, &[23, 3, 3, 0, 200, 1, 2, 3]);
     assert!(analyze(&flow(c, Side::default()), &KeyLog::default()).is_none());
+    // ... nor one record followed by other bytes.
+    let c = Side::default().send(1, &[&app(3)[..], b"GET"].concat());
+    assert!(analyze(&flow(c, Side::default()), &KeyLog::default()).is_none());
+}
+
+#[test]
+fn lone_record_filling_the_stream() {
+    // An encrypted alert, alone in the captured stream, then the close.
+    let c = Side::default().send(137, &record(21, &[0; 26])).fin(138);
+    let a = run(&flow(c, Side::default()));
+    assert_eq!(a.summary.handshake, Some(HandshakeState::NotCaptured));
+    assert_eq!(a.summary.alerts.len(), 1);
+    assert_eq!(
+        a.reasons[0],
+        "capture starts after the TLS handshake: 1 TLS record from the client starting at frame 137 and no ClientHello"
+    );
 }
 
 #[test]

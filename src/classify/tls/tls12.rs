@@ -12,6 +12,7 @@ pub(crate) const CERTIFICATE: u8 = 11;
 pub(crate) const SERVER_KEY_EXCHANGE: u8 = 12;
 pub(crate) const CERTIFICATE_REQUEST: u8 = 13;
 pub(crate) const SERVER_HELLO_DONE: u8 = 14;
+pub(crate) const CLIENT_KEY_EXCHANGE: u8 = 16;
 
 /// What the cleartext handshake says about certificates.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,7 +24,8 @@ pub struct Tls12Facts {
     pub reasons: Vec<String>,
 }
 
-/// Where the ChangeCipherSpec of each side was seen.
+/// Where the ChangeCipherSpec of each side was seen (the server's only when no bytes are missing
+/// before it).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CcsFrames {
     pub client: Option<Option<u64>>,
@@ -127,7 +129,12 @@ pub fn analyze(
                     s = plural(chain.entries)
                 ));
                 if f.certificate_requested.is_none() {
+                    // A client only sends a Certificate when the server asked for one.
                     f.certificate_requested = Some(true);
+                    f.reasons.push(
+                        "the server must have requested it (its CertificateRequest is not in the capture)"
+                            .to_string(),
+                    );
                 }
             }
             Some(false) => f.reasons.push(format!(
@@ -137,7 +144,22 @@ pub fn analyze(
                 "client Certificate message too short to read ({at})"
             )),
         }
-    } else if let Some(frame) = ccs.client {
+    } else if let Some(m) = client_msgs
+        .iter()
+        .find(|m| m.msg_type == CLIENT_KEY_EXCHANGE)
+    {
+        f.client = CertificateSide {
+            presented: Some(false),
+            evidence: Some(Evidence::Observed),
+            frame: m.frame,
+            chain: Vec::new(),
+        };
+        f.reasons.push(format!(
+            "client sent its ClientKeyExchange without a Certificate message before it ({})",
+            frame_text(m.frame)
+        ));
+    } else if let (Some(frame), Some(_)) = (ccs.client, sh) {
+        // Only with a TLS <= 1.2 ServerHello: a TLS 1.3 client also sends ChangeCipherSpec.
         f.client = CertificateSide {
             presented: Some(false),
             evidence: Some(Evidence::Observed),
@@ -274,6 +296,31 @@ mod tests {
             (Some(false), Some(false))
         );
         assert!(f.reasons[0].contains("without a Certificate message"));
+    }
+
+    #[test]
+    fn client_flight_without_server_hello() {
+        // Only the client's side is captured: its messages still tell.
+        let client = [
+            msg(1, vec![], 1),
+            msg(11, cert_body(1), 3),
+            msg(16, vec![], 3),
+        ];
+        let f = analyze(&client, &[], None, None, CcsFrames::default());
+        assert_eq!(f.client.presented, Some(true));
+        assert_eq!(f.certificate_requested, Some(true));
+        let client = [msg(1, vec![], 1), msg(16, vec![], 3)];
+        let f = analyze(&client, &[], None, None, CcsFrames::default());
+        assert_eq!(f.client.presented, Some(false));
+        assert!(f.reasons[0]
+            .contains("ClientKeyExchange without a Certificate message before it (frame 3)"));
+        // A ChangeCipherSpec alone proves nothing without a TLS <= 1.2 ServerHello.
+        let ccs = CcsFrames {
+            client: Some(Some(3)),
+            server: None,
+        };
+        let f = analyze(&client[..1], &[], None, None, ccs);
+        assert_eq!(f.client.presented, None);
     }
 
     #[test]
