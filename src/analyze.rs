@@ -148,10 +148,9 @@ fn analyze_all(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, Ana
         if !report.info.tls_secrets.is_empty() {
             let (embedded, errors) = KeyLog::parse_lenient(&report.info.tls_secrets);
             for e in errors {
-                report
-                    .info
-                    .warnings
-                    .push(format!("TLS key log in a Decryption Secrets Block: {e}; line ignored"));
+                report.info.warnings.push(format!(
+                    "TLS key log in a Decryption Secrets Block: {e}; line ignored"
+                ));
             }
             keylog.merge(embedded);
         }

@@ -109,7 +109,13 @@ impl Cli {
         let inputs = self
             .captures
             .into_iter()
-            .map(|c| if c == "-" { Input::Stdin } else { Input::Path(c.into()) })
+            .map(|c| {
+                if c == "-" {
+                    Input::Stdin
+                } else {
+                    Input::Path(c.into())
+                }
+            })
             .collect();
         Ok(Settings {
             inputs,
@@ -129,7 +135,9 @@ impl Cli {
             keylogs: self.keylog,
             pods: self.pods,
             threads: self.threads.map(usize::from),
-            read: ReadOptions { mmap: !self.no_mmap },
+            read: ReadOptions {
+                mmap: !self.no_mmap,
+            },
             color: self.color,
             quiet: self.quiet,
         })

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use mtlscan::classify::KeyLog;
 use mtlscan::names::Names;
-use mtlscan::report::{self, Document, Format};
+use mtlscan::report::{self, Document, Format, TableStyle};
 use mtlscan::{analyze, AnalysisOptions};
 
 use cli::{Cli, ColorArg, Settings};
@@ -86,15 +86,27 @@ fn run(settings: Settings) -> Result<u8, String> {
             let file = File::create(path)
                 .map_err(|e| format!("-o {}: cannot create: {e}", path.display()))?;
             let mut out = BufWriter::new(file);
-            report::write(&doc, settings.format, &mut out, color_for(&settings, false))
-                .and_then(|()| out.flush())
-                .map_err(|e| format!("-o {}: cannot write: {e}", path.display()))
+            report::write(
+                &doc,
+                settings.format,
+                &mut out,
+                TableStyle {
+                    color: color_for(&settings, false),
+                    width: None,
+                },
+            )
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("-o {}: cannot write: {e}", path.display()))
         }
         None => {
             let stdout = io::stdout();
-            let color = color_for(&settings, stdout.is_terminal());
+            let terminal = stdout.is_terminal();
+            let style = TableStyle {
+                color: color_for(&settings, terminal),
+                width: terminal.then(terminal_width),
+            };
             let mut out = BufWriter::new(stdout.lock());
-            match report::write(&doc, settings.format, &mut out, color).and_then(|()| out.flush()) {
+            match report::write(&doc, settings.format, &mut out, style).and_then(|()| out.flush()) {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                 other => other.map_err(|e| format!("cannot write the report: {e}")),
             }
@@ -116,4 +128,13 @@ fn color_for(settings: &Settings, terminal: bool) -> bool {
         ColorArg::Never => false,
         ColorArg::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     }
+}
+
+/// The terminal's width from `COLUMNS`, else 100.
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&c: &usize| c >= 40)
+        .unwrap_or(100)
 }

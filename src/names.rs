@@ -9,7 +9,10 @@ use std::path::Path;
 #[non_exhaustive]
 pub enum NamesError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not the JSON of `kubectl get pods -A -o json`: {why}")]
     Format { path: String, why: String },
 }
@@ -98,8 +101,14 @@ mod tests {
           {"metadata":{"name":"pending"},"status":{}}
         ]}"#;
         let names = Names::from_pods_json(json).unwrap();
-        assert_eq!(names.name_of("10.131.1.100".parse().unwrap()), Some("bookinfo/details-v1-abc"));
-        assert_eq!(names.name_of("fd00::5".parse().unwrap()), Some("bookinfo/details-v1-abc"));
+        assert_eq!(
+            names.name_of("10.131.1.100".parse().unwrap()),
+            Some("bookinfo/details-v1-abc")
+        );
+        assert_eq!(
+            names.name_of("fd00::5".parse().unwrap()),
+            Some("bookinfo/details-v1-abc")
+        );
         assert_eq!(names.name_of("192.168.1.10".parse().unwrap()), None);
         assert!(Names::from_pods_json(b"[1,2]").is_err());
         assert!(Names::from_pods_json(b"not json").is_err());

@@ -79,7 +79,10 @@ fn keylogs(root: &Path) -> HashMap<String, Vec<PathBuf>> {
 }
 
 fn endpoint(v: &Value) -> Option<(IpAddr, u16)> {
-    Some((v.get("ip")?.as_str()?.parse().ok()?, v.get("port")?.as_u64()? as u16))
+    Some((
+        v.get("ip")?.as_str()?.parse().ok()?,
+        v.get("port")?.as_u64()? as u16,
+    ))
 }
 
 fn same_flow(f: &FlowResult, a: (IpAddr, u16), b: (IpAddr, u16)) -> bool {
@@ -91,7 +94,9 @@ fn same_flow(f: &FlowResult, a: (IpAddr, u16), b: (IpAddr, u16)) -> bool {
 #[test]
 fn corpus_agrees_with_oracle() {
     let Some(root) = shared_captures() else {
-        eprintln!("SKIPPED: ../shared/captures not found; the corpus test needs it beside the repository");
+        eprintln!(
+            "SKIPPED: ../shared/captures not found; the corpus test needs it beside the repository"
+        );
         return;
     };
     let oracle = std::fs::read_to_string(root.join("oracle.jsonl")).expect("read oracle.jsonl");
@@ -132,10 +137,13 @@ fn corpus_agrees_with_oracle() {
             let (Some(a), Some(b)) = (endpoint(&o["client"]), endpoint(&o["server"])) else {
                 continue;
             };
-            let Some(idx) = (0..analysis.flows.len()).find(|&i| !used[i] && same_flow(&analysis.flows[i], a, b))
+            let Some(idx) = (0..analysis.flows.len())
+                .find(|&i| !used[i] && same_flow(&analysis.flows[i], a, b))
             else {
                 unmatched += 1;
-                failures.push(format!("{file} stream {stream}: no flow {a:?} <-> {b:?} in the report"));
+                failures.push(format!(
+                    "{file} stream {stream}: no flow {a:?} <-> {b:?} in the report"
+                ));
                 continue;
             };
             used[idx] = true;

@@ -25,9 +25,8 @@ pub fn orient(flow: &mut Flow) {
     if flow.client_by != ClientBy::FirstSeen {
         return;
     }
-    let speaks_first = |bytes: &[u8]| {
-        tls::looks_like_client_hello(bytes) || plaintext::looks_like_request(bytes)
-    };
+    let speaks_first =
+        |bytes: &[u8]| tls::looks_like_client_hello(bytes) || plaintext::looks_like_request(bytes);
     let answers = |bytes: &[u8]| looks_like_server_hello(bytes) || bytes.starts_with(b"HTTP/");
     let (a, b) = (flow.dir[0].contiguous(), flow.dir[1].contiguous());
     let a_client = speaks_first(a) || answers(b);
@@ -82,18 +81,37 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
         };
     }
     if let Some(found) = plaintext::detect(flow) {
-        let reason = format!(
-            "{} in cleartext from the {} (frame {}): {}",
-            found.protocol,
-            found.direction,
-            found.frame.map_or_else(|| "?".to_string(), |f| f.to_string()),
-            found.evidence
-        );
+        let mut reasons = found.reasons;
+        if reasons.is_empty() {
+            let p = &found.summary;
+            reasons.push(format!(
+                "{} in cleartext from the {} (frame {}): {}",
+                p.protocol,
+                p.direction,
+                p.frame.map_or_else(|| "?".to_string(), |f| f.to_string()),
+                p.evidence
+            ));
+        }
+        for name in &found.credentials {
+            reasons.push(format!("{name} sent in cleartext (value redacted)"));
+        }
         return Classification {
             verdict: Verdict::Plaintext,
-            reasons: vec![reason],
+            reasons,
             tls: None,
-            plaintext: Some(found),
+            plaintext: Some(found.summary),
+        };
+    }
+    if let Some((protocol, banner, frame)) = plaintext::encrypted_non_tls(flow) {
+        let at = frame.map_or_else(String::new, |f| format!(" (frame {f})"));
+        return Classification {
+            verdict: Verdict::Opaque,
+            reasons: vec![format!(
+                "{protocol} session{at}: `{banner}`; encrypted by {protocol}, not TLS, so not proven \
+                 encrypted by the mesh"
+            )],
+            tls: None,
+            plaintext: None,
         };
     }
     classify_unrecognised(flow)
@@ -164,7 +182,11 @@ fn empty_reason(flow: &Flow) -> String {
     } else {
         ""
     };
-    let syn = if flow.syn_seen { "handshake" } else { "no handshake" };
+    let syn = if flow.syn_seen {
+        "handshake"
+    } else {
+        "no handshake"
+    };
     format!("no payload in either direction ({packets} packets, {syn}{end})")
 }
 

@@ -108,6 +108,7 @@ impl Seg {
             payload: &self.payload,
             payload_missing: self.missing,
             loopback_if: self.loopback,
+            if_index: None,
         }
     }
 }

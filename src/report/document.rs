@@ -159,7 +159,11 @@ fn endpoint(e: Endpoint, names: &Names) -> EndpointDoc {
 
 impl<'a> Document<'a> {
     /// Builds the report of `analysis` judged by `policy`.
-    pub fn build(analysis: &'a Analysis, policy: &Policy, names: &Names) -> (Document<'a>, Option<PolicyOutcome>) {
+    pub fn build(
+        analysis: &'a Analysis,
+        policy: &Policy,
+        names: &Names,
+    ) -> (Document<'a>, Option<PolicyOutcome>) {
         let outcome = policy.evaluate(&analysis.flows);
         let mut by_verdict = ByVerdict::default();
         let flows = analysis
@@ -185,7 +189,11 @@ impl<'a> Document<'a> {
                         ClientBy::Bytes => "bytes",
                         ClientBy::Port | ClientBy::FirstSeen => "port",
                     },
-                    leg: if is_loopback_leg(flow) { "loopback" } else { "network" },
+                    leg: if is_loopback_leg(flow) {
+                        "loopback"
+                    } else {
+                        "network"
+                    },
                     first_frame: f.first_frame,
                     last_frame: f.last_frame,
                     first_seen: rfc3339_micros(f.first_ts),

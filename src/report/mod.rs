@@ -11,6 +11,7 @@ use serde::Serialize;
 
 pub use document::Document;
 pub use policy::{AllowRule, Policy, PolicyOutcome, Requirement};
+pub use table::TableStyle;
 
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,17 +43,29 @@ fn json_err(e: serde_json::Error) -> io::Error {
     io::Error::other(e)
 }
 
-/// Writes `doc` in `format`. `color` applies to the table only.
-pub fn write(doc: &Document<'_>, format: Format, out: &mut dyn Write, color: bool) -> io::Result<()> {
+/// Writes `doc` in `format`. `style` applies to the table only.
+pub fn write(
+    doc: &Document<'_>,
+    format: Format,
+    out: &mut dyn Write,
+    style: TableStyle,
+) -> io::Result<()> {
     match format {
-        Format::Table => table::write(doc, out, color),
+        Format::Table => table::write(doc, out, style),
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, doc).map_err(json_err)?;
             writeln!(out)
         }
         Format::Jsonl => {
             for flow in &doc.flows {
-                serde_json::to_writer(&mut *out, &Tagged { kind: "flow", inner: flow }).map_err(json_err)?;
+                serde_json::to_writer(
+                    &mut *out,
+                    &Tagged {
+                        kind: "flow",
+                        inner: flow,
+                    },
+                )
+                .map_err(json_err)?;
                 writeln!(out)?;
             }
             let summary = JsonlSummary {
@@ -61,7 +74,14 @@ pub fn write(doc: &Document<'_>, format: Format, out: &mut dyn Write, color: boo
                 captures: &doc.captures,
                 summary: &doc.summary,
             };
-            serde_json::to_writer(&mut *out, &Tagged { kind: "summary", inner: &summary }).map_err(json_err)?;
+            serde_json::to_writer(
+                &mut *out,
+                &Tagged {
+                    kind: "summary",
+                    inner: &summary,
+                },
+            )
+            .map_err(json_err)?;
             writeln!(out)
         }
     }

@@ -74,7 +74,9 @@ impl FromStr for AllowRule {
                     .ok_or_else(|| err("prefix length out of range"))?;
                 Ok(AllowRule::Net { addr, prefix })
             }
-            "host" => parse_host(value.trim()).ok_or_else(|| err("expected IP or IP:PORT ([v6]:PORT)")),
+            "host" => {
+                parse_host(value.trim()).ok_or_else(|| err("expected IP or IP:PORT ([v6]:PORT)"))
+            }
             _ => Err(err("unknown kind (port, net or host)")),
         }
     }

@@ -1,14 +1,31 @@
 //! TLS: record walking, handshake facts, certificates, TLS 1.3 client-certificate inference and
 //! key-log decryption of TLS 1.3 handshakes.
+//!
+//! [`analyze`] finds where TLS starts in each direction (at the first byte, after a cleartext
+//! upgrade such as STARTTLS, or mid-stream), walks the records, reassembles the cleartext
+//! handshake and derives the facts of [`TlsSummary`], each conclusion explained in `reasons`.
 
+mod alerts;
+mod certs;
+mod cursor;
 pub mod decrypt;
 pub mod decrypt_suite;
+mod hello;
 pub mod keylog;
+mod locate;
+mod records;
+mod tls12;
+mod tls13;
+mod tls13_keys;
 
+pub use hello::{ClientHello, RawExtension, ServerHello};
 pub use keylog::{KeyLog, KeyLogError};
 
-use crate::flow::Flow;
-use crate::model::TlsSummary;
+use crate::flow::{Direction, Flow};
+use crate::model::{CertificateSide, Evidence, HandshakeState, TlsSummary};
+use hello::{CLIENT_HELLO, SERVER_HELLO};
+use locate::Start;
+use records::{HandshakeMsg, Record, Walk, WalkEnd, APPLICATION_DATA, CHANGE_CIPHER_SPEC};
 
 /// What the TLS analysis of a flow found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,21 +33,582 @@ pub struct TlsAnalysis {
     pub summary: TlsSummary,
     /// Human-readable steps of the reasoning, each naming its frame where there is one.
     pub reasons: Vec<String>,
+    /// The (first) ClientHello, with its raw extensions, for fingerprints (JA3/JA4).
+    pub client_hello: Option<ClientHello>,
+    /// The ServerHello that was answered (after any HelloRetryRequest).
+    pub server_hello: Option<ServerHello>,
 }
 
-/// Analyzes a flow as TLS. `None` when neither direction carries TLS records.
+/// Analyzes a flow as TLS (`flow.a` is the client). `None` when neither direction carries TLS.
 pub fn analyze(flow: &Flow, keylog: &KeyLog) -> Option<TlsAnalysis> {
-    let _ = (flow, keylog);
-    None
+    let client = flow.dir.first()?;
+    let server = flow.dir.get(1)?;
+    match locate::locate(client, server)? {
+        Start::MidStream {
+            client: c,
+            server: s,
+        } => Some(mid_stream(client, server, c, s)),
+        Start::Handshake(start) => Some(Session::new(client, server, *start).analyze(keylog)),
+    }
 }
 
 /// The bytes start with a TLS record header (content type 20..=24, version 3.x, sane length) or
 /// an SSLv2-compatible ClientHello.
 pub fn looks_like_tls(bytes: &[u8]) -> bool {
-    matches!(bytes, [20..=24, 3, 0..=4, ..])
+    records::plausible_header(bytes).is_some() || records::sslv2_client_hello_len(bytes).is_some()
 }
 
 /// The bytes start with a TLS handshake record holding a ClientHello.
 pub fn looks_like_client_hello(bytes: &[u8]) -> bool {
-    matches!(bytes, [22, 3, 0..=4, _, _, 1, ..])
+    matches!(records::plausible_header(bytes), Some((22, _, _)))
+        && matches!(bytes.get(5), Some(&CLIENT_HELLO))
 }
+
+/// `frame N`, or `frame unknown`.
+pub(crate) fn frame_text(frame: Option<u64>) -> String {
+    frame.map_or_else(|| "frame unknown".to_string(), |f| format!("frame {f}"))
+}
+
+fn closed(dir: &Direction) -> bool {
+    dir.fin_frame.is_some() || dir.rst_frame.is_some()
+}
+
+/// A flow whose capture starts after the handshake: only records are seen.
+fn mid_stream(
+    client: &Direction,
+    server: &Direction,
+    c: Option<usize>,
+    s: Option<usize>,
+) -> TlsAnalysis {
+    let cw = c.map(|o| records::walk(client, o)).unwrap_or_default();
+    let sw = s.map(|o| records::walk(server, o)).unwrap_or_default();
+    let describe = |who: &str, w: &Walk<'_>| -> Option<String> {
+        let first = w.records.first()?;
+        Some(format!(
+            "{n} TLS record{s} from the {who} starting at {at}",
+            n = w.records.len(),
+            s = if w.records.len() == 1 { "" } else { "s" },
+            at = frame_text(first.frame)
+        ))
+    };
+    let seen: Vec<String> = [describe("client", &cw), describe("server", &sw)]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut alerts = alerts::collect(&cw.records, "client", Some(0), None, false);
+    alerts.extend(alerts::collect(&sw.records, "server", Some(0), None, false));
+    let mut summary = TlsSummary {
+        handshake: Some(HandshakeState::NotCaptured),
+        alerts,
+        ..TlsSummary::default()
+    };
+    let mut reasons = Vec::new();
+    // The server's side may start with its ServerHello (the ClientHello was lost).
+    let server_hello = if s == Some(0) {
+        let msgs = records::handshake_messages(&sw.records, server, true);
+        msgs.iter()
+            .find(|m| m.msg_type == SERVER_HELLO)
+            .and_then(|m| {
+                hello::parse_server_hello(&m.body)
+                    .ok()
+                    .map(|sh| (m.frame, sh, msgs.clone()))
+            })
+    } else {
+        None
+    };
+    match server_hello {
+        Some((frame, sh, msgs)) => {
+            summary.handshake = Some(HandshakeState::Partial);
+            summary.version = Some(hello::version_name(sh.negotiated_version()));
+            summary.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
+            summary.alpn_selected = sh.alpn.clone();
+            reasons.push(format!(
+                "the client's ClientHello is not in the capture, the server's ServerHello is ({})",
+                frame_text(frame)
+            ));
+            if !hello::is_tls13(sh.negotiated_version()) {
+                let facts =
+                    tls12::analyze(&[], &msgs, None, Some(&sh), tls12::CcsFrames::default());
+                summary.server_certificate = facts.server;
+                summary.certificate_requested = facts.certificate_requested;
+                reasons.extend(facts.reasons);
+            }
+            reasons.push("client's handshake not captured: client certificate unknown".to_string());
+            TlsAnalysis {
+                summary,
+                reasons,
+                client_hello: None,
+                server_hello: Some(sh),
+            }
+        }
+        None => {
+            reasons.push(format!(
+                "capture starts after the TLS handshake: {} and no ClientHello",
+                seen.join(", ")
+            ));
+            reasons.push("handshake not captured: client certificate unknown".to_string());
+            TlsAnalysis {
+                summary,
+                reasons,
+                client_hello: None,
+                server_hello: None,
+            }
+        }
+    }
+}
+
+/// The records and cleartext handshake of both directions of a flow with a ClientHello.
+struct Session<'a> {
+    client: &'a Direction,
+    server: &'a Direction,
+    start: locate::HandshakeStart,
+    cw: Walk<'a>,
+    sw: Walk<'a>,
+    client_msgs: Vec<HandshakeMsg>,
+    server_msgs: Vec<HandshakeMsg>,
+    reasons: Vec<String>,
+}
+
+impl<'a> Session<'a> {
+    fn new(client: &'a Direction, server: &'a Direction, start: locate::HandshakeStart) -> Self {
+        let cw = records::walk(client, start.client);
+        let sw = start
+            .server
+            .map(|o| records::walk_from(server, o, start.server_resynced))
+            .unwrap_or_default();
+        // First pass stops at ChangeCipherSpec (TLS <= 1.2 encrypts what follows it). In TLS 1.3
+        // every cleartext handshake record is a hello (the encrypted ones are type 23), and the
+        // compatibility ChangeCipherSpec may sit between a HelloRetryRequest and the next hello.
+        let mut server_msgs = records::handshake_messages(&sw.records, server, true);
+        let tls13 = server_msgs
+            .iter()
+            .find(|m| m.msg_type == SERVER_HELLO)
+            .and_then(|m| hello::parse_server_hello(&m.body).ok())
+            .is_some_and(|sh| hello::is_tls13(sh.negotiated_version()));
+        let mut client_msgs = records::handshake_messages(&cw.records, client, !tls13);
+        if tls13 {
+            server_msgs = records::handshake_messages(&sw.records, server, false);
+        } else if start.sslv2_client_hello.is_some() {
+            client_msgs = records::handshake_messages(&cw.records, client, true);
+        }
+        Session {
+            client,
+            server,
+            start,
+            cw,
+            sw,
+            client_msgs,
+            server_msgs,
+            reasons: Vec::new(),
+        }
+    }
+
+    fn analyze(mut self, keylog: &KeyLog) -> TlsAnalysis {
+        let client_prefix = self.start.plaintext_prefix;
+        let server_prefix = if client_prefix > 0 {
+            self.start.server.unwrap_or(0)
+        } else {
+            0
+        };
+        let prefix = client_prefix.saturating_add(server_prefix);
+        let mut s = TlsSummary {
+            plaintext_prefix_bytes: prefix as u64,
+            ..TlsSummary::default()
+        };
+        if prefix > 0 {
+            self.reasons.push(format!(
+                "{prefix} cleartext bytes ({client_prefix} from the client, {server_prefix} from the server) precede the TLS handshake (STARTTLS-style upgrade); ClientHello at {}",
+                frame_text(self.client.frame_at(client_prefix))
+            ));
+        }
+        // ClientHello (the first one; a second one follows a HelloRetryRequest).
+        let client_hellos: Vec<&HandshakeMsg> = self
+            .client_msgs
+            .iter()
+            .filter(|m| m.msg_type == CLIENT_HELLO)
+            .collect();
+        let ch = match &self.start.sslv2_client_hello {
+            Some(ch) => Some(ch.clone()),
+            None => client_hellos
+                .first()
+                .and_then(|m| hello::parse_client_hello(&m.body).ok()),
+        };
+        s.client_hello_frame = match self.start.sslv2_client_hello {
+            Some(_) => self.client.frame_at(self.start.sslv2_offset),
+            None => client_hellos.first().and_then(|m| m.frame),
+        };
+        if let Some(ch) = &ch {
+            s.sni = ch.sni.clone();
+            s.alpn_offered = ch.alpn.clone();
+            s.early_data = ch.early_data;
+            let offered: Vec<u16> = if ch.supported_versions.is_empty() {
+                vec![ch.version]
+            } else {
+                ch.supported_versions
+                    .iter()
+                    .copied()
+                    .filter(|v| !hello::is_grease(*v))
+                    .collect()
+            };
+            s.versions_offered = offered.into_iter().map(hello::version_name).collect();
+        }
+        // ServerHello: the last one answers; an earlier one with the special random is a
+        // HelloRetryRequest.
+        let server_hellos: Vec<(&HandshakeMsg, ServerHello)> = self
+            .server_msgs
+            .iter()
+            .filter(|m| m.msg_type == SERVER_HELLO)
+            .filter_map(|m| hello::parse_server_hello(&m.body).ok().map(|sh| (m, sh)))
+            .collect();
+        if let Some((m, _)) = server_hellos.iter().find(|(_, sh)| sh.hello_retry) {
+            s.hello_retry_request = true;
+            self.reasons.push(format!(
+                "server sent a HelloRetryRequest ({}); the client sent {} ClientHello messages",
+                frame_text(m.frame),
+                client_hellos.len()
+            ));
+        }
+        let answered = server_hellos.iter().rev().find(|(_, sh)| !sh.hello_retry);
+        let sh = answered.map(|(_, sh)| sh.clone());
+        let sh_record = answered.map(|(m, _)| m.record);
+        if let Some(sh) = &sh {
+            s.version = Some(hello::version_name(sh.negotiated_version()));
+            s.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
+            s.alpn_selected = sh.alpn.clone();
+        }
+        let tls13 = sh
+            .as_ref()
+            .is_some_and(|sh| hello::is_tls13(sh.negotiated_version()));
+        match (&sh, tls13) {
+            (Some(sh), true) => self.tls13(&mut s, ch.as_ref(), sh, sh_record.unwrap_or(0), keylog),
+            (Some(sh), false) => self.tls12(&mut s, ch.as_ref(), sh),
+            (None, _) => self.no_server_hello(&mut s, ch.as_ref()),
+        }
+        TlsAnalysis {
+            summary: s,
+            reasons: self.reasons,
+            client_hello: ch,
+            server_hello: sh,
+        }
+    }
+
+    /// Index of the first record of `w` of `content_type`, from `from` on.
+    fn first_of(w: &Walk<'_>, content_type: u8, from: usize) -> Option<usize> {
+        w.records
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, r)| r.content_type == content_type)
+            .map(|(i, _)| i)
+    }
+
+    /// Frames of the ChangeCipherSpec records, for the TLS <= 1.2 analysis: a record found after
+    /// missing bytes does not count (what preceded it is unknown).
+    fn ccs_frames(&self, client: Option<usize>, server: Option<usize>) -> tls12::CcsFrames {
+        let clean = |w: &Walk<'_>, i: Option<usize>| {
+            let r = w.records.get(i?)?;
+            (!r.after_hole).then_some(r.frame)
+        };
+        tls12::CcsFrames {
+            client: clean(&self.cw, client),
+            server: clean(&self.sw, server),
+        }
+    }
+
+    fn fatal_alert(s: &TlsSummary) -> bool {
+        s.alerts.iter().any(|a| a.level == "fatal")
+    }
+
+    fn tls12(&mut self, s: &mut TlsSummary, ch: Option<&ClientHello>, sh: &ServerHello) {
+        let client_ccs = Self::first_of(&self.cw, CHANGE_CIPHER_SPEC, 0);
+        let server_ccs = Self::first_of(&self.sw, CHANGE_CIPHER_SPEC, 0);
+        let facts = tls12::analyze(
+            &self.client_msgs,
+            &self.server_msgs,
+            ch,
+            Some(sh),
+            self.ccs_frames(client_ccs, server_ccs),
+        );
+        s.client_certificate = facts.client;
+        s.server_certificate = facts.server;
+        s.certificate_requested = facts.certificate_requested;
+        s.resumed = facts.resumed;
+        self.reasons.extend(facts.reasons);
+        let enc = |i: Option<usize>| i.map(|i| i.saturating_add(1));
+        s.alerts = alerts::collect(&self.cw.records, "client", enc(client_ccs), None, false);
+        s.alerts.extend(alerts::collect(
+            &self.sw.records,
+            "server",
+            enc(server_ccs),
+            None,
+            false,
+        ));
+        // Complete: each side sent ChangeCipherSpec followed by its (encrypted) Finished.
+        let finished = |w: &Walk<'_>, ccs: Option<usize>| {
+            ccs.is_some_and(|i| w.records.get(i.saturating_add(1)).is_some())
+        };
+        let complete = finished(&self.cw, client_ccs) && finished(&self.sw, server_ccs);
+        s.handshake = Some(self.state(s, complete, false));
+    }
+
+    /// Handshake state from what was seen: a fatal alert or a close before completion is a
+    /// failure; `complete` otherwise when both flights ended.
+    fn state(&mut self, s: &TlsSummary, complete: bool, rejected: bool) -> HandshakeState {
+        if let Some(a) = s.alerts.iter().find(|a| a.level == "fatal") {
+            if !complete || rejected {
+                self.reasons.push(format!(
+                    "{} sent a fatal {} alert ({}): handshake failed",
+                    a.from,
+                    a.description,
+                    frame_text(a.frame)
+                ));
+                return HandshakeState::Failed;
+            }
+        }
+        if rejected {
+            return HandshakeState::Failed;
+        }
+        if complete {
+            return HandshakeState::Complete;
+        }
+        if Self::fatal_alert(s) {
+            return HandshakeState::Failed;
+        }
+        let close = [(self.client, "client"), (self.server, "server")]
+            .into_iter()
+            .find_map(|(d, who)| {
+                d.rst_frame
+                    .map(|f| (who, "reset", f))
+                    .or(d.fin_frame.map(|f| (who, "closed", f)))
+            });
+        let bytes_missing = [&self.cw, &self.sw]
+            .iter()
+            .any(|w| w.records.iter().any(|r| r.after_hole));
+        match close {
+            Some((who, how, frame)) if !bytes_missing => {
+                self.reasons.push(format!(
+                    "{who} {how} the connection before the handshake completed (frame {frame})"
+                ));
+                HandshakeState::Failed
+            }
+            _ => HandshakeState::Partial,
+        }
+    }
+
+    fn no_server_hello(&mut self, s: &mut TlsSummary, ch: Option<&ClientHello>) {
+        s.alerts = alerts::collect(&self.sw.records, "server", None, None, false);
+        if self.start.sslv2_server_hello {
+            s.version = Some("ssl2".into());
+            self.reasons.push(format!(
+                "SSLv2 handshake: the server answered with an SSLv2 ServerHello ({})",
+                frame_text(self.server.frame_at(0))
+            ));
+            s.handshake = Some(HandshakeState::Partial);
+            return;
+        }
+        // The client's cleartext flight may still show its Certificate (TLS <= 1.2).
+        let client_ccs = Self::first_of(&self.cw, CHANGE_CIPHER_SPEC, 0);
+        let facts = tls12::analyze(
+            &self.client_msgs,
+            &[],
+            ch,
+            None,
+            self.ccs_frames(client_ccs, None),
+        );
+        if facts.client.presented.is_some() {
+            s.client_certificate = facts.client;
+            s.certificate_requested = facts.certificate_requested;
+            self.reasons.extend(facts.reasons);
+        }
+        if self.start.server.is_none() && !self.server.stream.is_empty() {
+            self.reasons.push(format!(
+                "server answered the ClientHello with bytes that are not TLS ({})",
+                frame_text(self.server.frame_at(0))
+            ));
+            s.handshake = Some(HandshakeState::Failed);
+            return;
+        }
+        if self.server.stream.is_empty() {
+            self.reasons
+                .push("no bytes from the server in the capture: handshake incomplete".to_string());
+        } else if self.start.server_resynced {
+            self.reasons.push(format!(
+                "the start of the server's stream is missing: its ServerHello is not in the capture (first whole record at {})",
+                frame_text(self.sw.records.first().and_then(|r| r.frame))
+            ));
+        }
+        s.handshake = Some(self.state(s, false, false));
+    }
+
+    fn tls13(
+        &mut self,
+        s: &mut TlsSummary,
+        ch: Option<&ClientHello>,
+        sh: &ServerHello,
+        sh_record: usize,
+        keylog: &KeyLog,
+    ) {
+        let suite = sh.cipher_suite;
+        let shapes = tls13::flight_shapes(suite);
+        let tag = shapes.map(|sh| sh.sizes.tag_len);
+        // Server: encrypted records after its ServerHello.
+        let server_after = self
+            .sw
+            .records
+            .get(sh_record.saturating_add(1)..)
+            .unwrap_or(&[]);
+        let server_first_encrypted = server_after
+            .iter()
+            .find(|r| r.content_type == APPLICATION_DATA && !r.after_hole);
+        // Client: records after its last ClientHello.
+        let last_ch_record = self
+            .client_msgs
+            .iter()
+            .rev()
+            .find(|m| m.msg_type == CLIENT_HELLO)
+            .map_or(0, |m| m.record);
+        let client_after = self
+            .cw
+            .records
+            .get(last_ch_record.saturating_add(1)..)
+            .unwrap_or(&[]);
+        let broken = matches!(
+            self.cw.end,
+            Some(WalkEnd::Hole { .. } | WalkEnd::Garbage { .. } | WalkEnd::Truncated { .. })
+        );
+        let early_offered = ch.is_some_and(|c| c.early_data) && !s.hello_retry_request;
+        let client_enc_from = Self::first_of(&self.cw, APPLICATION_DATA, last_ch_record);
+        let server_enc_from = Some(sh_record.saturating_add(1));
+        s.alerts = alerts::collect(
+            &self.cw.records,
+            "client",
+            client_enc_from,
+            tag,
+            closed(self.client),
+        );
+        s.alerts.extend(alerts::collect(
+            &self.sw.records,
+            "server",
+            server_enc_from,
+            tag,
+            closed(self.server),
+        ));
+
+        if sh.psk_accepted {
+            s.resumed = Some(true);
+            self.reasons.push(
+                "resumed session (pre_shared_key accepted): no certificates exchanged".to_string(),
+            );
+            let client_done = client_after
+                .iter()
+                .any(|r| r.content_type == APPLICATION_DATA);
+            s.handshake =
+                Some(self.state(s, client_done && server_first_encrypted.is_some(), false));
+            return;
+        }
+        s.resumed = Some(false);
+        let inference = tls13::infer(tls13::Input {
+            suite,
+            client_records: client_after,
+            server_first_encrypted: server_first_encrypted.and_then(|r| r.frame),
+            early_data_offered: early_offered,
+            client_stream_broken: broken,
+        });
+        let decrypted = ch.and_then(|ch| {
+            let flight: Vec<Record<'_>> = client_after
+                .iter()
+                .filter(|r| r.content_type == APPLICATION_DATA)
+                .skip(inference.early_data_records)
+                .copied()
+                .collect();
+            let server_flight: Vec<Record<'_>> = server_after.to_vec();
+            tls13_keys::decrypt(keylog, &ch.random, suite, &server_flight, &flight)
+        });
+        if let Some(server_rec) = server_first_encrypted {
+            let total: usize = server_after
+                .iter()
+                .filter(|r| r.content_type == APPLICATION_DATA)
+                .take_while(|r| {
+                    inference
+                        .flight_end_frame
+                        .map_or(true, |f| r.frame.map_or(true, |rf| rf < f))
+                })
+                .map(|r| r.body.len())
+                .sum();
+            s.server_certificate = CertificateSide {
+                presented: Some(true),
+                evidence: Some(Evidence::Inferred),
+                frame: server_rec.frame,
+                chain: Vec::new(),
+            };
+            self.reasons.push(format!(
+                "full TLS 1.3 handshake (no pre_shared_key): the server's encrypted flight ({total} bytes from {}) carries its certificate",
+                frame_text(server_rec.frame)
+            ));
+        }
+        let mut complete = inference.flight_end_frame.is_some();
+        match decrypted {
+            Some(facts) => {
+                self.reasons.extend(facts.reasons);
+                if let Some(side) = facts.client {
+                    s.client_certificate = side;
+                    complete = true;
+                }
+                if let Some(side) = facts.server {
+                    s.server_certificate = side;
+                }
+                s.certificate_requested = facts.certificate_requested;
+                s.alpn_selected = s.alpn_selected.take().or(facts.alpn_selected);
+            }
+            None => {
+                self.reasons.extend(inference.reasons.iter().cloned());
+                s.certificate_requested = inference.certificate_requested;
+                if inference.presented.is_some() {
+                    s.client_certificate = CertificateSide {
+                        presented: inference.presented,
+                        evidence: Some(Evidence::Inferred),
+                        frame: inference.frame,
+                        chain: Vec::new(),
+                    };
+                }
+            }
+        }
+        // A rejected client: the server answers the client's flight with one alert-sized record
+        // and closes.
+        let mut rejected = inference.client_aborted;
+        if let (Some(end), Some(shapes)) = (inference.flight_end_frame, shapes) {
+            let after: Vec<&Record<'_>> = server_after
+                .iter()
+                .filter(|r| r.frame.is_some_and(|f| f > end))
+                .collect();
+            if let [only] = after.as_slice() {
+                if only.content_type == APPLICATION_DATA
+                    && only.body.len() == shapes.alert
+                    && closed(self.server)
+                {
+                    rejected = true;
+                    let why = if s.client_certificate.presented == Some(false)
+                        && s.certificate_requested == Some(true)
+                    {
+                        "the server rejected the client, which sent no certificate"
+                    } else {
+                        "the server rejected the handshake"
+                    };
+                    self.reasons.push(format!(
+                        "server answered the client's handshake flight with one {} byte encrypted record (the size of an alert, 2+1+{}) and closed the connection ({}): {why}",
+                        shapes.alert,
+                        shapes.sizes.tag_len,
+                        frame_text(only.frame)
+                    ));
+                }
+            }
+        }
+        s.handshake = Some(self.state(s, complete, rejected));
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod corpus_tests;
