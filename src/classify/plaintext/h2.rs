@@ -139,12 +139,19 @@ pub struct Walk<'a> {
 }
 
 /// Walks frames in `bytes[start..]` (offsets reported relative to `bytes` plus `base`) until a
-/// header is implausible or the bytes end.
+/// header is implausible, breaks the frame order, or the bytes end.
+///
+/// Order rules: a header block not ended by END_HEADERS continues in a CONTINUATION on the same
+/// stream, and nothing else; a CONTINUATION only follows such a block (or opens the walk, which
+/// may start mid-block); an even stream identifier needs a PUSH_PROMISE first (only servers open
+/// even streams, and only by promising them).
 pub fn walk(bytes: &[u8], start: usize, base: usize) -> Walk<'_> {
-    let mut frames = Vec::new();
+    let mut frames: Vec<Frame<'_>> = Vec::new();
     let mut max_frame = DEFAULT_MAX_FRAME;
     let mut pos = start;
     let mut reached_end = false;
+    let mut open_block: Option<u32> = None;
+    let mut push_seen = false;
     while frames.len() < MAX_FRAMES {
         let Some(rest) = bytes.get(pos..) else { break };
         if rest.is_empty() {
@@ -156,9 +163,19 @@ pub fn walk(bytes: &[u8], start: usize, base: usize) -> Walk<'_> {
             reached_end = true;
             break;
         };
-        if !header.is_plausible(max_frame) {
+        if !header.is_plausible(max_frame)
+            || !in_order(&header, open_block, push_seen, frames.is_empty())
+        {
             break;
         }
+        let ends_block = header.flags & flag::END_HEADERS != 0;
+        open_block = match header.kind {
+            kind::HEADERS | kind::PUSH_PROMISE | kind::CONTINUATION if !ends_block => {
+                Some(header.stream)
+            }
+            _ => None,
+        };
+        push_seen |= header.kind == kind::PUSH_PROMISE;
         let len = header.len as usize;
         let body = rest.get(HEADER_LEN..).unwrap_or_default();
         let payload = body.get(..len).unwrap_or(body);
@@ -180,6 +197,17 @@ pub fn walk(bytes: &[u8], start: usize, base: usize) -> Walk<'_> {
         frames,
         reached_end,
     }
+}
+
+/// The frame may come next, given the open header block and whether a push was promised.
+fn in_order(h: &FrameHeader, open_block: Option<u32>, push_seen: bool, first: bool) -> bool {
+    if let Some(stream) = open_block {
+        return h.kind == kind::CONTINUATION && h.stream == stream;
+    }
+    if h.kind == kind::CONTINUATION && !first {
+        return false;
+    }
+    h.stream == 0 || h.stream % 2 == 1 || push_seen
 }
 
 /// SETTINGS_MAX_FRAME_SIZE (id 5) in a SETTINGS payload, if valid (2^14 ..= 2^24-1).
@@ -459,6 +487,45 @@ mod tests {
         assert!(ok(&frame(kind::DATA, 0, 0x00ff_ffff, b"x")));
         assert!(!ok(b"GET / HTTP/1.1"));
         assert!(FrameHeader::parse(&[0; 8]).is_none());
+    }
+
+    #[test]
+    fn walk_enforces_frame_order() {
+        // HEADERS without END_HEADERS must be followed by CONTINUATION on the same stream.
+        let bytes = [
+            frame(kind::HEADERS, 0, 1, &[0x82]),
+            frame(kind::DATA, 0, 1, b"x"),
+        ]
+        .concat();
+        assert_eq!(walk(&bytes, 0, 0).frames.len(), 1);
+        let bytes = [
+            frame(kind::HEADERS, 0, 1, &[0x82]),
+            frame(kind::CONTINUATION, 4, 3, &[0x84]),
+        ]
+        .concat();
+        assert_eq!(walk(&bytes, 0, 0).frames.len(), 1);
+        let bytes = [
+            frame(kind::HEADERS, 0, 1, &[0x82]),
+            frame(kind::CONTINUATION, 4, 1, &[0x84]),
+        ]
+        .concat();
+        assert_eq!(walk(&bytes, 0, 0).frames.len(), 2);
+        // A CONTINUATION may open a walk (mid-block), not follow a finished block.
+        let bytes = [
+            frame(kind::CONTINUATION, 4, 1, &[0x84]),
+            frame(kind::CONTINUATION, 4, 1, &[0x84]),
+        ]
+        .concat();
+        assert_eq!(walk(&bytes, 0, 0).frames.len(), 1);
+        // Even streams only after a PUSH_PROMISE.
+        let bytes = [frame(kind::DATA, 0, 1, b"x"), frame(kind::DATA, 0, 2, b"y")].concat();
+        assert_eq!(walk(&bytes, 0, 0).frames.len(), 1);
+        let bytes = [
+            frame(kind::PUSH_PROMISE, 4, 1, &[0, 0, 0, 2, 0x82]),
+            frame(kind::DATA, 0, 2, b"y"),
+        ]
+        .concat();
+        assert_eq!(walk(&bytes, 0, 0).frames.len(), 2);
     }
 
     #[test]

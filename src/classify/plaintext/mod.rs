@@ -76,7 +76,8 @@ struct Finding {
     evidence: String,
     offset: usize,
     frame: Option<u64>,
-    reasons: Vec<String>,
+    /// Reason sentences, each with the stream offset whose frame it names.
+    reasons: Vec<(String, Option<usize>)>,
     credentials: Vec<String>,
     headers: Vec<(String, String)>,
     upgrades_to_tls: bool,
@@ -142,7 +143,7 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
     let mut credentials: Vec<String> = Vec::new();
     let mut headers: Vec<(String, String)> = Vec::new();
     for f in [&client, &server].into_iter().flatten() {
-        reasons.extend(f.reasons.iter().cloned());
+        reasons.extend(f.reasons.iter().map(|(text, _)| text.clone()));
         for name in &f.credentials {
             if !credentials.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                 credentials.push(name.clone());
@@ -222,9 +223,12 @@ fn run(dir: &Direction) -> &[u8] {
     dir.stream.get(..end).unwrap_or_default()
 }
 
-/// The bytes start with a TLS record header (handshake, alert, application data, ...).
+/// The bytes start with a TLS record header (handshake, alert, application data, ...) or an
+/// SSLv2-compatible ClientHello (2-byte header with the high bit set, message type 1, version 2 or
+/// 3.x).
 fn starts_tls(bytes: &[u8]) -> bool {
     crate::classify::tls::looks_like_tls(bytes)
+        || matches!(bytes, [0x80..=0xff, _, 1, 0 | 3, 0..=4, ..])
 }
 
 /// Reads one direction.
@@ -235,31 +239,13 @@ fn examine(dir: &Direction, side: Side) -> Option<Finding> {
     }
     let mut finding = examine_bytes(bytes, side)?;
     finding.frame = dir.frame_at(finding.offset);
-    // Reasons name frames by placeholder: `{frame}` for the quote, `{frame@N}` for offset N.
-    let frame = frame_suffix(finding.frame);
-    for r in &mut finding.reasons {
-        *r = resolve_frames(&r.replace("{frame}", &frame), dir);
+    // Each reason names the frame that carried the bytes it speaks of.
+    for (text, at) in &mut finding.reasons {
+        if let Some(at) = *at {
+            text.push_str(&frame_suffix(dir.frame_at(at)));
+        }
     }
     Some(finding)
-}
-
-/// Replaces `{frame@N}` placeholders with ` (frame F)` for stream offset N.
-fn resolve_frames(text: &str, dir: &Direction) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("{frame@") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 7..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[i..]);
-            return out;
-        };
-        let offset = after[..end].parse::<usize>().ok();
-        out.push_str(&frame_suffix(offset.and_then(|o| dir.frame_at(o))));
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
@@ -270,7 +256,10 @@ fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
         let mut f = h2_finding(side, &facts, "PRI * HTTP/2.0".to_string(), 0);
         f.reasons.insert(
             0,
-            format!("{who} sent the HTTP/2 cleartext connection preface{{frame@0}}"),
+            (
+                format!("{who} sent the HTTP/2 cleartext connection preface"),
+                Some(0),
+            ),
         );
         return Some(f);
     }
@@ -278,12 +267,8 @@ fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
         if let Some(walk) = h2::starts_with_server_preface(bytes) {
             let facts = h2::facts(&walk);
             let mut f = h2_finding(side, &facts, "HTTP/2 SETTINGS".to_string(), 0);
-            f.reasons.insert(
-                0,
-                format!(
-                    "{who} sent the HTTP/2 connection preface (SETTINGS) in cleartext{{frame@0}}"
-                ),
-            );
+            let text = format!("{who} sent the HTTP/2 connection preface (SETTINGS) in cleartext");
+            f.reasons.insert(0, (text, Some(0)));
             return Some(f);
         }
     }
@@ -301,13 +286,11 @@ fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
             .collect();
         let quote = format!("HTTP/2 frames: {}", kinds.join(", "));
         let mut f = h2_finding(side, &facts, quote, offset);
-        f.reasons.insert(
-            0,
-            format!(
-                "{who} sent {} HTTP/2 frames in cleartext without a preface (capture starts mid-connection){{frame@{offset}}}",
-                facts.frames
-            ),
+        let text = format!(
+            "{who} sent {} HTTP/2 frames in cleartext without a preface (capture starts mid-connection)",
+            facts.frames
         );
+        f.reasons.insert(0, (text, Some(offset)));
         return Some(f);
     }
     let o = other::recognise(bytes, side)?;
@@ -317,14 +300,13 @@ fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
         _ => Rank::Named,
     };
     let mut f = Finding::new(side, rank, o.protocol, o.evidence.clone(), o.offset);
-    f.reasons.push(format!(
-        "{who} sent {} in cleartext: `{}`{{frame}}",
-        o.what, o.evidence
-    ));
+    let text = format!("{who} sent {} in cleartext: `{}`", o.what, o.evidence);
+    f.reasons.push((text, Some(o.offset)));
     f.upgrades_to_tls = o.starttls;
     f.weak = o.weak;
     if o.starttls {
-        f.reasons.push(format!("{who} asked to switch to TLS"));
+        f.reasons
+            .push((format!("{who} asked to switch to TLS"), None));
     }
     Some(f)
 }
@@ -341,10 +323,11 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
         "HTTP/1.1"
     };
     let mut f = Finding::new(side, Rank::Http1, head.protocol, head.line.clone(), 0);
-    f.reasons.push(format!(
-        "{who} sent an {version} {what} in cleartext: `{}`{{frame}}",
+    let text = format!(
+        "{who} sent an {version} {what} in cleartext: `{}`",
         head.line
-    ));
+    );
+    f.reasons.push((text, Some(0)));
     f.credentials = head.credentials.clone();
     f.headers = head.headers.clone();
     if let http1::StartLine::Status { code } = head.start {
@@ -359,10 +342,8 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
         .and_then(|i| after.get(i..));
     if connect && tunnelled.is_some_and(starts_tls) {
         f.upgrades_to_tls = true;
-        f.reasons.push(format!(
-            "{who} tunnels TLS through the CONNECT{{frame@{}}}",
-            head.end.unwrap_or(0)
-        ));
+        let text = format!("{who} tunnels TLS through the CONNECT");
+        f.reasons.push((text, head.end));
     }
     // h2c upgrade: the request offers it; the client then sends the preface, or the server
     // answers 101 and continues in HTTP/2 frames.
@@ -381,9 +362,8 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
                 let facts = h2::facts(&w);
                 let mut h = h2_finding(side, &facts, head.line.clone(), 0);
                 let mut reasons = std::mem::take(&mut f.reasons);
-                reasons.push(format!(
-                    "{who} upgraded the connection to HTTP/2 cleartext (h2c)"
-                ));
+                let text = format!("{who} upgraded the connection to HTTP/2 cleartext (h2c)");
+                reasons.push((text, None));
                 reasons.append(&mut h.reasons);
                 h.reasons = reasons;
                 h.evidence = head.line.clone();
@@ -396,13 +376,13 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
             _ if switched => {
                 f.rank = Rank::H2c;
                 f.protocol = "h2c".into();
-                f.reasons.push(format!(
-                    "{who} accepted the upgrade to HTTP/2 cleartext (h2c)"
-                ));
+                let text = format!("{who} accepted the upgrade to HTTP/2 cleartext (h2c)");
+                f.reasons.push((text, Some(0)));
             }
-            _ => f.reasons.push(format!(
-                "{who} offered an upgrade to HTTP/2 cleartext (h2c)"
-            )),
+            _ => {
+                let text = format!("{who} offered an upgrade to HTTP/2 cleartext (h2c)");
+                f.reasons.push((text, None));
+            }
         }
     }
     f
@@ -429,20 +409,19 @@ fn h2_finding(side: Side, facts: &h2::H2Facts, fallback: String, offset: usize) 
     let evidence = escape::truncate(&evidence, http1::MAX_LINE_CHARS);
     let mut f = Finding::new(side, rank, protocol, evidence, at);
     if facts.request.is_some() || facts.status.is_some() {
-        f.reasons.push(format!(
-            "{who} sent HTTP/2 HEADERS in cleartext: `{}`{{frame@{at}}}",
-            f.evidence
-        ));
+        let text = format!("{who} sent HTTP/2 HEADERS in cleartext: `{}`", f.evidence);
+        f.reasons.push((text, Some(at)));
     }
     if let Some(ct) = &facts.content_type {
         if grpc {
-            f.reasons
-                .push(format!("content-type {ct}: a gRPC call without TLS"));
+            let text = format!("content-type {ct}: a gRPC call without TLS");
+            f.reasons.push((text, None));
         }
     } else if let Some(at) = facts.grpc_data {
-        f.reasons.push(format!(
-            "{who} sent DATA framed as gRPC messages (flag and 4-byte length){{frame@{at}}}: a gRPC call without TLS"
-        ));
+        let text = format!(
+            "{who} sent DATA framed as gRPC messages (flag and 4-byte length): a gRPC call without TLS"
+        );
+        f.reasons.push((text, Some(at)));
     }
     f.credentials = facts.credentials.clone();
     f.headers = facts.headers.clone();
@@ -473,8 +452,9 @@ pub fn looks_like_response(bytes: &[u8]) -> bool {
         && !looks_like_request(bytes)
 }
 
-/// A non-TLS protocol that encrypts after a cleartext greeting: SSH. Returns its name and the
-/// quoted banner with the frame that carried it; such a flow is not plaintext, and not TLS.
+/// A non-TLS protocol that encrypts its payload: SSH (after a cleartext banner and key exchange)
+/// or OpenVPN over TCP (TLS inside its own control-channel framing). Returns the protocol, a
+/// quote and the frame that carried it; such a flow is neither plaintext nor plain TLS records.
 pub fn encrypted_non_tls(flow: &Flow) -> Option<(&'static str, String, Option<u64>)> {
     for dir in &flow.dir {
         let bytes = run(dir);
@@ -482,8 +462,40 @@ pub fn encrypted_non_tls(flow: &Flow) -> Option<(&'static str, String, Option<u6
             let line = escape::escape(escape::first_line(bytes), other::MAX_QUOTE_CHARS);
             return Some(("ssh", line, dir.frame_at(0)));
         }
+        if let Some(opcode) = openvpn_opening(bytes) {
+            return Some(("openvpn", opcode.to_string(), dir.frame_at(0)));
+        }
     }
     None
+}
+
+/// OpenVPN over TCP opens with a hard-reset control packet: a 2-byte length, then opcode (high 5
+/// bits) and key id 0, then an 8-byte session id; the packet after it must look the same.
+fn openvpn_opening(bytes: &[u8]) -> Option<&'static str> {
+    let packet = |at: usize| -> Option<(u8, usize)> {
+        let len = usize::from(u16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+        let op = *bytes.get(at + 2)?;
+        ((10..=2048).contains(&len) && op & 0x07 == 0).then_some((op >> 3, at + 2 + len))
+    };
+    let (op, next) = packet(0)?;
+    let name = match op {
+        1 => "P_CONTROL_HARD_RESET_CLIENT_V1",
+        2 => "P_CONTROL_HARD_RESET_SERVER_V1",
+        7 => "P_CONTROL_HARD_RESET_CLIENT_V2",
+        8 => "P_CONTROL_HARD_RESET_SERVER_V2",
+        10 => "P_CONTROL_HARD_RESET_CLIENT_V3",
+        _ => return None,
+    };
+    if next == bytes.len() {
+        return Some(name);
+    }
+    // Later packets may carry key ids other than 0 only after a soft reset: accept any opcode of
+    // the control or data channel (1..=11) with a sane length.
+    let len2 = usize::from(u16::from_be_bytes(
+        bytes.get(next..next + 2)?.try_into().ok()?,
+    ));
+    let op2 = *bytes.get(next + 2)? >> 3;
+    ((10..=2048).contains(&len2) && (1..=11).contains(&op2)).then_some(name)
 }
 
 #[cfg(test)]

@@ -104,10 +104,30 @@ fn client_text(bytes: &[u8]) -> Option<Other> {
     } else if line.starts_with("CONNECT {") {
         Other::new("nats", "NATS commands", quote_line(bytes), 0)
     } else {
-        return None;
+        xmpp(bytes)?
     };
     found.evidence = found.evidence.trim_end().to_string();
     Some(found)
+}
+
+/// An XMPP stream header (`<?xml ...?><stream:stream ...>`); `<starttls` asks for TLS.
+fn xmpp(bytes: &[u8]) -> Option<Other> {
+    let sample = bytes.get(..2048).unwrap_or(bytes);
+    let contains = |needle: &[u8]| sample.windows(needle.len()).any(|w| w == needle);
+    let start = sample.iter().position(|b| !b.is_ascii_whitespace())?;
+    let opens =
+        sample[start..].starts_with(b"<?xml") || sample[start..].starts_with(b"<stream:stream");
+    if !opens || !contains(b"<stream:stream") {
+        return None;
+    }
+    let mut o = Other::new(
+        "xmpp",
+        "an XMPP stream",
+        quote_line(&sample[start..]),
+        start,
+    );
+    o.starttls = contains(b"<starttls");
+    Some(o)
 }
 
 fn is_imap_command(line: &str) -> bool {
@@ -179,7 +199,7 @@ fn server_text(bytes: &[u8]) -> Option<Other> {
     } else if line.starts_with("RFB 00") {
         Other::new("vnc", "a VNC (RFB) banner", quote_line(bytes), 0)
     } else {
-        return None;
+        xmpp(bytes)?
     };
     Some(found)
 }
@@ -203,7 +223,8 @@ fn cstr(bytes: &[u8], at: usize, max: usize) -> Option<&[u8]> {
 }
 
 fn client_binary(bytes: &[u8]) -> Option<Other> {
-    postgres_client(bytes)
+    socks_client(bytes)
+        .or_else(|| postgres_client(bytes))
         .or_else(|| mongodb(bytes))
         .or_else(|| {
             bytes.starts_with(b"AMQP\x00\x00\x09\x01").then(|| {
@@ -216,6 +237,70 @@ fn client_binary(bytes: &[u8]) -> Option<Other> {
             })
         })
         .or_else(|| mqtt_connect(bytes))
+}
+
+/// A SOCKS4/4a CONNECT or BIND, or a SOCKS5 greeting (and request). `starttls` when a TLS record
+/// follows the request: the proxied connection is encrypted.
+fn socks_client(bytes: &[u8]) -> Option<Other> {
+    let (evidence, request_end) = match *bytes {
+        [4, cmd @ (1 | 2), p0, p1, a, b, c, d, ..] => {
+            let user_end = 8 + bytes.get(8..)?.iter().take(256).position(|&x| x == 0)?;
+            let verb = if cmd == 1 { "CONNECT" } else { "BIND" };
+            let port = u16::from_be_bytes([p0, p1]);
+            if a == 0 && b == 0 && c == 0 && d != 0 {
+                // SOCKS4a: a host name follows the user id.
+                let host = bytes.get(user_end + 1..)?;
+                let host_len = host.iter().take(256).position(|&x| x == 0)?;
+                let name = escape(&host[..host_len], 64);
+                (
+                    format!("SOCKS4a {verb} {name}:{port}"),
+                    user_end + 2 + host_len,
+                )
+            } else {
+                (
+                    format!("SOCKS4 {verb} {a}.{b}.{c}.{d}:{port}"),
+                    user_end + 1,
+                )
+            }
+        }
+        [5, n @ 1..=9, ..] => {
+            let methods = bytes.get(2..2 + usize::from(n))?;
+            if !methods.iter().all(|&m| m <= 9 || m >= 0x80) {
+                return None;
+            }
+            let greeting_end = 2 + usize::from(n);
+            match bytes.get(greeting_end..) {
+                Some([]) => ("SOCKS5 greeting".to_string(), greeting_end),
+                Some([5, 1..=3, 0, atyp @ (1 | 3 | 4), rest @ ..]) => {
+                    let (target, len) = match (*atyp, rest) {
+                        (1, [a, b, c, d, p0, p1, ..]) => (
+                            format!("{a}.{b}.{c}.{d}:{}", u16::from_be_bytes([*p0, *p1])),
+                            6,
+                        ),
+                        (3, [n, tail @ ..]) => {
+                            let n = usize::from(*n);
+                            let name = escape(tail.get(..n)?, 64);
+                            let port = tail.get(n..n + 2)?;
+                            (
+                                format!("{name}:{}", u16::from_be_bytes([port[0], port[1]])),
+                                n + 3,
+                            )
+                        }
+                        (4, [..]) if rest.len() >= 18 => ("[IPv6]".to_string(), 18),
+                        _ => return None,
+                    };
+                    (format!("SOCKS5 CONNECT {target}"), greeting_end + 4 + len)
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    let mut o = Other::new("socks", "a SOCKS proxy request", evidence, 0);
+    o.starttls = bytes
+        .get(request_end..)
+        .is_some_and(|rest| matches!(rest, [22, 3, 0..=4, ..]));
+    Some(o)
 }
 
 fn postgres_client(bytes: &[u8]) -> Option<Other> {
@@ -554,6 +639,41 @@ mod tests {
             rec(b"INFO {\"server_id\":\"x\"}\r\n", Side::Server).0,
             "nats"
         );
+    }
+
+    #[test]
+    fn proxies_and_xmpp() {
+        let mut socks4 = hex::decode("040101bb5db8d87700").unwrap();
+        assert_eq!(
+            rec(&socks4, Side::Client),
+            ("socks", "SOCKS4 CONNECT 93.184.216.119:443".into(), false)
+        );
+        socks4.extend_from_slice(&[0x16, 0x03, 0x01, 0x00, 0x73, 0x01]);
+        assert!(rec(&socks4, Side::Client).2);
+        assert_eq!(
+            rec(
+                b"\x04\x01\x00\x50\x00\x00\x00\x01bob\x00example.com\x00",
+                Side::Client
+            )
+            .1,
+            "SOCKS4a CONNECT example.com:80"
+        );
+        assert_eq!(rec(&[5, 2, 0, 1], Side::Client).1, "SOCKS5 greeting");
+        let socks5 = hex::decode("05020001050100015db8d87701bb160301").unwrap();
+        assert_eq!(
+            rec(&socks5, Side::Client),
+            ("socks", "SOCKS5 CONNECT 93.184.216.119:443".into(), true)
+        );
+        let by_name = b"\x05\x01\x00\x05\x01\x00\x03\x0bexample.com\x01\xbb";
+        assert_eq!(
+            rec(by_name, Side::Client).1,
+            "SOCKS5 CONNECT example.com:443"
+        );
+        let xml =
+            b"<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'>\
+            <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+        let o = recognise(xml, Side::Client).unwrap();
+        assert_eq!((o.protocol, o.starttls), ("xmpp", true));
     }
 
     #[test]

@@ -420,6 +420,33 @@ fn ssh_is_encrypted_not_plaintext() {
 }
 
 #[test]
+fn openvpn_is_encrypted_not_plaintext() {
+    // Hard reset (opcode 7), then an ACK (opcode 5), as an OpenVPN client over TCP sends them.
+    let reset = hex::decode("000e38507a28a78275788d0000000000").unwrap();
+    let ack = hex::decode("001628507a28a78275788d01000000009ad747beb24d8a1b").unwrap();
+    let f = flow(&[(4, &reset), (8, &ack)], &[]);
+    assert!(detect(&f).is_none());
+    assert_eq!(
+        encrypted_non_tls(&f),
+        Some((
+            "openvpn",
+            "P_CONTROL_HARD_RESET_CLIENT_V2".to_string(),
+            Some(4)
+        ))
+    );
+    // A length that does not lead to another packet is not OpenVPN.
+    let mut junk = reset.clone();
+    junk.extend_from_slice(&[0xff; 30]);
+    assert!(encrypted_non_tls(&flow(&[(4, &junk)], &[])).is_none());
+}
+
+#[test]
+fn sslv2_client_hello_is_tls_not_plaintext() {
+    let hello = hex::decode("804c01030000330000001000000400000500000a0100800700c0030080").unwrap();
+    assert!(detect(&flow(&[(4, &hello)], &[])).is_none());
+}
+
+#[test]
 fn stream_after_a_hole_is_not_read_as_contiguous() {
     let mut f = flow(&[(4, GET), (9, b"junk")], &[]);
     f.dir[0].holes.push(GET.len() as u32);
@@ -473,7 +500,11 @@ fn fixture_dir() -> PathBuf {
 
 /// Reads a fixture: `c|s FRAME HEX` lines; `#` lines are comments.
 fn fixture(name: &str) -> Flow {
-    let text = std::fs::read_to_string(fixture_dir().join(name)).unwrap();
+    fixture_text(&std::fs::read_to_string(fixture_dir().join(name)).unwrap())
+}
+
+/// Parses fixture text.
+fn fixture_text(text: &str) -> Flow {
     let mut segments: [Vec<(u64, Vec<u8>)>; 2] = [Vec::new(), Vec::new()];
     for line in text
         .lines()
@@ -583,4 +614,16 @@ fn capture_x11_binary() {
     let d = detect_ok(&fixture("x11.txt"));
     assert_eq!(d.summary.protocol, "unknown");
     assert_eq!(d.summary.frame, Some(62));
+}
+
+#[test]
+fn quoted_bytes_cannot_forge_frame_numbers() {
+    let d = detect_ok(&flow(
+        &[(4, b"GET /{frame}/{frame@0} HTTP/1.1\r\n\r\n")],
+        &[(6, OK)],
+    ));
+    assert_eq!(
+        d.reasons[0],
+        "client sent an HTTP/1.1 request in cleartext: `GET /{frame}/{frame@0} HTTP/1.1` (frame 4)"
+    );
 }
