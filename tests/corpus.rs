@@ -40,6 +40,14 @@ const KNOWN: &[(&str, u64, &str, &str)] = &[
          cleartext proxy request is reported as the flow's plaintext prefix, the verdict is `tls`",
     ),
     (
+        "zeek/ssl-and-ssh-using-sslh.pcap",
+        0,
+        "tls",
+        "both peers open with SSH banners (`SSH-2.0-OpenSSH_6.9`) and continue with SSH key \
+         exchange: an SSH session multiplexed on port 443 by sslh. tshark calls it TLS by port \
+         alone; by its bytes it is SSH, `opaque`",
+    ),
+    (
         "ja4/https-connect.pcap",
         0,
         "plaintext",

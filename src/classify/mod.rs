@@ -67,6 +67,18 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             plaintext: None,
         };
     }
+    if is_keepalive_only(flow) {
+        return Classification {
+            verdict: Verdict::Empty,
+            reasons: vec![format!(
+                "no application payload: a single 1-byte segment (frame {}) on a connection \
+                 that started before the capture is a TCP keep-alive probe",
+                flow.first_frame
+            )],
+            tls: None,
+            plaintext: None,
+        };
+    }
     if let Some(analysis) = tls::analyze(flow, &ctx.keylog) {
         let verdict = if analysis.summary.client_certificate.presented == Some(true) {
             Verdict::Mtls
@@ -171,6 +183,12 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
             }),
         }
     }
+}
+
+/// A connection seen only mid-stream whose whole payload is one byte: TCP keep-alive probes
+/// carry one byte of already-acknowledged data, not application data.
+fn is_keepalive_only(flow: &Flow) -> bool {
+    !flow.syn_seen && flow.dir[0].payload_bytes + flow.dir[1].payload_bytes == 1
 }
 
 fn empty_reason(flow: &Flow) -> String {

@@ -38,6 +38,8 @@ mod ether_type {
     pub const VLAN_DOUBLE: u16 = 0x9100;
     /// PPP over Ethernet, session stage.
     pub const PPPOE_SESSION: u16 = 0x8864;
+    /// Cisco MetaData (Security Group Tag), inserted between the addresses and the EtherType.
+    pub const CISCO_METADATA: u16 = 0x8909;
 }
 
 /// PPP protocol numbers carried in a PPPoE session.
@@ -87,6 +89,10 @@ mod field {
     pub const SLL2_PROTOCOL: usize = 0;
     pub const SLL2_IF_INDEX: usize = 4;
     pub const SLL2_HATYPE: usize = 8;
+    /// Cisco MetaData header: version, length, option (length and type), SGT value, then the
+    /// inner EtherType.
+    pub const CMD_LEN: usize = 8;
+    pub const CMD_TYPE: usize = 6;
     /// PPPoE session header (version and type, code, session id, length) and the PPP protocol.
     pub const PPPOE_LEN: usize = 8;
     pub const PPPOE_PROTOCOL: usize = 6;
@@ -143,6 +149,13 @@ fn by_ether_type(mut ether_type: u16, mut data: &[u8]) -> Result<(Net, &[u8]), S
                     .split_first_chunk::<{ field::VLAN_LEN }>()
                     .ok_or(Skip::Truncated)?;
                 ether_type = be16(tag, field::VLAN_TYPE).ok_or(Skip::Truncated)?;
+                data = rest;
+            }
+            ether_type::CISCO_METADATA => {
+                let (h, rest) = data
+                    .split_first_chunk::<{ field::CMD_LEN }>()
+                    .ok_or(Skip::Truncated)?;
+                ether_type = be16(h, field::CMD_TYPE).ok_or(Skip::Truncated)?;
                 data = rest;
             }
             ether_type::PPPOE_SESSION => {
@@ -304,6 +317,25 @@ mod tests {
             &[0x00, 0x0a, 0x81, 0x00, 0x00, 0x14, 0x08, 0x00, 0x45],
         );
         assert_eq!(ok(LinkType::ETHERNET, &f).data, &[0x45]);
+    }
+
+    #[test]
+    fn cisco_metadata_tag_is_skipped() {
+        // version 1, length 1 (8 bytes), option SGT (0x0001), SGT 0x0010, inner IPv4
+        let f = eth(
+            0x8909,
+            &[
+                &[0x01, 0x01, 0x00, 0x01, 0x00, 0x10, 0x08, 0x00][..],
+                &IP[..],
+            ]
+            .concat(),
+        );
+        assert_eq!(ok(LinkType::ETHERNET, &f).data, &IP[..]);
+        let cut = eth(0x8909, &[0x01, 0x01, 0x00]);
+        assert_eq!(
+            decode(LinkType::ETHERNET, &cut).err(),
+            Some(Skip::Truncated)
+        );
     }
 
     #[test]

@@ -98,7 +98,6 @@ const NOT_DECODED: [(&str, &str); 6] = [
         "TZSP over UDP",
     ),
     ("mercury/geneve.pcap", "Geneve over UDP"),
-    ("mercury/tls_sgt.pcap", "Cisco SGT metadata EtherType"),
     (
         "tcpdump/arcnet-rfc1201-arp-icmp-http.pcap",
         "ARCNET link type",
