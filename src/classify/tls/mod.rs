@@ -211,7 +211,7 @@ impl<'a> Session<'a> {
         };
         let prefix = client_prefix.saturating_add(server_prefix);
         let mut s = TlsSummary {
-            plaintext_prefix_bytes: prefix as u64,
+            plaintext_prefix_bytes: u64::try_from(prefix).unwrap_or(u64::MAX),
             ..TlsSummary::default()
         };
         if prefix > 0 {
