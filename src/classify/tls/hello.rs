@@ -240,7 +240,7 @@ pub fn parse_sslv2_client_hello(record: &[u8]) -> Result<ClientHello, HelloError
     let mut random = [0u8; 32];
     let n = challenge.len().min(32);
     if let (Some(dst), Some(src)) = (
-        random.get_mut(32 - n..),
+        random.get_mut(32usize.saturating_sub(n)..),
         challenge.get(challenge.len().saturating_sub(n)..),
     ) {
         dst.copy_from_slice(src);

@@ -212,7 +212,7 @@ impl<'a> Session<'a> {
         };
         let prefix = client_prefix.saturating_add(server_prefix);
         let mut s = TlsSummary {
-            plaintext_prefix_bytes: prefix as u64,
+            plaintext_prefix_bytes: u64::try_from(prefix).unwrap_or(u64::MAX),
             ..TlsSummary::default()
         };
         if prefix > 0 {
@@ -275,6 +275,16 @@ impl<'a> Session<'a> {
             s.version = Some(hello::version_name(sh.negotiated_version()));
             s.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
             s.alpn_selected = sh.alpn.clone();
+        }
+        if sh.is_none() {
+            if let Some((_, hrr)) = server_hellos.iter().find(|(_, sh)| sh.hello_retry) {
+                s.version = Some(hello::version_name(hrr.negotiated_version()));
+                s.cipher_suite = Some(hello::cipher_suite_name(hrr.cipher_suite));
+                self.reasons.push(
+                    "the ServerHello that follows the HelloRetryRequest is not in the capture"
+                        .to_string(),
+                );
+            }
         }
         let tls13 = sh
             .as_ref()
@@ -512,6 +522,11 @@ impl<'a> Session<'a> {
             client_records: client_after,
             server_first_encrypted: server_first_encrypted.and_then(|r| r.frame),
             early_data_offered: early_offered,
+            alps_offered: ch.is_some_and(|c| {
+                c.extensions
+                    .iter()
+                    .any(|e| tls13::ALPS_EXTENSIONS.contains(&e.ext_type))
+            }),
             client_stream_broken: broken,
         });
         let decrypted = ch.and_then(|ch| {
@@ -525,16 +540,6 @@ impl<'a> Session<'a> {
             tls13_keys::decrypt(keylog, &ch.random, suite, &server_flight, &flight)
         });
         if let Some(server_rec) = server_first_encrypted {
-            let total: usize = server_after
-                .iter()
-                .filter(|r| r.content_type == APPLICATION_DATA)
-                .take_while(|r| {
-                    inference
-                        .flight_end_frame
-                        .map_or(true, |f| r.frame.map_or(true, |rf| rf < f))
-                })
-                .map(|r| r.body.len())
-                .sum();
             s.server_certificate = CertificateSide {
                 presented: Some(true),
                 evidence: Some(Evidence::Inferred),
@@ -542,7 +547,7 @@ impl<'a> Session<'a> {
                 chain: Vec::new(),
             };
             self.reasons.push(format!(
-                "full TLS 1.3 handshake (no pre_shared_key): the server's encrypted flight ({total} bytes from {}) carries its certificate",
+                "full TLS 1.3 handshake (no pre_shared_key accepted): the server authenticates with a certificate in its encrypted flight (from {})",
                 frame_text(server_rec.frame)
             ));
         }

@@ -282,7 +282,7 @@ pub(crate) fn handshake_messages(
     let locate = |at: usize| -> (Option<u64>, usize) {
         let idx = pieces.partition_point(|&(b, _, _)| b <= at);
         match idx.checked_sub(1).and_then(|i| pieces.get(i)) {
-            Some(&(b, s, rec)) => (dir.frame_at(s.saturating_add(at - b)), rec),
+            Some(&(b, s, rec)) => (dir.frame_at(s.saturating_add(at.saturating_sub(b))), rec),
             None => (None, 0),
         }
     };

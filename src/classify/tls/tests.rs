@@ -347,6 +347,21 @@ fn tls13_hello_retry_request() {
 }
 
 #[test]
+fn hello_retry_request_without_the_second_server_hello() {
+    let c = Side::default()
+        .send(1, &ch13(&[]))
+        .send(3, &[ccs(), ch13(&[])].concat());
+    let s = Side::default().send(2, &[sh13(HELLO_RETRY_RANDOM, 0x1302, &[]), ccs()].concat());
+    let a = run(&flow(c, s));
+    let t = &a.summary;
+    assert!(t.hello_retry_request);
+    assert_eq!(t.version.as_deref(), Some("1.3"));
+    assert_eq!(t.cipher_suite.as_deref(), Some("TLS_AES_256_GCM_SHA384"));
+    assert_eq!(t.handshake, Some(HandshakeState::Partial));
+    assert_eq!(t.client_certificate.presented, None);
+}
+
+#[test]
 fn tls13_early_data_skipped() {
     let c = Side::default()
         .send(1, &[ch13(&ext(42, &[])), app(400)].concat())

@@ -15,6 +15,14 @@ use super::records::{Record, ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC};
 /// Inner bytes (messages + content type) from which a first record can only be a certificate
 /// chain: the smallest real certificate is already larger.
 pub const MIN_CHAIN_INNER: usize = 100;
+/// The client's EncryptedExtensions carrying an empty ALPS `application_settings` extension
+/// (Chrome/BoringSSL send it before their Certificate when ALPS is negotiated): 4 + 2 + 2 + 2.
+pub const ALPS_EMPTY_ENCRYPTED_EXTENSIONS: usize = 10;
+/// With ALPS offered, the client's EncryptedExtensions may carry settings of any size: a chain is
+/// only concluded from a first record this much larger.
+pub const MIN_CHAIN_INNER_WITH_ALPS: usize = 300;
+/// ALPS extension code points (old and new).
+pub const ALPS_EXTENSIONS: [u16; 2] = [17513, 17613];
 
 /// Hash and AEAD tag lengths of a TLS 1.3 cipher suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +101,8 @@ pub struct Input<'r, 'a> {
     /// Frame of the server's first encrypted record, if captured.
     pub server_first_encrypted: Option<u64>,
     pub early_data_offered: bool,
+    /// The ClientHello offered ALPS (application settings).
+    pub alps_offered: bool,
     /// The client's stream stops (hole, cut, garbage) before the records given.
     pub client_stream_broken: bool,
 }
@@ -199,6 +209,33 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
     let tag = shapes.sizes.tag_len;
     let at = frame_text(first.frame);
     out.frame = first.frame;
+    // A length matches a shape exactly, or (ALPS offered) with the client's EncryptedExtensions.
+    let alps = if input.alps_offered {
+        ALPS_EMPTY_ENCRYPTED_EXTENSIONS
+    } else {
+        0
+    };
+    let extra = |len: usize, shape: usize| -> Option<bool> {
+        if len == shape {
+            Some(false)
+        } else if alps > 0 && len == shape + alps {
+            Some(true)
+        } else {
+            None
+        }
+    };
+    let alps_text = |with: bool| {
+        if with {
+            format!(" + client EncryptedExtensions (ALPS) {alps}")
+        } else {
+            String::new()
+        }
+    };
+    let min_chain = if input.alps_offered {
+        MIN_CHAIN_INNER_WITH_ALPS
+    } else {
+        MIN_CHAIN_INNER
+    };
     let finished_after = |records: &[&Record<'_>]| {
         records
             .iter()
@@ -210,13 +247,14 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
         out.reasons.push(format!(
             "first client encrypted record {len} bytes = alert 2+1+{tag}: the client aborted the handshake ({at}), client certificate unknown"
         ));
-    } else if len == shapes.finished_only + eoed {
+    } else if let Some(alps) = extra(len, shapes.finished_only + eoed) {
         out.presented = Some(false);
         out.certificate_requested = Some(false);
         out.flight_end_frame = first.frame;
         out.reasons.push(format!(
-            "first client handshake record {len} bytes = Finished-only {eoed_txt}4+{hash}+1+{tag} for {suite_name}: no Certificate message, the server did not request one ({at})",
+            "first client handshake record {len} bytes = Finished-only {eoed_txt}4+{hash}+1+{tag}{alps_txt} for {suite_name}: no Certificate message, the server did not request one ({at})",
             eoed_txt = if eoed > 0 { "4+" } else { "" },
+            alps_txt = alps_text(alps),
         ));
     } else if len == shapes.empty_certificate && eoed == 0 {
         out.presented = Some(false);
@@ -225,15 +263,16 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
         out.reasons.push(format!(
             "first client handshake record {len} bytes = empty Certificate 8+1+{tag} for {suite_name}: certificate requested, none sent ({at})"
         ));
-    } else if len == shapes.empty_certificate_finished + eoed {
+    } else if let Some(alps) = extra(len, shapes.empty_certificate_finished + eoed) {
         out.presented = Some(false);
         out.certificate_requested = Some(true);
         out.flight_end_frame = first.frame;
         out.reasons.push(format!(
-            "first client handshake record {len} bytes = empty Certificate + Finished {eoed_txt}8+4+{hash}+1+{tag} for {suite_name}: certificate requested, none sent ({at})",
+            "first client handshake record {len} bytes = empty Certificate + Finished {eoed_txt}8+4+{hash}+1+{tag}{alps_txt} for {suite_name}: certificate requested, none sent ({at})",
             eoed_txt = if eoed > 0 { "4+" } else { "" },
+            alps_txt = alps_text(alps),
         ));
-    } else if len.saturating_sub(1 + tag) >= MIN_CHAIN_INNER {
+    } else if len.saturating_sub(1 + tag) >= min_chain {
         out.presented = Some(true);
         out.certificate_requested = Some(true);
         let finished = finished_after(rest).flatten();
@@ -281,6 +320,7 @@ mod tests {
             client_records: records,
             server_first_encrypted: Some(5),
             early_data_offered: false,
+            alps_offered: false,
             client_stream_broken: false,
         }
     }
@@ -397,6 +437,38 @@ mod tests {
             (Some(false), Some(true)),
             "CCM_8: 8+4+32+1+8"
         );
+    }
+
+    #[test]
+    fn alps_encrypted_extensions_with_finished() {
+        // Chrome with ALPS: EncryptedExtensions (10) + Finished (53) = 63 bytes.
+        let r = [rec(20, 1, 6), rec(23, 63, 12)];
+        let mut inp = input(0x1301, &r);
+        assert_eq!(
+            infer(inp).presented,
+            None,
+            "without ALPS offered 63 bytes is no known shape"
+        );
+        inp.alps_offered = true;
+        let i = infer(inp);
+        assert_eq!(
+            (i.presented, i.certificate_requested),
+            (Some(false), Some(false))
+        );
+        assert_eq!(
+            i.reasons,
+            vec!["first client handshake record 63 bytes = Finished-only 4+32+1+16 + client EncryptedExtensions (ALPS) 10 for TLS_AES_128_GCM_SHA256: no Certificate message, the server did not request one (frame 12)".to_string()]
+        );
+        let r = [rec(23, 71, 12)];
+        let mut inp = input(0x1301, &r);
+        inp.alps_offered = true;
+        assert_eq!(infer(inp).presented, Some(false));
+        assert_eq!(infer(inp).certificate_requested, Some(true));
+        // With ALPS, a mid-sized record is no proof of a chain.
+        let r = [rec(23, 250, 12)];
+        let mut inp = input(0x1301, &r);
+        inp.alps_offered = true;
+        assert_eq!(infer(inp).presented, None);
     }
 
     #[test]
