@@ -23,8 +23,78 @@ use mtlscan::model::Verdict;
 use mtlscan::{analyze, AnalysisOptions};
 use serde_json::Value;
 
+/// Flows whose only payload is one byte on a connection that began before the capture.
+const KEEPALIVE: &str = "the flow's only payload is a single 1-byte segment of a connection that \
+     started before the capture: a TCP keep-alive probe, not application data. tshark calls it \
+     TLS by port 443 alone; mtlscan calls it `empty`";
+
 /// `(file, tshark stream, rule)` cases where the contract overrides the oracle, with the reason.
 const KNOWN: &[(&str, u64, &str, &str)] = &[
+    (
+        "ndpi/anyconnect-vpn.pcap",
+        12,
+        "tls",
+        "tshark shows only 'Continuation Data' on port 443; the bytes are not TLS records but \
+         Code42 CrashPlan framing with cleartext message names \
+         (`com.code42.backup.message.backup.BackupStoppedMessage`, frame 259): `plaintext`",
+    ),
+    (
+        "mercury/openvpn_tcp_multi.pcap",
+        0,
+        "client-cert",
+        "TLS inside OpenVPN's control channel: the records are split across OpenVPN packets \
+         with their own headers, so the client's Certificate is not read; mtlscan reads TLS on \
+         TCP (also after cleartext upgrades), not inside VPN framing, and never claims mTLS \
+         without proof: `tls` with the certificate unknown",
+    ),
+    (
+        "mercury/openvpn_tcp_multi.pcap",
+        1,
+        "client-cert",
+        "TLS inside OpenVPN framing, as above",
+    ),
+    (
+        "ndpi/openvpn_nohmac_tcp.pcapng",
+        0,
+        "client-cert",
+        "TLS inside OpenVPN framing, as above",
+    ),
+    (
+        "mercury/tls_sgt.pcap",
+        14,
+        "tls",
+        KEEPALIVE,
+    ),
+    (
+        "mercury/tls_sgt.pcap",
+        24,
+        "tls",
+        KEEPALIVE,
+    ),
+    (
+        "mercury/tls_sgt.pcap",
+        28,
+        "tls",
+        KEEPALIVE,
+    ),
+    (
+        "mercury/tls_sgt.pcap",
+        34,
+        "tls",
+        KEEPALIVE,
+    ),
+    (
+        "mercury/tls_sgt.pcap",
+        55,
+        "tls",
+        KEEPALIVE,
+    ),
+    (
+        "mercury/tls_sgt.pcap",
+        69,
+        "tls",
+        KEEPALIVE,
+    ),
     (
         "zeek/ssl-to-http-server.pcap",
         0,
@@ -35,9 +105,10 @@ const KNOWN: &[(&str, u64, &str, &str)] = &[
     (
         "suricata-verify/http-connect-tls/input.pcap",
         0,
-        "plaintext",
-        "an HTTP CONNECT to a proxy followed by TLS: the application data is encrypted; the \
-         cleartext proxy request is reported as the flow's plaintext prefix, the verdict is `tls`",
+        "tls",
+        "after the cleartext `CONNECT abc:443` and `200 OK`, the client sent only an empty \
+         handshake record header (16 03 00 00 00) and zeros: no TLS handshake and no encrypted \
+         byte ever crossed; what the wire holds is the cleartext proxy exchange: `plaintext`",
     ),
     (
         "zeek/ssl-and-ssh-using-sslh.pcap",

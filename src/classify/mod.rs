@@ -10,7 +10,7 @@ pub mod plaintext;
 pub mod tls;
 
 use crate::flow::{ClientBy, Flow};
-use crate::model::{Classification, PlaintextSummary, Verdict};
+use crate::model::{Classification, HandshakeState, PlaintextSummary, TlsSummary, Verdict};
 pub use tls::KeyLog;
 
 /// What classification may use besides the flow itself.
@@ -93,6 +93,9 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
         };
     }
     if let Some(found) = plaintext::detect(flow) {
+        if found.upgrades_to_tls {
+            return upgraded_without_handshake(found);
+        }
         let mut reasons = found.reasons;
         if reasons.is_empty() {
             let p = &found.summary;
@@ -127,6 +130,26 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
         };
     }
     classify_unrecognised(flow)
+}
+
+/// A cleartext upgrade (CONNECT, STARTTLS, SOCKS) followed by TLS records whose handshake the
+/// capture does not hold: the application data is TLS, the client certificate unknown.
+fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
+    let mut reasons = found.reasons;
+    reasons.push(
+        "TLS records follow the cleartext upgrade, but the TLS handshake is not in the capture: \
+         client certificate unknown"
+            .to_string(),
+    );
+    Classification {
+        verdict: Verdict::Tls,
+        reasons,
+        tls: Some(TlsSummary {
+            handshake: Some(HandshakeState::NotCaptured),
+            ..TlsSummary::default()
+        }),
+        plaintext: None,
+    }
 }
 
 /// Payload that is neither TLS nor a known cleartext protocol: `opaque` when every direction that
