@@ -107,9 +107,6 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
                 p.evidence
             ));
         }
-        for name in &found.credentials {
-            reasons.push(format!("{name} sent in cleartext (value redacted)"));
-        }
         return Classification {
             verdict: Verdict::Plaintext,
             reasons,
