@@ -2,8 +2,9 @@
 //! its byte stream (what classification needs); everything past the prefix is only counted.
 //!
 //! [`FlowTable`] takes segments one at a time. Flows are keyed by both endpoints regardless of
-//! direction; a SYN on a key whose connection has ended starts a new flow (port reuse). The table
-//! holds only live flows: [`FlowTable::drain_closed`] hands back the flows that are over, and
+//! direction; a SYN with a new initial sequence number on a key whose connection has ended starts
+//! a new flow (port reuse). The table holds only open flows: [`FlowTable::drain_closed`] hands
+//! back the flows that are over (see [`FlowTable`] for the life of a flow), and
 //! [`FlowTable::finish`] the rest. For parallel runs, [`FlowTable::shard_of`] routes every segment
 //! of a connection to the same table and [`merge_flows`] puts the outputs back in first-frame
 //! order, so the result is the same for any number of tables.
@@ -24,8 +25,10 @@ use crate::decode::Endpoint;
 pub struct FlowLimits {
     /// Bytes of each direction's stream that are buffered for classification.
     pub prefix_bytes: usize,
-    /// How long (capture time) a flow that has ended (FIN both ways, or a RST) still takes
-    /// stray packets (last ACK, retransmitted FIN) before a packet on its key starts a new flow.
+    /// Capture time after a flow closed (RST, or both FINs with the later one acknowledged)
+    /// during which further segments on its key are strays rather than a new flow (a SYN with a
+    /// new ISN always starts one). Also how long a half-closed flow (both FINs, last ACK not
+    /// captured) stays silent before it is over.
     pub close_linger_nanos: i64,
     /// A packet arriving after this much silence (capture time) on a flow starts a new flow;
     /// `None` never splits a flow for silence.
@@ -87,6 +90,15 @@ impl Flow {
 }
 
 /// One direction of a flow.
+///
+/// Counters: `payload_bytes` counts each sequence number once; a segment that repeats bytes
+/// already seen (fully or partly) counts in `retransmitted`; a segment bringing new bytes below
+/// the highest sequence number already seen (it fills a gap) counts in `out_of_order`; `gaps`
+/// counts byte ranges never captured, in the prefix (each also listed in `holes`) or after it.
+/// Bytes the snaplen cut off are holes too, counted in `bytes_not_captured`, not in `gaps`.
+/// Where segments overlap, the first-received bytes are kept. A RST's payload is not stream
+/// data. A direction whose start was not captured begins at its first data segment; a segment
+/// reaching back from there is put in front (within the prefix budget, never before a SYN).
 #[derive(Debug, Clone, Default)]
 pub struct Direction {
     pub packets: u64,

@@ -1,12 +1,12 @@
-//! The flow table: live flows by key, each with its two directions' reassembly state.
+//! The flow table: flows by key, each with its two directions' reassembly state.
 //!
-//! Determinism: every decision about a flow (which flow a segment joins, when a flow ends, what
-//! its bytes are) depends only on that connection's own segments, never on other flows, on when
-//! the caller drains, or on how segments are spread over several tables. The one assumption is
-//! that capture timestamps do not go backwards by more than the close linger or idle timeout.
+//! Determinism: every decision about a flow depends only on that connection's own segments,
+//! never on other flows, on when the caller drains, or on how segments are spread over several
+//! tables. The one assumption is that capture timestamps do not go backwards by more than the
+//! close linger.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::key::{fmix64, FlowKey, KeyBuildHasher};
 use super::reassembly::Reassembler;
@@ -27,6 +27,54 @@ enum Orient {
     Syn,
 }
 
+/// What a segment does to the flow on its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Join,
+    Stray,
+    /// The flow on the key is over: the segment starts a new one.
+    Restart,
+}
+
+/// What the table holds for a key.
+#[derive(Debug)]
+enum Slot {
+    Live(Box<FlowState>),
+    /// A closed flow already handed out.
+    Tomb(Tomb),
+}
+
+/// What remains of a closed flow once handed out: enough to judge later segments on its key.
+#[derive(Debug, Clone, Copy)]
+struct Tomb {
+    closed_at: i64,
+    /// Initial sequence numbers sent by the key's lower and higher endpoint.
+    isn: [Option<u32>; 2],
+}
+
+impl Tomb {
+    fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
+        let isn = self.isn[usize::from(!src_is_lo)];
+        closed_fate(self.closed_at, isn, seg, ts, limits)
+    }
+}
+
+/// Fate of a segment on the key of a flow closed at `closed_at` whose sender's ISN was `isn`.
+fn closed_fate(
+    closed_at: i64,
+    isn: Option<u32>,
+    seg: &Segment<'_>,
+    ts: i64,
+    limits: &FlowLimits,
+) -> Fate {
+    let new_syn = seg.flags.syn() && !seg.flags.ack() && isn != Some(seg.seq);
+    if new_syn || ts.saturating_sub(closed_at) > limits.close_linger_nanos {
+        Fate::Restart
+    } else {
+        Fate::Stray
+    }
+}
+
 /// A live flow: the public record plus what reassembly and bookkeeping need.
 #[derive(Debug, Clone)]
 struct FlowState {
@@ -36,8 +84,12 @@ struct FlowState {
     /// `flow.a` is the canonical key's lower endpoint.
     a_is_lo: bool,
     orient: Orient,
-    /// FIN seen both ways, or a RST.
-    ended: bool,
+    /// Sequence number just after each direction's FIN (what acknowledges it).
+    fin_ack: [Option<u32>; 2],
+    /// Direction of the FIN that came second.
+    second_fin: Option<usize>,
+    /// Capture time the flow closed (RST, or the later FIN acknowledged).
+    closed_at: Option<i64>,
 }
 
 impl FlowState {
@@ -75,7 +127,9 @@ impl FlowState {
             rx: [Reassembler::default(), Reassembler::default()],
             a_is_lo,
             orient,
-            ended: false,
+            fin_ack: [None, None],
+            second_fin: None,
+            closed_at: None,
         }
     }
 
@@ -84,44 +138,55 @@ impl FlowState {
         usize::from(src_is_lo != self.a_is_lo)
     }
 
-    /// Whether `seg` at `ts` belongs to a new connection on this key rather than to this flow.
-    fn is_superseded_by(
-        &self,
-        seg: &Segment<'_>,
-        ts: i64,
-        src_is_lo: bool,
-        limits: &FlowLimits,
-    ) -> bool {
-        let silence = ts.saturating_sub(self.flow.last_ts);
-        if limits.idle_timeout_nanos.is_some_and(|t| silence > t) {
-            return true;
-        }
-        if !self.ended {
-            return false;
-        }
-        if silence > limits.close_linger_nanos {
-            return true;
-        }
-        // Port reuse: a fresh SYN with another initial sequence number.
-        seg.flags.syn()
-            && !seg.flags.ack()
-            && self.rx[self.dir_index(src_is_lo)].isn() != Some(seg.seq)
+    /// Both FINs seen (closed or not).
+    fn half_closed(&self) -> bool {
+        self.second_fin.is_some()
     }
 
-    /// Whether the flow is over at capture time `now`: no later packet can join it.
+    /// What `seg` at `ts` does to this flow.
+    fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
+        let sender_isn = || self.rx[self.dir_index(src_is_lo)].isn();
+        if let Some(closed_at) = self.closed_at {
+            return closed_fate(closed_at, sender_isn(), seg, ts, limits);
+        }
+        let silence = ts.saturating_sub(self.flow.last_ts);
+        if limits.idle_timeout_nanos.is_some_and(|t| silence > t) {
+            return Fate::Restart;
+        }
+        if self.half_closed()
+            && (silence > limits.close_linger_nanos
+                || (seg.flags.syn() && !seg.flags.ack() && sender_isn() != Some(seg.seq)))
+        {
+            return Fate::Restart;
+        }
+        Fate::Join
+    }
+
+    /// An open flow that no later segment can join, at capture time `now`.
     fn expired(&self, now: i64, limits: &FlowLimits) -> bool {
         let silence = now.saturating_sub(self.flow.last_ts);
-        (self.ended && silence > limits.close_linger_nanos)
+        (self.half_closed() && silence > limits.close_linger_nanos)
             || limits.idle_timeout_nanos.is_some_and(|t| silence > t)
+    }
+
+    fn tomb(&self) -> Option<Tomb> {
+        let lo = self.dir_index(true);
+        let hi = self.dir_index(false);
+        Some(Tomb {
+            closed_at: self.closed_at?,
+            isn: [self.rx[lo].isn(), self.rx[hi].isn()],
+        })
     }
 
     fn swap(&mut self) {
         self.flow.swap();
         self.rx.swap(0, 1);
+        self.fin_ack.swap(0, 1);
+        self.second_fin = self.second_fin.map(|d| 1 - d);
         self.a_is_lo = !self.a_is_lo;
     }
 
-    /// Makes the sender (`sender_is_lo`) or the receiver the client.
+    /// Makes the lower or the higher endpoint the client.
     fn orient(&mut self, client_is_lo: bool, by: Orient) {
         if self.a_is_lo != client_is_lo {
             self.swap();
@@ -148,9 +213,6 @@ impl FlowState {
             return;
         };
         dir.packets += 1;
-        if flags.fin() && dir.fin_frame.is_none() {
-            dir.fin_frame = Some(frame);
-        }
         if flags.rst() && dir.rst_frame.is_none() {
             dir.rst_frame = Some(frame);
         }
@@ -167,11 +229,26 @@ impl FlowState {
             }
             rx.data(seq, seg.payload, seg.payload_missing, frame, dir, cap);
         }
-        if flags.fin() || flags.rst() {
-            let [x, y] = &self.flow.dir;
-            self.ended = x.rst_frame.is_some()
-                || y.rst_frame.is_some()
-                || (x.fin_frame.is_some() && y.fin_frame.is_some());
+        if flags.fin() && dir.fin_frame.is_none() {
+            dir.fin_frame = Some(frame);
+            let len = u32::try_from(seg.payload.len())
+                .unwrap_or(u32::MAX)
+                .wrapping_add(seg.payload_missing);
+            if let Some(slot) = self.fin_ack.get_mut(d) {
+                *slot = Some(seq.wrapping_add(len).wrapping_add(1));
+            }
+            if self.fin_ack.iter().all(Option::is_some) {
+                self.second_fin = Some(d);
+            }
+        }
+        if flags.rst() {
+            self.closed_at = Some(ts);
+        } else if flags.ack() {
+            if let Some(last) = self.second_fin.filter(|&s| s != d) {
+                if self.fin_ack.get(last).copied().flatten() == Some(seg.ack) {
+                    self.closed_at = Some(ts);
+                }
+            }
         }
     }
 
@@ -186,23 +263,38 @@ impl FlowState {
 
 /// Groups segments into flows and reassembles each direction's prefix.
 ///
-/// Memory grows with the number of live flows, not with the capture: call
+/// Memory grows with the number of open flows, not with the capture: call
 /// [`FlowTable::drain_closed`] now and then to take the flows that are over.
+///
+/// Life of a flow on a key:
+/// - **open**: segments join it.
+/// - **closed** (a RST, or both FINs with the later one acknowledged): the flow is complete and
+///   frozen. [`FlowTable::drain_closed`] hands it out at once and leaves a tombstone. For
+///   `close_linger` of capture time after the close, further segments on the key (retransmitted
+///   FIN, RST answers) are strays: counted by the table, part of no flow. A SYN with a new initial
+///   sequence number starts a new flow at once (port reuse); after the linger any segment does.
+/// - **half-closed** (both FINs, the last ACK never captured): still open, and over once silent
+///   for `close_linger`; then a segment on the key starts a new flow.
+/// - any flow silent for `idle_timeout` is over; a segment after that starts a new flow.
 #[derive(Debug)]
 pub struct FlowTable {
     limits: FlowLimits,
     /// Prefix bytes per direction (the limit, bounded by [`MAX_PREFIX`]).
     cap: usize,
-    live: HashMap<FlowKey, FlowState, KeyBuildHasher>,
+    slots: HashMap<FlowKey, Slot, KeyBuildHasher>,
     /// Flows already over (replaced on their key), not yet handed out.
     done: Vec<Flow>,
-    /// Live flows that have ended (FIN both ways or RST), by key and first frame, waiting for
-    /// their linger to pass.
-    ended: Vec<(FlowKey, u64)>,
+    /// Flows that closed, by key and first frame, not yet handed out.
+    closed: Vec<(FlowKey, u64)>,
+    /// Tombstones by key and close time, roughly in time order.
+    tombs: VecDeque<(FlowKey, i64)>,
+    /// Half-closed flows: key, first frame, and last capture time when queued.
+    half_closed: VecDeque<(FlowKey, u64, i64)>,
     /// Latest capture time seen.
     clock: i64,
     /// Capture time of the last idle sweep.
     last_sweep: i64,
+    strays: u64,
 }
 
 impl FlowTable {
@@ -211,11 +303,14 @@ impl FlowTable {
         FlowTable {
             cap: limits.prefix_bytes.min(MAX_PREFIX),
             limits,
-            live: HashMap::default(),
+            slots: HashMap::default(),
             done: Vec::new(),
-            ended: Vec::new(),
+            closed: Vec::new(),
+            tombs: VecDeque::new(),
+            half_closed: VecDeque::new(),
             clock: i64::MIN,
             last_sweep: i64::MIN,
+            strays: 0,
         }
     }
 
@@ -227,14 +322,19 @@ impl FlowTable {
         ((u128::from(h) * n as u128) >> 64) as usize
     }
 
-    /// Live flows (including ended ones still lingering).
+    /// Keys held: open flows, closed flows not yet drained, and tombstones.
     pub fn len(&self) -> usize {
-        self.live.len()
+        self.slots.len()
     }
 
-    /// No live flow.
+    /// No key held.
     pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
+        self.slots.is_empty()
+    }
+
+    /// Segments that arrived on the key of a closed flow during its linger: part of no flow.
+    pub fn stray_packets(&self) -> u64 {
+        self.strays
     }
 
     /// Adds one segment captured in frame `frame` at `ts_nanos`.
@@ -242,72 +342,152 @@ impl FlowTable {
         let (key, src_is_lo) = FlowKey::new(&seg.src, &seg.dst);
         self.clock = self.clock.max(ts_nanos);
         let cap = self.cap;
-        let state = match self.live.entry(key) {
+        let slot = match self.slots.entry(key) {
+            Entry::Vacant(entry) => entry.insert(Slot::Live(Box::new(FlowState::new(
+                seg, frame, ts_nanos, src_is_lo,
+            )))),
             Entry::Occupied(entry) => {
-                let state = entry.into_mut();
-                if state.is_superseded_by(seg, ts_nanos, src_is_lo, &self.limits) {
-                    let old =
-                        std::mem::replace(state, FlowState::new(seg, frame, ts_nanos, src_is_lo));
-                    self.done.push(old.finish(cap));
+                let slot = entry.into_mut();
+                let fate = match slot {
+                    Slot::Live(state) => state.fate(seg, ts_nanos, src_is_lo, &self.limits),
+                    Slot::Tomb(tomb) => tomb.fate(seg, ts_nanos, src_is_lo, &self.limits),
+                };
+                match fate {
+                    Fate::Join => {}
+                    Fate::Stray => {
+                        self.strays += 1;
+                        return;
+                    }
+                    Fate::Restart => {
+                        let new = FlowState::new(seg, frame, ts_nanos, src_is_lo);
+                        if let Slot::Live(old) = std::mem::replace(slot, Slot::Live(Box::new(new)))
+                        {
+                            self.done.push(old.finish(cap));
+                        }
+                    }
                 }
-                state
+                slot
             }
-            Entry::Vacant(entry) => entry.insert(FlowState::new(seg, frame, ts_nanos, src_is_lo)),
         };
-        let was_ended = state.ended;
+        let Slot::Live(state) = slot else {
+            return;
+        };
+        let (was_half, was_closed) = (state.half_closed(), state.closed_at.is_some());
         state.update(seg, frame, ts_nanos, src_is_lo, cap);
-        if state.ended && !was_ended {
-            self.ended.push((key, state.flow.first_frame));
+        if state.closed_at.is_some() && !was_closed {
+            self.closed.push((key, state.flow.first_frame));
+        } else if state.half_closed() && !was_half {
+            self.half_closed
+                .push_back((key, state.flow.first_frame, state.flow.last_ts));
         }
     }
 
-    /// Takes the flows that are over: replaced on their key by a new connection, ended (FIN both
-    /// ways or RST) more than the close linger ago, or silent longer than the idle timeout, by
-    /// the latest capture time pushed. They are finished as by [`FlowTable::finish`] and ordered
-    /// by first frame.
+    /// Takes the flows that are over: closed (RST, or both FINs acknowledged), replaced on their
+    /// key by a new connection, half-closed and silent for the close linger, or silent longer
+    /// than the idle timeout, by the latest capture time pushed. They are finished as by
+    /// [`FlowTable::finish`] and ordered by first frame.
     ///
     /// Draining never changes the flows produced: a flow is only taken once no later segment
-    /// could join it (a later segment on its key would have started a new flow anyway, as with
-    /// port reuse), so draining often only bounds memory.
+    /// can join it, so draining only bounds memory. It is cheap (amortised constant time per
+    /// flow, plus a sweep of all keys every half idle timeout of capture time); calling it every
+    /// few thousand segments is plenty.
     pub fn drain_closed(&mut self) -> Vec<Flow> {
         let mut out = std::mem::take(&mut self.done);
         let now = self.clock;
         let cap = self.cap;
-        let limits = &self.limits;
-        let live = &mut self.live;
-        self.ended.retain(|(key, first_frame)| {
-            let Some(state) = live.get(key) else {
-                return false;
+        for (key, first_frame) in std::mem::take(&mut self.closed) {
+            let Some(slot) = self.slots.get_mut(&key) else {
+                continue;
             };
-            if state.flow.first_frame != *first_frame {
-                return false;
+            let tomb = match slot {
+                Slot::Live(state) if state.flow.first_frame == first_frame => state.tomb(),
+                _ => None,
+            };
+            if let Some(tomb) = tomb {
+                if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(tomb)) {
+                    out.push(state.finish(cap));
+                }
+                self.tombs.push_back((key, tomb.closed_at));
             }
-            if !state.expired(now, limits) {
-                return true;
-            }
-            if let Some(state) = live.remove(key) {
-                out.push(state.finish(cap));
-            }
-            false
-        });
+        }
+        self.drop_old_tombs(now);
+        self.take_silent_half_closed(now, &mut out);
         if let Some(idle) = self.limits.idle_timeout_nanos {
             if now.saturating_sub(self.last_sweep) > idle / 2 {
                 self.last_sweep = now;
-                let silent: Vec<FlowKey> = self
-                    .live
-                    .iter()
-                    .filter(|(_, s)| s.expired(now, &self.limits))
-                    .map(|(k, _)| *k)
-                    .collect();
-                for key in silent {
-                    if let Some(state) = self.live.remove(&key) {
-                        out.push(state.finish(cap));
-                    }
-                }
+                self.sweep(now, &mut out);
             }
         }
         out.sort_unstable_by_key(|f| f.first_frame);
         out
+    }
+
+    /// Forgets tombstones whose linger has passed (a segment on their key starts a new flow
+    /// either way).
+    fn drop_old_tombs(&mut self, now: i64) {
+        while let Some(&(key, closed_at)) = self.tombs.front() {
+            if now.saturating_sub(closed_at) <= self.limits.close_linger_nanos {
+                break;
+            }
+            self.tombs.pop_front();
+            if matches!(self.slots.get(&key), Some(Slot::Tomb(t)) if t.closed_at == closed_at) {
+                self.slots.remove(&key);
+            }
+        }
+    }
+
+    /// Takes half-closed flows silent for the close linger. Stops at the first one still
+    /// lingering, unless it got segments since it was queued (then it is queued again).
+    fn take_silent_half_closed(&mut self, now: i64, out: &mut Vec<Flow>) {
+        let mut budget = self.half_closed.len();
+        while let Some(&(key, first_frame, queued_ts)) = self.half_closed.front() {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
+            let state = match self.slots.get(&key) {
+                Some(Slot::Live(s))
+                    if s.flow.first_frame == first_frame && s.closed_at.is_none() =>
+                {
+                    s
+                }
+                _ => {
+                    self.half_closed.pop_front();
+                    continue;
+                }
+            };
+            if state.expired(now, &self.limits) {
+                self.half_closed.pop_front();
+                if let Some(Slot::Live(state)) = self.slots.remove(&key) {
+                    out.push(state.finish(self.cap));
+                }
+            } else if state.flow.last_ts > queued_ts {
+                let last_ts = state.flow.last_ts;
+                self.half_closed.pop_front();
+                self.half_closed.push_back((key, first_frame, last_ts));
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Takes every open flow silent longer than the idle timeout, and forgets old tombstones.
+    fn sweep(&mut self, now: i64, out: &mut Vec<Flow>) {
+        let limits = &self.limits;
+        let over: Vec<FlowKey> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| match slot {
+                Slot::Live(s) => s.closed_at.is_none() && s.expired(now, limits),
+                Slot::Tomb(t) => now.saturating_sub(t.closed_at) > limits.close_linger_nanos,
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in over {
+            if let Some(Slot::Live(state)) = self.slots.remove(&key) {
+                out.push(state.finish(self.cap));
+            }
+        }
     }
 
     /// Ends reassembly (pending out-of-order data is placed after a hole) and returns every flow
@@ -315,7 +495,10 @@ impl FlowTable {
     pub fn finish(self) -> Vec<Flow> {
         let cap = self.cap;
         let mut out = self.done;
-        out.extend(self.live.into_values().map(|s| s.finish(cap)));
+        out.extend(self.slots.into_values().filter_map(|slot| match slot {
+            Slot::Live(state) => Some(state.finish(cap)),
+            Slot::Tomb(_) => None,
+        }));
         out.sort_unstable_by_key(|f| f.first_frame);
         out
     }

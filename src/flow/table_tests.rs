@@ -383,15 +383,107 @@ fn port_reuse_after_close_starts_a_new_flow() {
 }
 
 #[test]
-fn syn_retransmission_after_rst_stays_one_flow() {
-    let segs = [
-        Seg::c2s(1000).syn(),
-        Seg::s2c(0).rst(),
-        Seg::c2s(1000).syn(),
-    ];
-    let f = only(run(&segs));
-    assert_eq!(f.dir[0].packets, 2);
+fn segments_after_a_rst_are_strays() {
+    let mut t = FlowTable::new(FlowLimits::default());
+    t.push(1, 0, &Seg::c2s(1000).syn().get());
+    t.push(2, 10, &Seg::s2c(0).rst().get());
+    t.push(3, 20, &Seg::c2s(1000).syn().get());
+    t.push(4, 30, &Seg::s2c(0).rst().get());
+    assert_eq!(t.stray_packets(), 2);
+    let f = only(t.finish());
+    assert_eq!((f.dir[0].packets, f.dir[1].packets), (1, 1));
     assert_eq!(f.dir[1].rst_frame, Some(2));
+    assert_eq!(f.last_frame, 2);
+}
+
+/// A full connection with an orderly close: SYN, SYN-ACK, ACK, request, FIN, FIN-ACK, last ACK.
+fn closed_connection(isn: u32) -> Vec<Seg> {
+    let mut segs = handshake(isn, 5000);
+    segs.push(Seg::c2s(isn + 1).data(b"q"));
+    segs.push(Seg::c2s(isn + 2).fin().ack(5001));
+    segs.push(Seg::s2c(5001).fin().ack(isn + 3));
+    segs.push(Seg::c2s(isn + 3).ack(5002));
+    segs
+}
+
+#[test]
+fn closed_flow_is_handed_out_at_once() {
+    let mut t = FlowTable::new(FlowLimits::default());
+    let segs = closed_connection(1000);
+    for (i, s) in segs.iter().enumerate() {
+        assert!(t.drain_closed().is_empty());
+        t.push(i as u64 + 1, i as i64, &s.get());
+    }
+    let drained = t.drain_closed();
+    assert_eq!(drained.len(), 1);
+    assert_eq!(
+        (drained[0].dir[0].packets, drained[0].dir[1].packets),
+        (5, 2)
+    );
+    assert_eq!(drained[0].last_frame, 7);
+    assert_eq!(t.len(), 1, "a tombstone stays for the linger");
+    // A retransmitted FIN during the linger is a stray; a new SYN is a new flow.
+    t.push(8, 100, &Seg::s2c(5001).fin().ack(1003).get());
+    t.push(9, 200, &Seg::c2s(77_000).syn().get());
+    assert_eq!(t.stray_packets(), 1);
+    let rest = t.finish();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].first_frame, 9);
+    assert_eq!(rest[0].client_by, ClientBy::Syn);
+}
+
+#[test]
+fn closed_flow_same_without_draining() {
+    let mut segs = closed_connection(1000);
+    segs.push(Seg::s2c(5001).fin().ack(1003));
+    segs.push(Seg::c2s(77_000).syn());
+    let flows = run(&segs);
+    assert_eq!(flows.len(), 2);
+    assert_eq!((flows[0].dir[0].packets, flows[0].dir[1].packets), (5, 2));
+    assert_eq!(flows[1].first_frame, 9);
+}
+
+#[test]
+fn after_the_linger_any_segment_starts_a_new_flow() {
+    let lim = FlowLimits {
+        close_linger_nanos: 1000,
+        ..FlowLimits::default()
+    };
+    let mut t = FlowTable::new(lim);
+    for (i, s) in closed_connection(1000).iter().enumerate() {
+        t.push(i as u64 + 1, i as i64, &s.get());
+    }
+    assert_eq!(t.drain_closed().len(), 1);
+    t.push(8, 500, &Seg::c2s(1003).ack(5002).get());
+    assert_eq!(t.stray_packets(), 1);
+    t.push(9, 5000, &Seg::c2s(1003).ack(5002).get());
+    assert_eq!(t.stray_packets(), 1);
+    let rest = t.finish();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].first_frame, 9);
+    assert_eq!(rest[0].client_by, ClientBy::FirstSeen);
+    assert!(rest[0].is_empty());
+}
+
+#[test]
+fn tombstones_are_forgotten_after_the_linger() {
+    let lim = FlowLimits {
+        close_linger_nanos: 1000,
+        ..FlowLimits::default()
+    };
+    let mut t = FlowTable::new(lim);
+    for (i, s) in closed_connection(1000).iter().enumerate() {
+        t.push(i as u64 + 1, i as i64, &s.get());
+    }
+    t.drain_closed();
+    assert_eq!(t.len(), 1);
+    t.push(
+        8,
+        10_000,
+        &Seg::new(ep([10, 0, 0, 9], 1), server(), 1).get(),
+    );
+    t.drain_closed();
+    assert_eq!(t.len(), 1);
 }
 
 #[test]
@@ -405,7 +497,7 @@ fn new_syn_on_open_flow_stays_one_flow() {
 }
 
 #[test]
-fn drain_takes_closed_flows_after_linger() {
+fn drain_takes_half_closed_flows_after_linger() {
     let lim = FlowLimits {
         close_linger_nanos: 1000,
         ..FlowLimits::default()
@@ -480,8 +572,12 @@ fn traffic() -> Vec<(i64, Seg)> {
                 out.push((ts, Seg::new(c, s, isn + 1 + half as u32).data(y)));
             }
             if i % 5 != 0 {
-                out.push((ts, Seg::new(c, s, isn + 1 + body.len() as u32).fin()));
-                out.push((ts, Seg::new(s, c, 10).fin()));
+                let fin = isn + 1 + body.len() as u32;
+                out.push((ts, Seg::new(c, s, fin).fin().ack(10)));
+                out.push((ts, Seg::new(s, c, 10).fin().ack(fin + 1)));
+                if i % 5 == 1 {
+                    out.push((ts, Seg::new(c, s, fin + 1).ack(11)));
+                }
             }
         }
     }
@@ -499,8 +595,9 @@ fn finish_is_ordered_and_sharding_and_draining_change_nothing() {
     assert!(reference
         .windows(2)
         .all(|w| w[0].first_frame < w[1].first_frame));
-    // 3 rounds of 40 connections on 40 keys: the SYNs of later rounds reuse closed keys, but
-    // the connections that never closed (i % 5 == 0) swallow their next round.
+    // 3 rounds of 40 connections on 40 keys: the SYNs of later rounds reuse closed or
+    // half-closed keys, but the connections that never closed (i % 5 == 0) swallow their next
+    // round.
     assert_eq!(reference.len(), 40 + 2 * 32);
 
     for n in [1usize, 2, 3] {
@@ -686,4 +783,92 @@ mod props {
             }
         }
     }
+}
+
+/// Rough throughput on synthetic traffic shaped like the reference workload (about 19 packets
+/// of about 420 payload bytes per flow, 1000 flows open at once). Run with
+/// `cargo test --release --lib flow::table::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput_synthetic() {
+    use crate::decode::{Segment, TcpFlags};
+    let payload = vec![0x17u8; 1460];
+    let flows = 50_000u32;
+    let concurrent = 1000u32;
+    let s = server();
+    // Per flow: handshake, a request, a multi-segment response, more exchanges, close.
+    let script: Vec<(bool, u8, usize)> = {
+        let mut v = vec![
+            (true, TcpFlags::SYN, 0),
+            (false, TcpFlags::SYN | TcpFlags::ACK, 0),
+            (true, TcpFlags::ACK, 0),
+            (true, TcpFlags::ACK | TcpFlags::PSH, 517),
+        ];
+        for _ in 0..3 {
+            v.push((false, TcpFlags::ACK, 1400));
+        }
+        for _ in 0..4 {
+            v.push((true, TcpFlags::ACK, 300));
+            v.push((false, TcpFlags::ACK, 600));
+        }
+        v.push((true, TcpFlags::ACK, 0));
+        v.push((true, TcpFlags::FIN | TcpFlags::ACK, 0));
+        v.push((false, TcpFlags::FIN | TcpFlags::ACK, 0));
+        v.push((true, TcpFlags::ACK, 0));
+        v
+    };
+    let mut table = FlowTable::new(FlowLimits::default());
+    let mut seqs = vec![[0u32; 2]; concurrent as usize];
+    let mut frame = 0u64;
+    let mut bytes = 0u64;
+    let mut finished = 0usize;
+    let start = std::time::Instant::now();
+    for batch in 0..flows / concurrent {
+        for step in &script {
+            for slot in 0..concurrent {
+                let id = batch * concurrent + slot;
+                let c = ep(
+                    [10, 1, (id >> 8) as u8, id as u8],
+                    10_000 + (id % 50_000) as u16,
+                );
+                let (fwd, flags, len) = *step;
+                let d = usize::from(!fwd);
+                let ack = seqs[slot as usize][1 - d];
+                let seq = &mut seqs[slot as usize][d];
+                if flags & TcpFlags::SYN != 0 {
+                    *seq = id.wrapping_mul(2_654_435_761) ^ d as u32;
+                }
+                let (src, dst) = if fwd { (c, s) } else { (s, c) };
+                frame += 1;
+                let seg = Segment {
+                    src,
+                    dst,
+                    seq: *seq,
+                    ack,
+                    flags: TcpFlags(flags),
+                    payload: &payload[..len],
+                    payload_missing: 0,
+                    loopback_if: false,
+                };
+                table.push(frame, frame as i64 * 1000, &seg);
+                *seq = seq.wrapping_add(
+                    len as u32 + u32::from(flags & (TcpFlags::SYN | TcpFlags::FIN) != 0),
+                );
+                bytes += len as u64 + 66;
+                if frame % 4096 == 0 {
+                    finished += table.drain_closed().len();
+                }
+            }
+        }
+    }
+    let peak_keys = table.len();
+    finished += table.finish().len();
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{frame} packets, {finished} flows, {:.1} Mpkt/s, {:.2} GB/s of frames, FlowState {} bytes, {peak_keys} keys at end",
+        frame as f64 / secs / 1e6,
+        bytes as f64 / secs / 1e9,
+        std::mem::size_of::<FlowState>()
+    );
+    assert_eq!(finished, flows as usize);
 }
