@@ -10,8 +10,8 @@ use std::collections::{HashMap, VecDeque};
 
 use super::key::{fmix64, FlowKey, KeyBuildHasher};
 use super::reassembly::Reassembler;
-use super::{ClientBy, Direction, Flow, FlowLimits};
-use crate::decode::Segment;
+use super::{ClientBy, Direction, Flow, FlowLimits, FlowTail};
+use crate::decode::{Segment, TcpFlags};
 
 /// Largest prefix the table buffers per direction, whatever the limits say (offsets are `u32`).
 const MAX_PREFIX: usize = 1 << 30;
@@ -19,7 +19,7 @@ const MAX_PREFIX: usize = 1 << 30;
 /// Salt that decorrelates shard routing from the map's own use of the key hash.
 const SHARD_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// How the client of a live flow was decided so far.
+/// How the client of a flow was decided so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Orient {
     FirstSeen,
@@ -27,55 +27,110 @@ enum Orient {
     Syn,
 }
 
-/// What a segment does to the flow on its key.
+/// What a segment does on a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
+    /// Joins the open flow.
     Join,
-    Stray,
+    /// Counted on the ended flow (packets, last frame, FIN/RST), nothing else.
+    Late,
     /// The flow on the key is over: the segment starts a new one.
     Restart,
+}
+
+/// The fate of a segment on a key whose flow ended (unless `ended` is false), with the flow's
+/// last segment at `last_ts` and the sender's initial sequence number `isn`.
+fn fate_of(
+    ended: bool,
+    last_ts: i64,
+    isn: Option<u32>,
+    seg: &Segment<'_>,
+    ts: i64,
+    limits: &FlowLimits,
+) -> Fate {
+    let silence = ts.saturating_sub(last_ts);
+    if limits.idle_timeout_nanos.is_some_and(|t| silence > t) {
+        return Fate::Restart;
+    }
+    if !ended {
+        return Fate::Join;
+    }
+    // Port reuse: a fresh SYN with another initial sequence number.
+    let new_syn = seg.flags.syn() && !seg.flags.ack() && isn != Some(seg.seq);
+    if new_syn || silence > limits.close_linger_nanos {
+        Fate::Restart
+    } else {
+        Fate::Late
+    }
+}
+
+/// Whether a flow whose last segment was at `last_ts` is over at capture time `now`.
+fn expired(ended: bool, last_ts: i64, now: i64, limits: &FlowLimits) -> bool {
+    let silence = now.saturating_sub(last_ts);
+    (ended && silence > limits.close_linger_nanos)
+        || limits.idle_timeout_nanos.is_some_and(|t| silence > t)
+}
+
+/// Counts a late segment in direction counters.
+fn count_late(
+    packets: &mut u64,
+    fin_frame: &mut Option<u64>,
+    rst_frame: &mut Option<u64>,
+    flags: TcpFlags,
+    frame: u64,
+) {
+    *packets += 1;
+    if flags.fin() && fin_frame.is_none() {
+        *fin_frame = Some(frame);
+    }
+    if flags.rst() && rst_frame.is_none() {
+        *rst_frame = Some(frame);
+    }
 }
 
 /// What the table holds for a key.
 #[derive(Debug)]
 enum Slot {
     Live(Box<FlowState>),
-    /// A closed flow already handed out.
-    Tomb(Tomb),
+    /// An ended flow already handed out, counting late segments until its linger passes.
+    Tomb(Box<Tomb>),
 }
 
-/// What remains of a closed flow once handed out: enough to judge later segments on its key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Tomb {
-    closed_at: i64,
-    /// Initial sequence numbers sent by the key's lower and higher endpoint.
+    /// The handed-out flow's `a` is the key's lower endpoint.
+    a_is_lo: bool,
+    /// Initial sequence numbers sent by `a` and `b`.
     isn: [Option<u32>; 2],
+    tail: FlowTail,
+    /// Some late segment was counted.
+    touched: bool,
 }
 
 impl Tomb {
     fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
-        let isn = self.isn[usize::from(!src_is_lo)];
-        closed_fate(self.closed_at, isn, seg, ts, limits)
+        let isn = self.isn[usize::from(src_is_lo != self.a_is_lo)];
+        fate_of(true, self.tail.last_ts, isn, seg, ts, limits)
+    }
+
+    fn count(&mut self, seg: &Segment<'_>, frame: u64, ts: i64, src_is_lo: bool) {
+        let d = usize::from(src_is_lo != self.a_is_lo);
+        let t = &mut self.tail;
+        if let (Some(p), Some(f), Some(r)) = (
+            t.packets.get_mut(d),
+            t.fin_frame.get_mut(d),
+            t.rst_frame.get_mut(d),
+        ) {
+            count_late(p, f, r, seg.flags, frame);
+        }
+        t.last_frame = t.last_frame.max(frame);
+        t.last_ts = t.last_ts.max(ts);
+        t.loopback_if |= seg.loopback_if;
+        self.touched = true;
     }
 }
 
-/// Fate of a segment on the key of a flow closed at `closed_at` whose sender's ISN was `isn`.
-fn closed_fate(
-    closed_at: i64,
-    isn: Option<u32>,
-    seg: &Segment<'_>,
-    ts: i64,
-    limits: &FlowLimits,
-) -> Fate {
-    let new_syn = seg.flags.syn() && !seg.flags.ack() && isn != Some(seg.seq);
-    if new_syn || ts.saturating_sub(closed_at) > limits.close_linger_nanos {
-        Fate::Restart
-    } else {
-        Fate::Stray
-    }
-}
-
-/// A live flow: the public record plus what reassembly and bookkeeping need.
+/// An open flow: the public record plus what reassembly and bookkeeping need.
 #[derive(Debug, Clone)]
 struct FlowState {
     flow: Flow,
@@ -84,12 +139,8 @@ struct FlowState {
     /// `flow.a` is the canonical key's lower endpoint.
     a_is_lo: bool,
     orient: Orient,
-    /// Sequence number just after each direction's FIN (what acknowledges it).
-    fin_ack: [Option<u32>; 2],
-    /// Direction of the FIN that came second.
-    second_fin: Option<usize>,
-    /// Capture time the flow closed (RST, or the later FIN acknowledged).
-    closed_at: Option<i64>,
+    /// FIN seen both ways, or a RST: the bytes are final, later segments are only counted.
+    ended: bool,
 }
 
 impl FlowState {
@@ -127,9 +178,7 @@ impl FlowState {
             rx: [Reassembler::default(), Reassembler::default()],
             a_is_lo,
             orient,
-            fin_ack: [None, None],
-            second_fin: None,
-            closed_at: None,
+            ended: false,
         }
     }
 
@@ -138,51 +187,14 @@ impl FlowState {
         usize::from(src_is_lo != self.a_is_lo)
     }
 
-    /// Both FINs seen (closed or not).
-    fn half_closed(&self) -> bool {
-        self.second_fin.is_some()
-    }
-
-    /// What `seg` at `ts` does to this flow.
     fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
-        let sender_isn = || self.rx[self.dir_index(src_is_lo)].isn();
-        if let Some(closed_at) = self.closed_at {
-            return closed_fate(closed_at, sender_isn(), seg, ts, limits);
-        }
-        let silence = ts.saturating_sub(self.flow.last_ts);
-        if limits.idle_timeout_nanos.is_some_and(|t| silence > t) {
-            return Fate::Restart;
-        }
-        if self.half_closed()
-            && (silence > limits.close_linger_nanos
-                || (seg.flags.syn() && !seg.flags.ack() && sender_isn() != Some(seg.seq)))
-        {
-            return Fate::Restart;
-        }
-        Fate::Join
-    }
-
-    /// An open flow that no later segment can join, at capture time `now`.
-    fn expired(&self, now: i64, limits: &FlowLimits) -> bool {
-        let silence = now.saturating_sub(self.flow.last_ts);
-        (self.half_closed() && silence > limits.close_linger_nanos)
-            || limits.idle_timeout_nanos.is_some_and(|t| silence > t)
-    }
-
-    fn tomb(&self) -> Option<Tomb> {
-        let lo = self.dir_index(true);
-        let hi = self.dir_index(false);
-        Some(Tomb {
-            closed_at: self.closed_at?,
-            isn: [self.rx[lo].isn(), self.rx[hi].isn()],
-        })
+        let isn = self.rx[self.dir_index(src_is_lo)].isn();
+        fate_of(self.ended, self.flow.last_ts, isn, seg, ts, limits)
     }
 
     fn swap(&mut self) {
         self.flow.swap();
         self.rx.swap(0, 1);
-        self.fin_ack.swap(0, 1);
-        self.second_fin = self.second_fin.map(|d| 1 - d);
         self.a_is_lo = !self.a_is_lo;
     }
 
@@ -213,6 +225,9 @@ impl FlowState {
             return;
         };
         dir.packets += 1;
+        if flags.fin() && dir.fin_frame.is_none() {
+            dir.fin_frame = Some(frame);
+        }
         if flags.rst() && dir.rst_frame.is_none() {
             dir.rst_frame = Some(frame);
         }
@@ -229,26 +244,49 @@ impl FlowState {
             }
             rx.data(seq, seg.payload, seg.payload_missing, frame, dir, cap);
         }
-        if flags.fin() && dir.fin_frame.is_none() {
-            dir.fin_frame = Some(frame);
-            let len = u32::try_from(seg.payload.len())
-                .unwrap_or(u32::MAX)
-                .wrapping_add(seg.payload_missing);
-            if let Some(slot) = self.fin_ack.get_mut(d) {
-                *slot = Some(seq.wrapping_add(len).wrapping_add(1));
-            }
-            if self.fin_ack.iter().all(Option::is_some) {
-                self.second_fin = Some(d);
-            }
+        if flags.fin() || flags.rst() {
+            let [x, y] = &self.flow.dir;
+            self.ended = x.rst_frame.is_some()
+                || y.rst_frame.is_some()
+                || (x.fin_frame.is_some() && y.fin_frame.is_some());
         }
-        if flags.rst() {
-            self.closed_at = Some(ts);
-        } else if flags.ack() {
-            if let Some(last) = self.second_fin.filter(|&s| s != d) {
-                if self.fin_ack.get(last).copied().flatten() == Some(seg.ack) {
-                    self.closed_at = Some(ts);
-                }
-            }
+    }
+
+    /// Counts a segment that came after the flow ended.
+    fn count_late(&mut self, seg: &Segment<'_>, frame: u64, ts: i64, src_is_lo: bool) {
+        let d = self.dir_index(src_is_lo);
+        let f = &mut self.flow;
+        if let Some(dir) = f.dir.get_mut(d) {
+            count_late(
+                &mut dir.packets,
+                &mut dir.fin_frame,
+                &mut dir.rst_frame,
+                seg.flags,
+                frame,
+            );
+        }
+        f.last_frame = f.last_frame.max(frame);
+        f.last_ts = f.last_ts.max(ts);
+        f.loopback_if |= seg.loopback_if;
+    }
+
+    /// What stays on the key once the ended flow is handed out.
+    fn tomb(&self) -> Tomb {
+        let f = &self.flow;
+        Tomb {
+            a_is_lo: self.a_is_lo,
+            isn: [self.rx[0].isn(), self.rx[1].isn()],
+            tail: FlowTail {
+                first_frame: f.first_frame,
+                a: f.a,
+                packets: [0, 0],
+                last_frame: f.last_frame,
+                last_ts: f.last_ts,
+                fin_frame: [None, None],
+                rst_frame: [None, None],
+                loopback_if: false,
+            },
+            touched: false,
         }
     }
 
@@ -263,19 +301,19 @@ impl FlowState {
 
 /// Groups segments into flows and reassembles each direction's prefix.
 ///
-/// Memory grows with the number of open flows, not with the capture: call
-/// [`FlowTable::drain_closed`] now and then to take the flows that are over.
+/// Life of a flow on a key: segments join it until it has **ended** (FIN both ways, or a RST).
+/// From then on its bytes are final and later segments (the last ACK, a retransmitted FIN, RST
+/// answers) only add to its packet counts, last frame and FIN/RST frames, until it has been
+/// silent for `close_linger` of capture time: a segment after that starts a new flow, and so
+/// does at once a SYN with a new initial sequence number (port reuse). With an `idle_timeout`,
+/// a segment after that much silence also starts a new flow.
 ///
-/// Life of a flow on a key:
-/// - **open**: segments join it.
-/// - **closed** (a RST, or both FINs with the later one acknowledged): the flow is complete and
-///   frozen. [`FlowTable::drain_closed`] hands it out at once and leaves a tombstone. For
-///   `close_linger` of capture time after the close, further segments on the key (retransmitted
-///   FIN, RST answers) are strays: counted by the table, part of no flow. A SYN with a new initial
-///   sequence number starts a new flow at once (port reuse); after the linger any segment does.
-/// - **half-closed** (both FINs, the last ACK never captured): still open, and over once silent
-///   for `close_linger`; then a segment on the key starts a new flow.
-/// - any flow silent for `idle_timeout` is over; a segment after that starts a new flow.
+/// Memory grows with the number of open flows, not with the capture: call
+/// [`FlowTable::drain_closed`] now and then. It hands out ended flows at once, leaving a small
+/// tombstone that counts late segments; [`FlowTable::drain_tails`] then returns those counts
+/// ([`FlowTail`]) once the linger has passed, to be applied to the flows already handed out.
+/// A caller that never drains gets the same counts directly in the flows from
+/// [`FlowTable::finish`].
 #[derive(Debug)]
 pub struct FlowTable {
     limits: FlowLimits,
@@ -284,17 +322,16 @@ pub struct FlowTable {
     slots: HashMap<FlowKey, Slot, KeyBuildHasher>,
     /// Flows already over (replaced on their key), not yet handed out.
     done: Vec<Flow>,
-    /// Flows that closed, by key and first frame, not yet handed out.
-    closed: Vec<(FlowKey, u64)>,
-    /// Tombstones by key and close time, roughly in time order.
-    tombs: VecDeque<(FlowKey, i64)>,
-    /// Half-closed flows: key, first frame, and last capture time when queued.
-    half_closed: VecDeque<(FlowKey, u64, i64)>,
+    /// Tails of tombstones replaced on their key, not yet handed out.
+    done_tails: Vec<FlowTail>,
+    /// Open flows that ended, by key and first frame, not yet handed out.
+    ended: Vec<(FlowKey, u64)>,
+    /// Tombstones: key, first frame, and last capture time when queued. Roughly in time order.
+    tombs: VecDeque<(FlowKey, u64, i64)>,
     /// Latest capture time seen.
     clock: i64,
     /// Capture time of the last idle sweep.
     last_sweep: i64,
-    strays: u64,
 }
 
 impl FlowTable {
@@ -305,12 +342,11 @@ impl FlowTable {
             limits,
             slots: HashMap::default(),
             done: Vec::new(),
-            closed: Vec::new(),
+            done_tails: Vec::new(),
+            ended: Vec::new(),
             tombs: VecDeque::new(),
-            half_closed: VecDeque::new(),
             clock: i64::MIN,
             last_sweep: i64::MIN,
-            strays: 0,
         }
     }
 
@@ -322,7 +358,7 @@ impl FlowTable {
         ((u128::from(h) * n as u128) >> 64) as usize
     }
 
-    /// Keys held: open flows, closed flows not yet drained, and tombstones.
+    /// Keys held: open flows and tombstones.
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -330,11 +366,6 @@ impl FlowTable {
     /// No key held.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
-    }
-
-    /// Segments that arrived on the key of a closed flow during its linger: part of no flow.
-    pub fn stray_packets(&self) -> u64 {
-        self.strays
     }
 
     /// Adds one segment captured in frame `frame` at `ts_nanos`.
@@ -352,17 +383,22 @@ impl FlowTable {
                     Slot::Live(state) => state.fate(seg, ts_nanos, src_is_lo, &self.limits),
                     Slot::Tomb(tomb) => tomb.fate(seg, ts_nanos, src_is_lo, &self.limits),
                 };
-                match fate {
-                    Fate::Join => {}
-                    Fate::Stray => {
-                        self.strays += 1;
+                match (fate, &mut *slot) {
+                    (Fate::Join, _) => {}
+                    (Fate::Late, Slot::Live(state)) => {
+                        state.count_late(seg, frame, ts_nanos, src_is_lo);
                         return;
                     }
-                    Fate::Restart => {
-                        let new = FlowState::new(seg, frame, ts_nanos, src_is_lo);
-                        if let Slot::Live(old) = std::mem::replace(slot, Slot::Live(Box::new(new)))
-                        {
-                            self.done.push(old.finish(cap));
+                    (Fate::Late, Slot::Tomb(tomb)) => {
+                        tomb.count(seg, frame, ts_nanos, src_is_lo);
+                        return;
+                    }
+                    (Fate::Restart, _) => {
+                        let new = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
+                        match std::mem::replace(slot, Slot::Live(new)) {
+                            Slot::Live(old) => self.done.push(old.finish(cap)),
+                            Slot::Tomb(tomb) if tomb.touched => self.done_tails.push(tomb.tail),
+                            Slot::Tomb(_) => {}
                         }
                     }
                 }
@@ -372,135 +408,123 @@ impl FlowTable {
         let Slot::Live(state) = slot else {
             return;
         };
-        let (was_half, was_closed) = (state.half_closed(), state.closed_at.is_some());
+        let was_ended = state.ended;
         state.update(seg, frame, ts_nanos, src_is_lo, cap);
-        if state.closed_at.is_some() && !was_closed {
-            self.closed.push((key, state.flow.first_frame));
-        } else if state.half_closed() && !was_half {
-            self.half_closed
-                .push_back((key, state.flow.first_frame, state.flow.last_ts));
+        if state.ended && !was_ended {
+            self.ended.push((key, state.flow.first_frame));
         }
     }
 
-    /// Takes the flows that are over: closed (RST, or both FINs acknowledged), replaced on their
-    /// key by a new connection, half-closed and silent for the close linger, or silent longer
-    /// than the idle timeout, by the latest capture time pushed. They are finished as by
-    /// [`FlowTable::finish`] and ordered by first frame.
+    /// Takes the flows that are over: ended (FIN both ways, or RST; a tombstone stays to count
+    /// late segments, see [`FlowTable::drain_tails`]), replaced on their key by a new
+    /// connection, or (with an idle timeout) silent too long by the latest capture time pushed.
+    /// They are finished as by [`FlowTable::finish`] and ordered by first frame.
     ///
-    /// Draining never changes the flows produced: a flow is only taken once no later segment
-    /// can join it, so draining only bounds memory. It is cheap (amortised constant time per
-    /// flow, plus a sweep of all keys every half idle timeout of capture time); calling it every
-    /// few thousand segments is plenty.
+    /// Draining never changes the results: a flow is only taken once its bytes are final, and
+    /// its late segments come back as tails. It is cheap (amortised constant time per flow, plus
+    /// a sweep of all keys every half idle timeout of capture time); calling it every few
+    /// thousand segments is plenty.
     pub fn drain_closed(&mut self) -> Vec<Flow> {
         let mut out = std::mem::take(&mut self.done);
-        let now = self.clock;
-        let cap = self.cap;
-        for (key, first_frame) in std::mem::take(&mut self.closed) {
+        for (key, first_frame) in std::mem::take(&mut self.ended) {
             let Some(slot) = self.slots.get_mut(&key) else {
                 continue;
             };
             let tomb = match slot {
                 Slot::Live(state) if state.flow.first_frame == first_frame => state.tomb(),
-                _ => None,
+                _ => continue,
             };
-            if let Some(tomb) = tomb {
-                if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(tomb)) {
-                    out.push(state.finish(cap));
-                }
-                self.tombs.push_back((key, tomb.closed_at));
+            let last_ts = tomb.tail.last_ts;
+            if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(Box::new(tomb))) {
+                out.push(state.finish(self.cap));
             }
+            self.tombs.push_back((key, first_frame, last_ts));
         }
-        self.drop_old_tombs(now);
-        self.take_silent_half_closed(now, &mut out);
         if let Some(idle) = self.limits.idle_timeout_nanos {
+            let now = self.clock;
             if now.saturating_sub(self.last_sweep) > idle / 2 {
                 self.last_sweep = now;
-                self.sweep(now, &mut out);
+                let limits = &self.limits;
+                let silent: Vec<FlowKey> = self
+                    .slots
+                    .iter()
+                    .filter(|(_, slot)| match slot {
+                        Slot::Live(s) => expired(s.ended, s.flow.last_ts, now, limits),
+                        Slot::Tomb(_) => false,
+                    })
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in silent {
+                    if let Some(Slot::Live(state)) = self.slots.remove(&key) {
+                        out.push(state.finish(self.cap));
+                    }
+                }
             }
         }
         out.sort_unstable_by_key(|f| f.first_frame);
         out
     }
 
-    /// Forgets tombstones whose linger has passed (a segment on their key starts a new flow
-    /// either way).
-    fn drop_old_tombs(&mut self, now: i64) {
-        while let Some(&(key, closed_at)) = self.tombs.front() {
-            if now.saturating_sub(closed_at) <= self.limits.close_linger_nanos {
-                break;
-            }
-            self.tombs.pop_front();
-            if matches!(self.slots.get(&key), Some(Slot::Tomb(t)) if t.closed_at == closed_at) {
-                self.slots.remove(&key);
-            }
-        }
-    }
-
-    /// Takes half-closed flows silent for the close linger. Stops at the first one still
-    /// lingering, unless it got segments since it was queued (then it is queued again).
-    fn take_silent_half_closed(&mut self, now: i64, out: &mut Vec<Flow>) {
-        let mut budget = self.half_closed.len();
-        while let Some(&(key, first_frame, queued_ts)) = self.half_closed.front() {
+    /// Late segments of drained flows whose linger has passed (by the latest capture time
+    /// pushed), for flows that had any, ordered by first frame. Their tombstones are dropped.
+    pub fn drain_tails(&mut self) -> Vec<FlowTail> {
+        let mut out = std::mem::take(&mut self.done_tails);
+        let now = self.clock;
+        // Stop at the first tombstone still lingering, unless it counted segments since it was
+        // queued (then it is queued again with its new time).
+        let mut budget = self.tombs.len();
+        while let Some(&(key, first_frame, queued_ts)) = self.tombs.front() {
             if budget == 0 {
                 break;
             }
             budget -= 1;
-            let state = match self.slots.get(&key) {
-                Some(Slot::Live(s))
-                    if s.flow.first_frame == first_frame && s.closed_at.is_none() =>
-                {
-                    s
-                }
+            let last_ts = match self.slots.get(&key) {
+                Some(Slot::Tomb(t)) if t.tail.first_frame == first_frame => t.tail.last_ts,
                 _ => {
-                    self.half_closed.pop_front();
+                    self.tombs.pop_front();
                     continue;
                 }
             };
-            if state.expired(now, &self.limits) {
-                self.half_closed.pop_front();
-                if let Some(Slot::Live(state)) = self.slots.remove(&key) {
-                    out.push(state.finish(self.cap));
+            if expired(true, last_ts, now, &self.limits) {
+                self.tombs.pop_front();
+                if let Some(Slot::Tomb(tomb)) = self.slots.remove(&key) {
+                    if tomb.touched {
+                        out.push(tomb.tail);
+                    }
                 }
-            } else if state.flow.last_ts > queued_ts {
-                let last_ts = state.flow.last_ts;
-                self.half_closed.pop_front();
-                self.half_closed.push_back((key, first_frame, last_ts));
+            } else if last_ts > queued_ts {
+                self.tombs.pop_front();
+                self.tombs.push_back((key, first_frame, last_ts));
             } else {
                 break;
             }
         }
-    }
-
-    /// Takes every open flow silent longer than the idle timeout, and forgets old tombstones.
-    fn sweep(&mut self, now: i64, out: &mut Vec<Flow>) {
-        let limits = &self.limits;
-        let over: Vec<FlowKey> = self
-            .slots
-            .iter()
-            .filter(|(_, slot)| match slot {
-                Slot::Live(s) => s.closed_at.is_none() && s.expired(now, limits),
-                Slot::Tomb(t) => now.saturating_sub(t.closed_at) > limits.close_linger_nanos,
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        for key in over {
-            if let Some(Slot::Live(state)) = self.slots.remove(&key) {
-                out.push(state.finish(self.cap));
-            }
-        }
+        out.sort_unstable_by_key(|t| t.first_frame);
+        out
     }
 
     /// Ends reassembly (pending out-of-order data is placed after a hole) and returns every flow
-    /// not yet drained, ordered by first frame.
-    pub fn finish(self) -> Vec<Flow> {
+    /// not yet drained, ordered by first frame, and the tails of drained flows not yet returned.
+    pub fn finish_with_tails(self) -> (Vec<Flow>, Vec<FlowTail>) {
         let cap = self.cap;
-        let mut out = self.done;
-        out.extend(self.slots.into_values().filter_map(|slot| match slot {
-            Slot::Live(state) => Some(state.finish(cap)),
-            Slot::Tomb(_) => None,
-        }));
-        out.sort_unstable_by_key(|f| f.first_frame);
-        out
+        let mut flows = self.done;
+        let mut tails = self.done_tails;
+        for slot in self.slots.into_values() {
+            match slot {
+                Slot::Live(state) => flows.push(state.finish(cap)),
+                Slot::Tomb(tomb) if tomb.touched => tails.push(tomb.tail),
+                Slot::Tomb(_) => {}
+            }
+        }
+        flows.sort_unstable_by_key(|f| f.first_frame);
+        tails.sort_unstable_by_key(|t| t.first_frame);
+        (flows, tails)
+    }
+
+    /// [`FlowTable::finish_with_tails`] for a caller that never drained (there are no tails
+    /// then; after draining, use `finish_with_tails` so that no late segment is lost).
+    pub fn finish(self) -> Vec<Flow> {
+        self.finish_with_tails().0
     }
 }
 
@@ -511,6 +535,17 @@ pub fn merge_flows(parts: impl IntoIterator<Item = Vec<Flow>>) -> Vec<Flow> {
     // Stable sort: cheap on concatenated sorted runs; first frames are unique within a capture.
     all.sort_by_key(|f| f.first_frame);
     all
+}
+
+/// Applies `tails` to `flows` (both as returned by the tables, flows ordered by first frame).
+pub fn apply_tails(flows: &mut [Flow], tails: &[FlowTail]) {
+    for tail in tails {
+        if let Ok(i) = flows.binary_search_by_key(&tail.first_frame, |f| f.first_frame) {
+            if let Some(flow) = flows.get_mut(i) {
+                tail.apply(flow);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
