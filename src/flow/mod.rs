@@ -3,9 +3,10 @@
 //!
 //! [`FlowTable`] takes segments one at a time. Flows are keyed by both endpoints regardless of
 //! direction; a SYN with a new initial sequence number on a key whose connection has ended starts
-//! a new flow (port reuse). The table holds only open flows: [`FlowTable::drain_closed`] hands
-//! back the flows that are over (see [`FlowTable`] for the life of a flow), and
-//! [`FlowTable::finish`] the rest. For parallel runs, [`FlowTable::shard_of`] routes every segment
+//! a new flow (port reuse). The table holds open flows and small tombstones of ended ones:
+//! [`FlowTable::drain_closed`] hands back the flows that are over, [`FlowTable::drain_tails`]
+//! the late segments counted on them afterwards ([`FlowTail`], see [`FlowTable`] for the life of
+//! a flow), and [`FlowTable::finish_with_tails`] the rest. For parallel runs, [`FlowTable::shard_of`] routes every segment
 //! of a connection to the same table and [`merge_flows`] puts the outputs back in first-frame
 //! order, so the result is the same for any number of tables.
 
