@@ -2,9 +2,11 @@
 //! its byte stream (what classification needs); everything past the prefix is only counted.
 //!
 //! [`FlowTable`] takes segments one at a time. Flows are keyed by both endpoints regardless of
-//! direction; a SYN on a key whose connection has ended starts a new flow (port reuse). The table
-//! holds only live flows: [`FlowTable::drain_closed`] hands back the flows that are over, and
-//! [`FlowTable::finish`] the rest. For parallel runs, [`FlowTable::shard_of`] routes every segment
+//! direction; a SYN with a new initial sequence number on a key whose connection has ended starts
+//! a new flow (port reuse). The table holds open flows and small tombstones of ended ones:
+//! [`FlowTable::drain_closed`] hands back the flows that are over, [`FlowTable::drain_tails`]
+//! the late segments counted on them afterwards ([`FlowTail`], see [`FlowTable`] for the life of
+//! a flow), and [`FlowTable::finish_with_tails`] the rest. For parallel runs, [`FlowTable::shard_of`] routes every segment
 //! of a connection to the same table and [`merge_flows`] puts the outputs back in first-frame
 //! order, so the result is the same for any number of tables.
 
@@ -15,7 +17,7 @@ mod table;
 #[cfg(test)]
 mod testkit;
 
-pub use table::{merge_flows, FlowTable};
+pub use table::{apply_tails, merge_flows, FlowTable};
 
 use crate::decode::Endpoint;
 
@@ -24,11 +26,14 @@ use crate::decode::Endpoint;
 pub struct FlowLimits {
     /// Bytes of each direction's stream that are buffered for classification.
     pub prefix_bytes: usize,
-    /// How long (capture time) a flow that has ended (FIN both ways, or a RST) still takes
-    /// stray packets (last ACK, retransmitted FIN) before a packet on its key starts a new flow.
+    /// How long (capture time, counted from the flow's last segment) a flow that has ended (FIN
+    /// both ways, or a RST) still counts late segments (last ACK, retransmitted FIN, RST
+    /// answers) before a segment on its key starts a new flow. A SYN with a new initial sequence
+    /// number always starts one. Default 60 s, like TCP's TIME-WAIT.
     pub close_linger_nanos: i64,
-    /// A packet arriving after this much silence (capture time) on a flow starts a new flow;
-    /// `None` never splits a flow for silence.
+    /// A segment arriving after this much silence (capture time) on a flow starts a new flow;
+    /// `None` (the default, as tshark does) never splits a flow for silence. Setting it bounds
+    /// the memory held by connections whose end is not in the capture.
     pub idle_timeout_nanos: Option<i64>,
 }
 
@@ -36,9 +41,45 @@ impl Default for FlowLimits {
     fn default() -> Self {
         FlowLimits {
             prefix_bytes: 64 * 1024,
-            close_linger_nanos: 2_000_000_000,
-            idle_timeout_nanos: Some(600_000_000_000),
+            close_linger_nanos: 60_000_000_000,
+            idle_timeout_nanos: None,
         }
+    }
+}
+
+/// Segments counted on a flow after [`FlowTable::drain_closed`] handed it out: the last ACK, a
+/// retransmitted FIN, RSTs after the close. They change only packet counts, the last frame and
+/// time, and FIN/RST frames. [`FlowTable::drain_tails`] and [`FlowTable::finish_with_tails`] return
+/// them; apply each to the flow (or to what was kept of it) with the same `first_frame`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowTail {
+    pub first_frame: u64,
+    /// The flow's `a` when it was handed out: index 0 of the arrays below is `a` → `b`.
+    pub a: Endpoint,
+    pub packets: [u64; 2],
+    pub last_frame: u64,
+    pub last_ts: i64,
+    /// First late FIN and RST in each direction.
+    pub fin_frame: [Option<u64>; 2],
+    pub rst_frame: [Option<u64>; 2],
+    pub loopback_if: bool,
+}
+
+impl FlowTail {
+    /// Adds the late segments to `flow` (which may have been swapped since it was handed out).
+    pub fn apply(&self, flow: &mut Flow) {
+        let order = if flow.a == self.a { [0, 1] } else { [1, 0] };
+        for (i, &d) in order.iter().enumerate() {
+            let Some(dir) = flow.dir.get_mut(d) else {
+                continue;
+            };
+            dir.packets += self.packets[i];
+            dir.fin_frame = dir.fin_frame.or(self.fin_frame[i]);
+            dir.rst_frame = dir.rst_frame.or(self.rst_frame[i]);
+        }
+        flow.last_frame = flow.last_frame.max(self.last_frame);
+        flow.last_ts = flow.last_ts.max(self.last_ts);
+        flow.loopback_if |= self.loopback_if;
     }
 }
 
@@ -87,6 +128,15 @@ impl Flow {
 }
 
 /// One direction of a flow.
+///
+/// Counters: `payload_bytes` counts each sequence number once; a segment that repeats bytes
+/// already seen (fully or partly) counts in `retransmitted`; a segment bringing new bytes below
+/// the highest sequence number already seen (it fills a gap) counts in `out_of_order`; `gaps`
+/// counts byte ranges never captured, in the prefix (each also listed in `holes`) or after it.
+/// Bytes the snaplen cut off are holes too, counted in `bytes_not_captured`, not in `gaps`.
+/// Where segments overlap, the first-received bytes are kept. A RST's payload is not stream
+/// data. A direction whose start was not captured begins at its first data segment; a segment
+/// reaching back from there is put in front (within the prefix budget, never before a SYN).
 #[derive(Debug, Clone, Default)]
 pub struct Direction {
     pub packets: u64,

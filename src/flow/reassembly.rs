@@ -33,7 +33,7 @@ pub(crate) const MAX_HELD_SEGMENTS: usize = 256;
 const MAX_SEGMENT: usize = 1 << 24;
 
 /// Smallest first allocation of a stream buffer.
-const MIN_RESERVE: usize = 1024;
+const MIN_RESERVE: usize = 4096;
 
 /// Out-of-order data waiting for the bytes before it.
 #[derive(Debug, Clone)]
@@ -86,25 +86,6 @@ impl<'a> Piece<'a> {
                 pos: from,
                 data: &[],
                 missing: self.missing.saturating_sub(cut - len),
-            }
-        }
-    }
-
-    /// The part at or after position 0, for a piece whose real start is `pos` (negative).
-    fn after_start(self, pos: i64) -> Piece<'a> {
-        let before = pos.unsigned_abs();
-        let len = self.data.len() as u64;
-        if before <= len {
-            Piece {
-                pos: 0,
-                data: self.data.get(before as usize..).unwrap_or_default(),
-                missing: self.missing,
-            }
-        } else {
-            Piece {
-                pos: 0,
-                data: &[],
-                missing: self.missing.saturating_sub(before - len),
             }
         }
     }
@@ -236,35 +217,38 @@ impl Reassembler {
         dir: &mut Direction,
         cap: usize,
     ) {
-        let pos = self.pos_of(seq);
-        let mut piece = if pos < 0 {
+        let mut pos = self.pos_of(seq);
+        let (mut data, mut missing) = (payload, missing);
+        if pos < 0 {
+            // Bytes before a SYN's first byte never belong to the stream.
+            let floor = self.prepend_floor();
+            if pos < floor {
+                (data, missing) = cut_front(data, missing, floor.abs_diff(pos));
+                pos = floor;
+            }
+        }
+        if pos < 0 {
             let before = pos.unsigned_abs();
-            let captured = payload.len() as u64;
-            if before <= captured && self.may_prepend(before) {
-                let (head, rest) = payload.split_at(before as usize);
-                self.prepend(head, frame, dir, cap);
-                if self.full {
-                    return;
+            match usize::try_from(before).ok().filter(|&b| b <= data.len()) {
+                Some(before) => {
+                    let (head, rest) = data.split_at(before);
+                    self.prepend(head, frame, dir, cap);
+                    if self.full {
+                        return;
+                    }
+                    // Positions moved: the rest now starts right after the prepended head.
+                    (data, pos) = (rest, before as i64);
                 }
-                Piece {
-                    pos: before,
-                    data: rest,
-                    missing,
+                None => {
+                    (data, missing) = cut_front(data, missing, before);
+                    pos = 0;
                 }
-            } else {
-                Piece {
-                    pos: 0,
-                    data: payload,
-                    missing,
-                }
-                .after_start(pos)
             }
-        } else {
-            Piece {
-                pos: pos as u64,
-                data: payload,
-                missing,
-            }
+        }
+        let mut piece = Piece {
+            pos: pos.unsigned_abs(),
+            data,
+            missing,
         };
         loop {
             piece = piece.after(self.exp_pos);
@@ -300,16 +284,12 @@ impl Reassembler {
         }
     }
 
-    /// Whether `before` bytes may be put in front of the stream (no SYN before them).
-    fn may_prepend(&self, before: u64) -> bool {
+    /// The lowest position a segment may be prepended from: the SYN's first byte if a SYN
+    /// was seen (never above 0), unbounded otherwise.
+    fn prepend_floor(&self) -> i64 {
         match self.isn {
-            None => true,
-            Some(isn) => {
-                let first = isn.wrapping_add(1);
-                // The SYN's first byte, as a (non-positive) position.
-                let syn_pos = self.pos_of(first);
-                syn_pos <= 0 && syn_pos.unsigned_abs() >= before
-            }
+            None => i64::MIN,
+            Some(isn) => self.pos_of(isn.wrapping_add(1)).min(0),
         }
     }
 
@@ -483,10 +463,206 @@ impl Reassembler {
     }
 }
 
+/// `data` followed by `missing` uncaptured bytes, without their first `n` bytes.
+fn cut_front(data: &[u8], missing: u64, n: u64) -> (&[u8], u64) {
+    match usize::try_from(n).ok().and_then(|n| data.get(n..)) {
+        Some(rest) => (rest, missing),
+        None => (
+            &[],
+            missing.saturating_sub(n.saturating_sub(data.len() as u64)),
+        ),
+    }
+}
+
 /// Records a hole at the current end of the stream (once per offset).
 fn push_hole(dir: &mut Direction) {
     let at = dir.stream.len() as u32;
     if dir.holes.last() != Some(&at) {
         dir.holes.push(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A direction fed segment by segment, as frames 1, 2, …
+    struct Feed {
+        rx: Reassembler,
+        dir: Direction,
+        cap: usize,
+        frame: u64,
+    }
+
+    impl Feed {
+        fn new(cap: usize) -> Feed {
+            Feed {
+                rx: Reassembler::default(),
+                dir: Direction::default(),
+                cap,
+                frame: 0,
+            }
+        }
+
+        fn syn(&mut self, seq: u32) -> &mut Feed {
+            self.frame += 1;
+            self.rx.syn(seq, self.cap);
+            self
+        }
+
+        fn data(&mut self, seq: u32, bytes: &[u8]) -> &mut Feed {
+            self.cut(seq, bytes, 0)
+        }
+
+        fn cut(&mut self, seq: u32, bytes: &[u8], missing: u32) -> &mut Feed {
+            self.frame += 1;
+            self.rx
+                .data(seq, bytes, missing, self.frame, &mut self.dir, self.cap);
+            self
+        }
+
+        fn finish(&mut self) -> &Direction {
+            self.rx.finish(&mut self.dir, self.cap);
+            &self.dir
+        }
+    }
+
+    #[test]
+    fn too_many_held_pieces_give_up_the_first_gap() {
+        let mut f = Feed::new(10_000);
+        f.syn(0);
+        // Pieces at positions 2, 4, 6, …: each waits for the byte before it.
+        for i in 0..=MAX_HELD_SEGMENTS as u32 {
+            f.data(3 + 2 * i, &[i as u8]);
+        }
+        assert_eq!(f.dir.stream, vec![0u8]);
+        assert_eq!(f.dir.holes, vec![0]);
+        assert_eq!(f.dir.gaps, 1);
+        assert_eq!(f.rx.held.len(), MAX_HELD_SEGMENTS);
+        // The byte before the next piece arrives: the two are appended.
+        f.data(4, b"X");
+        assert_eq!(f.dir.stream, b"\x00X\x01");
+        let d = f.finish();
+        assert_eq!(d.gaps, 1 + MAX_HELD_SEGMENTS as u32 - 1);
+        assert_eq!(d.stream.len(), 2 + MAX_HELD_SEGMENTS);
+    }
+
+    #[test]
+    fn data_beyond_the_window_is_counted_not_held() {
+        let mut f = Feed::new(10);
+        f.syn(0);
+        f.data(21, b"abc");
+        assert!(f.rx.held.is_empty());
+        f.data(1, b"0123");
+        let d = f.finish();
+        assert_eq!(d.stream, b"0123");
+        assert!(d.prefix_full);
+        assert!(d.holes.is_empty());
+        assert_eq!(d.gaps, 1);
+        assert_eq!(d.payload_bytes, 7);
+    }
+
+    #[test]
+    fn window_clips_a_piece_that_straddles_it() {
+        let mut f = Feed::new(6);
+        f.syn(0);
+        f.data(4, b"defgh");
+        assert_eq!(
+            f.rx.held.first().map(|h| h.data.clone()),
+            Some(b"def".to_vec())
+        );
+        f.data(1, b"abc");
+        assert_eq!(f.dir.stream, b"abcdef");
+        assert!(f.dir.prefix_full);
+        assert!(f.rx.full);
+    }
+
+    #[test]
+    fn prepend_past_the_budget_truncates_the_tail() {
+        let mut f = Feed::new(8);
+        f.data(100, b"ghij");
+        f.data(94, b"abcdefgh");
+        let d = f.finish();
+        assert_eq!(d.stream, b"abcdefgh");
+        assert!(d.prefix_full);
+        assert_eq!(d.frames, vec![(0, 2), (6, 1)]);
+        assert_eq!((d.out_of_order, d.retransmitted), (1, 1));
+        assert_eq!(d.payload_bytes, 10);
+    }
+
+    #[test]
+    fn prepend_within_budget_shifts_frames_and_holes() {
+        let mut f = Feed::new(100);
+        f.data(100, b"gh");
+        f.cut(102, b"i", 2);
+        f.data(105, b"l");
+        f.data(96, b"cdef");
+        let d = f.finish();
+        assert_eq!(d.stream, b"cdefghil");
+        assert_eq!(d.holes, vec![7]);
+        assert_eq!(d.frames, vec![(0, 4), (4, 1), (6, 2), (7, 3)]);
+        assert_eq!(d.bytes_not_captured, 2);
+        assert!(!d.prefix_full);
+    }
+
+    #[test]
+    fn late_syn_bounds_prepending() {
+        let mut f = Feed::new(100);
+        f.data(100, b"cd");
+        f.syn(97);
+        f.data(96, b"xyab");
+        let d = f.finish();
+        assert_eq!(d.stream, b"abcd");
+        assert_eq!(d.frames, vec![(0, 3), (2, 1)]);
+    }
+
+    #[test]
+    fn nothing_prepends_before_a_syn() {
+        let mut f = Feed::new(100);
+        f.syn(99);
+        f.data(100, b"cd");
+        f.data(98, b"ab");
+        assert_eq!(f.finish().stream, b"cd");
+    }
+
+    #[test]
+    fn held_piece_with_cut_tail_leaves_a_hole() {
+        let mut f = Feed::new(100);
+        f.syn(0);
+        f.cut(5, b"ef", 2);
+        f.data(1, b"abcd");
+        f.data(9, b"ij");
+        let d = f.finish();
+        assert_eq!(d.stream, b"abcdefij");
+        assert_eq!(d.holes, vec![6]);
+        assert_eq!(d.gaps, 0);
+        assert_eq!(d.bytes_not_captured, 2);
+        assert_eq!(d.payload_bytes, 10);
+    }
+
+    #[test]
+    fn fully_cut_segments_record_one_hole_per_offset() {
+        let mut f = Feed::new(100);
+        f.syn(0);
+        f.cut(1, b"", 10);
+        f.cut(11, b"", 10);
+        f.data(21, b"z");
+        let d = f.finish();
+        assert_eq!(d.stream, b"z");
+        assert_eq!(d.holes, vec![0]);
+        assert_eq!(d.frames, vec![(0, 4)]);
+        assert!(d.contiguous().is_empty());
+        assert_eq!(d.bytes_not_captured, 20);
+    }
+
+    #[test]
+    fn syn_retransmission_does_not_move_the_start() {
+        let mut f = Feed::new(100);
+        f.syn(10);
+        f.data(11, b"ab");
+        f.syn(500);
+        f.data(13, b"c");
+        assert_eq!(f.rx.isn(), Some(10));
+        assert_eq!(f.finish().stream, b"abc");
     }
 }

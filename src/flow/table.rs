@@ -1,17 +1,17 @@
-//! The flow table: live flows by key, each with its two directions' reassembly state.
+//! The flow table: flows by key, each with its two directions' reassembly state.
 //!
-//! Determinism: every decision about a flow (which flow a segment joins, when a flow ends, what
-//! its bytes are) depends only on that connection's own segments, never on other flows, on when
-//! the caller drains, or on how segments are spread over several tables. The one assumption is
-//! that capture timestamps do not go backwards by more than the close linger or idle timeout.
+//! Determinism: every decision about a flow depends only on that connection's own segments,
+//! never on other flows, on when the caller drains, or on how segments are spread over several
+//! tables. The one assumption is that capture timestamps do not go backwards by more than the
+//! close linger.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::key::{fmix64, FlowKey, KeyBuildHasher};
 use super::reassembly::Reassembler;
-use super::{ClientBy, Direction, Flow, FlowLimits};
-use crate::decode::Segment;
+use super::{ClientBy, Direction, Flow, FlowLimits, FlowTail};
+use crate::decode::{Segment, TcpFlags};
 
 /// Largest prefix the table buffers per direction, whatever the limits say (offsets are `u32`).
 const MAX_PREFIX: usize = 1 << 30;
@@ -19,7 +19,7 @@ const MAX_PREFIX: usize = 1 << 30;
 /// Salt that decorrelates shard routing from the map's own use of the key hash.
 const SHARD_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// How the client of a live flow was decided so far.
+/// How the client of a flow was decided so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Orient {
     FirstSeen,
@@ -27,7 +27,110 @@ enum Orient {
     Syn,
 }
 
-/// A live flow: the public record plus what reassembly and bookkeeping need.
+/// What a segment does on a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Joins the open flow.
+    Join,
+    /// Counted on the ended flow (packets, last frame, FIN/RST), nothing else.
+    Late,
+    /// The flow on the key is over: the segment starts a new one.
+    Restart,
+}
+
+/// The fate of a segment on a key whose flow ended (unless `ended` is false), with the flow's
+/// last segment at `last_ts` and the sender's initial sequence number `isn`.
+fn fate_of(
+    ended: bool,
+    last_ts: i64,
+    isn: Option<u32>,
+    seg: &Segment<'_>,
+    ts: i64,
+    limits: &FlowLimits,
+) -> Fate {
+    let silence = ts.saturating_sub(last_ts);
+    if limits.idle_timeout_nanos.is_some_and(|t| silence > t) {
+        return Fate::Restart;
+    }
+    if !ended {
+        return Fate::Join;
+    }
+    // Port reuse: a fresh SYN with another initial sequence number.
+    let new_syn = seg.flags.syn() && !seg.flags.ack() && isn != Some(seg.seq);
+    if new_syn || silence > limits.close_linger_nanos {
+        Fate::Restart
+    } else {
+        Fate::Late
+    }
+}
+
+/// Whether a flow whose last segment was at `last_ts` is over at capture time `now`.
+fn expired(ended: bool, last_ts: i64, now: i64, limits: &FlowLimits) -> bool {
+    let silence = now.saturating_sub(last_ts);
+    (ended && silence > limits.close_linger_nanos)
+        || limits.idle_timeout_nanos.is_some_and(|t| silence > t)
+}
+
+/// Counts a late segment in direction counters.
+fn count_late(
+    packets: &mut u64,
+    fin_frame: &mut Option<u64>,
+    rst_frame: &mut Option<u64>,
+    flags: TcpFlags,
+    frame: u64,
+) {
+    *packets += 1;
+    if flags.fin() && fin_frame.is_none() {
+        *fin_frame = Some(frame);
+    }
+    if flags.rst() && rst_frame.is_none() {
+        *rst_frame = Some(frame);
+    }
+}
+
+/// What the table holds for a key.
+#[derive(Debug)]
+enum Slot {
+    Live(Box<FlowState>),
+    /// An ended flow already handed out, counting late segments until its linger passes.
+    Tomb(Box<Tomb>),
+}
+
+#[derive(Debug)]
+struct Tomb {
+    /// The handed-out flow's `a` is the key's lower endpoint.
+    a_is_lo: bool,
+    /// Initial sequence numbers sent by `a` and `b`.
+    isn: [Option<u32>; 2],
+    tail: FlowTail,
+    /// Some late segment was counted.
+    touched: bool,
+}
+
+impl Tomb {
+    fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
+        let isn = self.isn[usize::from(src_is_lo != self.a_is_lo)];
+        fate_of(true, self.tail.last_ts, isn, seg, ts, limits)
+    }
+
+    fn count(&mut self, seg: &Segment<'_>, frame: u64, ts: i64, src_is_lo: bool) {
+        let d = usize::from(src_is_lo != self.a_is_lo);
+        let t = &mut self.tail;
+        if let (Some(p), Some(f), Some(r)) = (
+            t.packets.get_mut(d),
+            t.fin_frame.get_mut(d),
+            t.rst_frame.get_mut(d),
+        ) {
+            count_late(p, f, r, seg.flags, frame);
+        }
+        t.last_frame = t.last_frame.max(frame);
+        t.last_ts = t.last_ts.max(ts);
+        t.loopback_if |= seg.loopback_if;
+        self.touched = true;
+    }
+}
+
+/// An open flow: the public record plus what reassembly and bookkeeping need.
 #[derive(Debug, Clone)]
 struct FlowState {
     flow: Flow,
@@ -36,7 +139,7 @@ struct FlowState {
     /// `flow.a` is the canonical key's lower endpoint.
     a_is_lo: bool,
     orient: Orient,
-    /// FIN seen both ways, or a RST.
+    /// FIN seen both ways, or a RST: the bytes are final, later segments are only counted.
     ended: bool,
 }
 
@@ -84,35 +187,9 @@ impl FlowState {
         usize::from(src_is_lo != self.a_is_lo)
     }
 
-    /// Whether `seg` at `ts` belongs to a new connection on this key rather than to this flow.
-    fn is_superseded_by(
-        &self,
-        seg: &Segment<'_>,
-        ts: i64,
-        src_is_lo: bool,
-        limits: &FlowLimits,
-    ) -> bool {
-        let silence = ts.saturating_sub(self.flow.last_ts);
-        if limits.idle_timeout_nanos.is_some_and(|t| silence > t) {
-            return true;
-        }
-        if !self.ended {
-            return false;
-        }
-        if silence > limits.close_linger_nanos {
-            return true;
-        }
-        // Port reuse: a fresh SYN with another initial sequence number.
-        seg.flags.syn()
-            && !seg.flags.ack()
-            && self.rx[self.dir_index(src_is_lo)].isn() != Some(seg.seq)
-    }
-
-    /// Whether the flow is over at capture time `now`: no later packet can join it.
-    fn expired(&self, now: i64, limits: &FlowLimits) -> bool {
-        let silence = now.saturating_sub(self.flow.last_ts);
-        (self.ended && silence > limits.close_linger_nanos)
-            || limits.idle_timeout_nanos.is_some_and(|t| silence > t)
+    fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
+        let isn = self.rx[self.dir_index(src_is_lo)].isn();
+        fate_of(self.ended, self.flow.last_ts, isn, seg, ts, limits)
     }
 
     fn swap(&mut self) {
@@ -121,7 +198,7 @@ impl FlowState {
         self.a_is_lo = !self.a_is_lo;
     }
 
-    /// Makes the sender (`sender_is_lo`) or the receiver the client.
+    /// Makes the lower or the higher endpoint the client.
     fn orient(&mut self, client_is_lo: bool, by: Orient) {
         if self.a_is_lo != client_is_lo {
             self.swap();
@@ -175,6 +252,44 @@ impl FlowState {
         }
     }
 
+    /// Counts a segment that came after the flow ended.
+    fn count_late(&mut self, seg: &Segment<'_>, frame: u64, ts: i64, src_is_lo: bool) {
+        let d = self.dir_index(src_is_lo);
+        let f = &mut self.flow;
+        if let Some(dir) = f.dir.get_mut(d) {
+            count_late(
+                &mut dir.packets,
+                &mut dir.fin_frame,
+                &mut dir.rst_frame,
+                seg.flags,
+                frame,
+            );
+        }
+        f.last_frame = f.last_frame.max(frame);
+        f.last_ts = f.last_ts.max(ts);
+        f.loopback_if |= seg.loopback_if;
+    }
+
+    /// What stays on the key once the ended flow is handed out.
+    fn tomb(&self) -> Tomb {
+        let f = &self.flow;
+        Tomb {
+            a_is_lo: self.a_is_lo,
+            isn: [self.rx[0].isn(), self.rx[1].isn()],
+            tail: FlowTail {
+                first_frame: f.first_frame,
+                a: f.a,
+                packets: [0, 0],
+                last_frame: f.last_frame,
+                last_ts: f.last_ts,
+                fin_frame: [None, None],
+                rst_frame: [None, None],
+                loopback_if: false,
+            },
+            touched: false,
+        }
+    }
+
     /// Ends reassembly and returns the flow.
     fn finish(mut self, cap: usize) -> Flow {
         for (rx, dir) in self.rx.iter_mut().zip(self.flow.dir.iter_mut()) {
@@ -186,19 +301,33 @@ impl FlowState {
 
 /// Groups segments into flows and reassembles each direction's prefix.
 ///
-/// Memory grows with the number of live flows, not with the capture: call
-/// [`FlowTable::drain_closed`] now and then to take the flows that are over.
+/// Life of a flow on a key: segments join it until it has **ended** (FIN both ways, or a RST).
+/// From then on its bytes are final and later segments (the last ACK, a retransmitted FIN, RST
+/// answers) only add to its packet counts, last frame and FIN/RST frames, until it has been
+/// silent for `close_linger` of capture time: a segment after that starts a new flow, and so
+/// does at once a SYN with a new initial sequence number (port reuse). With an `idle_timeout`,
+/// a segment after that much silence also starts a new flow.
+///
+/// Memory grows with the number of open flows, not with the capture: call
+/// [`FlowTable::drain_closed`] now and then. It hands out ended flows at once, leaving a small
+/// tombstone that counts late segments; [`FlowTable::drain_tails`] then returns those counts
+/// ([`FlowTail`]) once the linger has passed, to be applied to the flows already handed out.
+/// A caller that never drains gets the same counts directly in the flows from
+/// [`FlowTable::finish`].
 #[derive(Debug)]
 pub struct FlowTable {
     limits: FlowLimits,
     /// Prefix bytes per direction (the limit, bounded by [`MAX_PREFIX`]).
     cap: usize,
-    live: HashMap<FlowKey, FlowState, KeyBuildHasher>,
+    slots: HashMap<FlowKey, Slot, KeyBuildHasher>,
     /// Flows already over (replaced on their key), not yet handed out.
     done: Vec<Flow>,
-    /// Live flows that have ended (FIN both ways or RST), by key and first frame, waiting for
-    /// their linger to pass.
+    /// Tails of tombstones replaced on their key, not yet handed out.
+    done_tails: Vec<FlowTail>,
+    /// Open flows that ended, by key and first frame, not yet handed out.
     ended: Vec<(FlowKey, u64)>,
+    /// Tombstones: key, first frame, and last capture time when queued. Roughly in time order.
+    tombs: VecDeque<(FlowKey, u64, i64)>,
     /// Latest capture time seen.
     clock: i64,
     /// Capture time of the last idle sweep.
@@ -211,9 +340,11 @@ impl FlowTable {
         FlowTable {
             cap: limits.prefix_bytes.min(MAX_PREFIX),
             limits,
-            live: HashMap::default(),
+            slots: HashMap::default(),
             done: Vec::new(),
+            done_tails: Vec::new(),
             ended: Vec::new(),
+            tombs: VecDeque::new(),
             clock: i64::MIN,
             last_sweep: i64::MIN,
         }
@@ -227,14 +358,14 @@ impl FlowTable {
         ((u128::from(h) * n as u128) >> 64) as usize
     }
 
-    /// Live flows (including ended ones still lingering).
+    /// Keys held: open flows and tombstones.
     pub fn len(&self) -> usize {
-        self.live.len()
+        self.slots.len()
     }
 
-    /// No live flow.
+    /// No key held.
     pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
+        self.slots.is_empty()
     }
 
     /// Adds one segment captured in frame `frame` at `ts_nanos`.
@@ -242,17 +373,40 @@ impl FlowTable {
         let (key, src_is_lo) = FlowKey::new(&seg.src, &seg.dst);
         self.clock = self.clock.max(ts_nanos);
         let cap = self.cap;
-        let state = match self.live.entry(key) {
+        let slot = match self.slots.entry(key) {
+            Entry::Vacant(entry) => entry.insert(Slot::Live(Box::new(FlowState::new(
+                seg, frame, ts_nanos, src_is_lo,
+            )))),
             Entry::Occupied(entry) => {
-                let state = entry.into_mut();
-                if state.is_superseded_by(seg, ts_nanos, src_is_lo, &self.limits) {
-                    let old =
-                        std::mem::replace(state, FlowState::new(seg, frame, ts_nanos, src_is_lo));
-                    self.done.push(old.finish(cap));
+                let slot = entry.into_mut();
+                let fate = match slot {
+                    Slot::Live(state) => state.fate(seg, ts_nanos, src_is_lo, &self.limits),
+                    Slot::Tomb(tomb) => tomb.fate(seg, ts_nanos, src_is_lo, &self.limits),
+                };
+                match (fate, &mut *slot) {
+                    (Fate::Join, _) => {}
+                    (Fate::Late, Slot::Live(state)) => {
+                        state.count_late(seg, frame, ts_nanos, src_is_lo);
+                        return;
+                    }
+                    (Fate::Late, Slot::Tomb(tomb)) => {
+                        tomb.count(seg, frame, ts_nanos, src_is_lo);
+                        return;
+                    }
+                    (Fate::Restart, _) => {
+                        let new = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
+                        match std::mem::replace(slot, Slot::Live(new)) {
+                            Slot::Live(old) => self.done.push(old.finish(cap)),
+                            Slot::Tomb(tomb) if tomb.touched => self.done_tails.push(tomb.tail),
+                            Slot::Tomb(_) => {}
+                        }
+                    }
                 }
-                state
+                slot
             }
-            Entry::Vacant(entry) => entry.insert(FlowState::new(seg, frame, ts_nanos, src_is_lo)),
+        };
+        let Slot::Live(state) = slot else {
+            return;
         };
         let was_ended = state.ended;
         state.update(seg, frame, ts_nanos, src_is_lo, cap);
@@ -261,47 +415,48 @@ impl FlowTable {
         }
     }
 
-    /// Takes the flows that are over: replaced on their key by a new connection, ended (FIN both
-    /// ways or RST) more than the close linger ago, or silent longer than the idle timeout, by
-    /// the latest capture time pushed. They are finished as by [`FlowTable::finish`] and ordered
-    /// by first frame.
+    /// Takes the flows that are over: ended (FIN both ways, or RST; a tombstone stays to count
+    /// late segments, see [`FlowTable::drain_tails`]), replaced on their key by a new
+    /// connection, or (with an idle timeout) silent too long by the latest capture time pushed.
+    /// They are finished as by [`FlowTable::finish`] and ordered by first frame.
     ///
-    /// Draining never changes the flows produced: a flow is only taken once no later segment
-    /// could join it (a later segment on its key would have started a new flow anyway, as with
-    /// port reuse), so draining often only bounds memory.
+    /// Draining never changes the results: a flow is only taken once its bytes are final, and
+    /// its late segments come back as tails. It is cheap (amortised constant time per flow, plus
+    /// a sweep of all keys every half idle timeout of capture time); calling it every few
+    /// thousand segments is plenty.
     pub fn drain_closed(&mut self) -> Vec<Flow> {
         let mut out = std::mem::take(&mut self.done);
-        let now = self.clock;
-        let cap = self.cap;
-        let limits = &self.limits;
-        let live = &mut self.live;
-        self.ended.retain(|(key, first_frame)| {
-            let Some(state) = live.get(key) else {
-                return false;
+        for (key, first_frame) in std::mem::take(&mut self.ended) {
+            let Some(slot) = self.slots.get_mut(&key) else {
+                continue;
             };
-            if state.flow.first_frame != *first_frame {
-                return false;
+            let tomb = match slot {
+                Slot::Live(state) if state.flow.first_frame == first_frame => state.tomb(),
+                _ => continue,
+            };
+            let last_ts = tomb.tail.last_ts;
+            if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(Box::new(tomb))) {
+                out.push(state.finish(self.cap));
             }
-            if !state.expired(now, limits) {
-                return true;
-            }
-            if let Some(state) = live.remove(key) {
-                out.push(state.finish(cap));
-            }
-            false
-        });
+            self.tombs.push_back((key, first_frame, last_ts));
+        }
         if let Some(idle) = self.limits.idle_timeout_nanos {
+            let now = self.clock;
             if now.saturating_sub(self.last_sweep) > idle / 2 {
                 self.last_sweep = now;
+                let limits = &self.limits;
                 let silent: Vec<FlowKey> = self
-                    .live
+                    .slots
                     .iter()
-                    .filter(|(_, s)| s.expired(now, &self.limits))
+                    .filter(|(_, slot)| match slot {
+                        Slot::Live(s) => expired(s.ended, s.flow.last_ts, now, limits),
+                        Slot::Tomb(_) => false,
+                    })
                     .map(|(k, _)| *k)
                     .collect();
                 for key in silent {
-                    if let Some(state) = self.live.remove(&key) {
-                        out.push(state.finish(cap));
+                    if let Some(Slot::Live(state)) = self.slots.remove(&key) {
+                        out.push(state.finish(self.cap));
                     }
                 }
             }
@@ -310,14 +465,66 @@ impl FlowTable {
         out
     }
 
-    /// Ends reassembly (pending out-of-order data is placed after a hole) and returns every flow
-    /// not yet drained, ordered by first frame.
-    pub fn finish(self) -> Vec<Flow> {
-        let cap = self.cap;
-        let mut out = self.done;
-        out.extend(self.live.into_values().map(|s| s.finish(cap)));
-        out.sort_unstable_by_key(|f| f.first_frame);
+    /// Late segments of drained flows whose linger has passed (by the latest capture time
+    /// pushed), for flows that had any, ordered by first frame. Their tombstones are dropped.
+    pub fn drain_tails(&mut self) -> Vec<FlowTail> {
+        let mut out = std::mem::take(&mut self.done_tails);
+        let now = self.clock;
+        // Stop at the first tombstone still lingering, unless it counted segments since it was
+        // queued (then it is queued again with its new time).
+        let mut budget = self.tombs.len();
+        while let Some(&(key, first_frame, queued_ts)) = self.tombs.front() {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
+            let last_ts = match self.slots.get(&key) {
+                Some(Slot::Tomb(t)) if t.tail.first_frame == first_frame => t.tail.last_ts,
+                _ => {
+                    self.tombs.pop_front();
+                    continue;
+                }
+            };
+            if expired(true, last_ts, now, &self.limits) {
+                self.tombs.pop_front();
+                if let Some(Slot::Tomb(tomb)) = self.slots.remove(&key) {
+                    if tomb.touched {
+                        out.push(tomb.tail);
+                    }
+                }
+            } else if last_ts > queued_ts {
+                self.tombs.pop_front();
+                self.tombs.push_back((key, first_frame, last_ts));
+            } else {
+                break;
+            }
+        }
+        out.sort_unstable_by_key(|t| t.first_frame);
         out
+    }
+
+    /// Ends reassembly (pending out-of-order data is placed after a hole) and returns every flow
+    /// not yet drained, ordered by first frame, and the tails of drained flows not yet returned.
+    pub fn finish_with_tails(self) -> (Vec<Flow>, Vec<FlowTail>) {
+        let cap = self.cap;
+        let mut flows = self.done;
+        let mut tails = self.done_tails;
+        for slot in self.slots.into_values() {
+            match slot {
+                Slot::Live(state) => flows.push(state.finish(cap)),
+                Slot::Tomb(tomb) if tomb.touched => tails.push(tomb.tail),
+                Slot::Tomb(_) => {}
+            }
+        }
+        flows.sort_unstable_by_key(|f| f.first_frame);
+        tails.sort_unstable_by_key(|t| t.first_frame);
+        (flows, tails)
+    }
+
+    /// [`FlowTable::finish_with_tails`] for a caller that never drained (there are no tails
+    /// then; after draining, use `finish_with_tails` so that no late segment is lost).
+    pub fn finish(self) -> Vec<Flow> {
+        self.finish_with_tails().0
     }
 }
 
@@ -328,6 +535,17 @@ pub fn merge_flows(parts: impl IntoIterator<Item = Vec<Flow>>) -> Vec<Flow> {
     // Stable sort: cheap on concatenated sorted runs; first frames are unique within a capture.
     all.sort_by_key(|f| f.first_frame);
     all
+}
+
+/// Applies `tails` to `flows` (both as returned by the tables, flows ordered by first frame).
+pub fn apply_tails(flows: &mut [Flow], tails: &[FlowTail]) {
+    for tail in tails {
+        if let Ok(i) = flows.binary_search_by_key(&tail.first_frame, |f| f.first_frame) {
+            if let Some(flow) = flows.get_mut(i) {
+                tail.apply(flow);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -383,15 +383,60 @@ fn port_reuse_after_close_starts_a_new_flow() {
 }
 
 #[test]
-fn syn_retransmission_after_rst_stays_one_flow() {
+fn segments_after_a_rst_join_during_the_linger() {
     let segs = [
         Seg::c2s(1000).syn(),
         Seg::s2c(0).rst(),
         Seg::c2s(1000).syn(),
+        Seg::s2c(0).rst(),
     ];
     let f = only(run(&segs));
-    assert_eq!(f.dir[0].packets, 2);
+    assert_eq!((f.dir[0].packets, f.dir[1].packets), (2, 2));
     assert_eq!(f.dir[1].rst_frame, Some(2));
+    assert_eq!(f.last_frame, 4);
+}
+
+/// A full connection with an orderly close: SYN, SYN-ACK, ACK, request, FIN, FIN-ACK, last ACK.
+fn closed_connection(isn: u32) -> Vec<Seg> {
+    let mut segs = handshake(isn, 5000);
+    segs.push(Seg::c2s(isn + 1).data(b"q"));
+    segs.push(Seg::c2s(isn + 2).fin().ack(5001));
+    segs.push(Seg::s2c(5001).fin().ack(isn + 3));
+    segs.push(Seg::c2s(isn + 3).ack(5002));
+    segs
+}
+
+#[test]
+fn late_segments_join_then_a_new_syn_starts_a_flow() {
+    let mut segs = closed_connection(1000);
+    segs.push(Seg::s2c(5001).fin().ack(1003));
+    segs.push(Seg::c2s(77_000).syn());
+    let flows = run(&segs);
+    assert_eq!(flows.len(), 2);
+    assert_eq!((flows[0].dir[0].packets, flows[0].dir[1].packets), (5, 3));
+    assert_eq!(flows[0].last_frame, 8);
+    assert_eq!(flows[1].first_frame, 9);
+    assert_eq!(flows[1].client_by, ClientBy::Syn);
+}
+
+#[test]
+fn after_the_linger_any_segment_starts_a_new_flow() {
+    let lim = FlowLimits {
+        close_linger_nanos: 1000,
+        ..FlowLimits::default()
+    };
+    let mut t = FlowTable::new(lim);
+    for (i, s) in closed_connection(1000).iter().enumerate() {
+        t.push(i as u64 + 1, i as i64, &s.get());
+    }
+    t.push(8, 500, &Seg::c2s(1003).ack(5002).get());
+    t.push(9, 5000, &Seg::c2s(1003).ack(5002).get());
+    let flows = t.finish();
+    assert_eq!(flows.len(), 2);
+    assert_eq!(flows[0].dir[0].packets, 6);
+    assert_eq!(flows[1].first_frame, 9);
+    assert_eq!(flows[1].client_by, ClientBy::FirstSeen);
+    assert!(flows[1].is_empty());
 }
 
 #[test]
@@ -405,7 +450,7 @@ fn new_syn_on_open_flow_stays_one_flow() {
 }
 
 #[test]
-fn drain_takes_closed_flows_after_linger() {
+fn drain_hands_out_ended_flows_and_tails_follow() {
     let lim = FlowLimits {
         close_linger_nanos: 1000,
         ..FlowLimits::default()
@@ -417,28 +462,77 @@ fn drain_takes_closed_flows_after_linger() {
         (Seg::s2c(5000).syn_ack(), 10),
         (Seg::c2s(1001).data(b"q"), 20),
         (Seg::c2s(1002).fin(), 30),
-        (Seg::s2c(5001).fin(), 40),
     ];
     for (i, (s, ts)) in steps.iter().enumerate() {
         t.push(i as u64 + 1, *ts, &s.get());
     }
     assert!(t.drain_closed().is_empty());
-    t.push(6, 500, &Seg::c2s(1003).get());
-    assert!(t.drain_closed().is_empty());
-    t.push(7, 2000, &other.get());
+    t.push(5, 40, &Seg::s2c(5001).fin().get());
     let drained = t.drain_closed();
     assert_eq!(drained.len(), 1);
-    assert_eq!(drained[0].first_frame, 1);
-    assert_eq!(drained[0].dir[0].packets, 4);
+    assert_eq!(drained[0].dir[0].stream, b"q");
+    assert_eq!(
+        (drained[0].dir[0].packets, drained[0].dir[1].packets),
+        (3, 2)
+    );
+    assert_eq!(t.len(), 1, "a tombstone counts late segments");
+    // The last ACK and a late RST are counted on the tombstone.
+    t.push(6, 500, &Seg::c2s(1003).ack(5002).get());
+    t.push(7, 600, &Seg::c2s(1003).rst().get());
+    assert!(t.drain_tails().is_empty(), "still lingering");
+    t.push(8, 2000, &other.get());
+    let tails = t.drain_tails();
+    assert_eq!(tails.len(), 1);
+    let tail = &tails[0];
+    assert_eq!((tail.first_frame, tail.a), (1, client()));
+    assert_eq!(tail.packets, [2, 0]);
+    assert_eq!((tail.last_frame, tail.last_ts), (7, 600));
+    assert_eq!(tail.rst_frame, [Some(7), None]);
     assert_eq!(t.len(), 1);
-    // A stray packet on the drained key after the linger is a flow of its own.
-    t.push(8, 2100, &Seg::c2s(1003).get());
-    let rest = t.finish();
+    let mut flows = drained;
+    apply_tails(&mut flows, &tails);
+    assert_eq!(
+        (flows[0].dir[0].packets, flows[0].dir[0].rst_frame),
+        (5, Some(7))
+    );
+    assert_eq!(flows[0].last_frame, 7);
+    // A segment on the key after the linger is a flow of its own.
+    t.push(9, 2700, &Seg::c2s(1003).get());
+    let (rest, tails) = t.finish_with_tails();
+    assert!(tails.is_empty());
     assert_eq!(
         rest.iter().map(|f| f.first_frame).collect::<Vec<_>>(),
-        vec![7, 8]
+        vec![8, 9]
     );
     assert_eq!(rest[1].client_by, ClientBy::FirstSeen);
+}
+
+#[test]
+fn tail_applies_to_a_swapped_flow() {
+    let mut t = FlowTable::new(FlowLimits::default());
+    for (i, s) in closed_connection(1000).iter().enumerate() {
+        t.push(i as u64 + 1, i as i64, &s.get());
+    }
+    let mut flows = t.drain_closed();
+    t.push(8, 10, &Seg::s2c(5001).fin().ack(1003).get());
+    let (_, tails) = t.finish_with_tails();
+    assert_eq!(tails.len(), 1);
+    flows[0].swap();
+    tails[0].apply(&mut flows[0]);
+    assert_eq!((flows[0].dir[0].packets, flows[0].dir[1].packets), (3, 5));
+}
+
+#[test]
+fn data_after_the_end_is_only_counted() {
+    let mut segs = handshake(1000, 5000);
+    segs.push(Seg::c2s(1001).data(b"req"));
+    segs.push(Seg::s2c(5001).rst());
+    segs.push(Seg::c2s(1004).data(b"more"));
+    let f = only(run(&segs));
+    assert_eq!(f.dir[0].stream, b"req");
+    assert_eq!(f.dir[0].payload_bytes, 3);
+    assert_eq!(f.dir[0].packets, 4);
+    assert_eq!(f.last_frame, 6);
 }
 
 #[test]
@@ -480,8 +574,17 @@ fn traffic() -> Vec<(i64, Seg)> {
                 out.push((ts, Seg::new(c, s, isn + 1 + half as u32).data(y)));
             }
             if i % 5 != 0 {
-                out.push((ts, Seg::new(c, s, isn + 1 + body.len() as u32).fin()));
-                out.push((ts, Seg::new(s, c, 10).fin()));
+                let fin = isn + 1 + body.len() as u32;
+                out.push((ts, Seg::new(c, s, fin).fin().ack(10)));
+                out.push((ts, Seg::new(s, c, 10).fin().ack(fin + 1)));
+                if i % 5 == 1 {
+                    out.push((ts, Seg::new(c, s, fin + 1).ack(11)));
+                }
+                if i % 5 == 2 {
+                    ts += 2;
+                    out.push((ts, Seg::new(s, c, 10).fin().ack(fin + 1)));
+                    out.push((ts, Seg::new(c, s, fin + 1).rst()));
+                }
             }
         }
     }
@@ -499,34 +602,46 @@ fn finish_is_ordered_and_sharding_and_draining_change_nothing() {
     assert!(reference
         .windows(2)
         .all(|w| w[0].first_frame < w[1].first_frame));
-    // 3 rounds of 40 connections on 40 keys: the SYNs of later rounds reuse closed keys, but
+    // 3 rounds of 40 connections on 40 keys: the SYNs of later rounds reuse ended keys, but
     // the connections that never closed (i % 5 == 0) swallow their next round.
     assert_eq!(reference.len(), 40 + 2 * 32);
 
-    for n in [1usize, 2, 3] {
+    for linger in [0, 3, 1_000_000] {
         let lim = FlowLimits {
-            close_linger_nanos: 0,
+            close_linger_nanos: linger,
             ..FlowLimits::default()
         };
-        let mut tables: Vec<FlowTable> = (0..n).map(|_| FlowTable::new(lim.clone())).collect();
-        let mut parts = Vec::new();
-        for (i, (ts, s)) in traffic.iter().enumerate() {
-            let seg = s.get();
-            let t = &mut tables[FlowTable::shard_of(&seg, n)];
-            t.push(i as u64 + 1, *ts, &seg);
-            parts.push(t.drain_closed());
-        }
-        parts.extend(tables.into_iter().map(FlowTable::finish));
-        let merged = merge_flows(parts);
-        let mut same = FlowTable::new(lim);
+        let mut same = FlowTable::new(lim.clone());
         for (i, (ts, s)) in traffic.iter().enumerate() {
             same.push(i as u64 + 1, *ts, &s.get());
         }
-        assert_eq!(
-            format!("{merged:?}"),
-            format!("{:?}", same.finish()),
-            "{n} shards"
-        );
+        let want = format!("{:?}", same.finish());
+        for (n, every) in [(1usize, 1usize), (2, 1), (3, 1), (3, 5)] {
+            let mut tables: Vec<FlowTable> = (0..n).map(|_| FlowTable::new(lim.clone())).collect();
+            let mut parts = Vec::new();
+            let mut tails = Vec::new();
+            for (i, (ts, s)) in traffic.iter().enumerate() {
+                let seg = s.get();
+                let t = &mut tables[FlowTable::shard_of(&seg, n)];
+                t.push(i as u64 + 1, *ts, &seg);
+                if i % every == 0 {
+                    parts.push(t.drain_closed());
+                    tails.extend(t.drain_tails());
+                }
+            }
+            for t in tables {
+                let (flows, rest) = t.finish_with_tails();
+                parts.push(flows);
+                tails.extend(rest);
+            }
+            let mut merged = merge_flows(parts);
+            apply_tails(&mut merged, &tails);
+            assert_eq!(
+                format!("{merged:?}"),
+                want,
+                "{n} shards, drain every {every}, linger {linger}"
+            );
+        }
     }
 }
 
@@ -686,4 +801,94 @@ mod props {
             }
         }
     }
+}
+
+/// Rough throughput on synthetic traffic shaped like the reference workload (about 19 packets
+/// of about 420 payload bytes per flow, 1000 flows open at once). Run with
+/// `cargo test --release --lib flow::table::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput_synthetic() {
+    use crate::decode::{Segment, TcpFlags};
+    let payload = vec![0x17u8; 1460];
+    let flows = 50_000u32;
+    let concurrent = 1000u32;
+    let s = server();
+    // Per flow: handshake, a request, a multi-segment response, more exchanges, close.
+    let script: Vec<(bool, u8, usize)> = {
+        let mut v = vec![
+            (true, TcpFlags::SYN, 0),
+            (false, TcpFlags::SYN | TcpFlags::ACK, 0),
+            (true, TcpFlags::ACK, 0),
+            (true, TcpFlags::ACK | TcpFlags::PSH, 517),
+        ];
+        for _ in 0..3 {
+            v.push((false, TcpFlags::ACK, 1400));
+        }
+        for _ in 0..4 {
+            v.push((true, TcpFlags::ACK, 300));
+            v.push((false, TcpFlags::ACK, 600));
+        }
+        v.push((true, TcpFlags::ACK, 0));
+        v.push((true, TcpFlags::FIN | TcpFlags::ACK, 0));
+        v.push((false, TcpFlags::FIN | TcpFlags::ACK, 0));
+        v.push((true, TcpFlags::ACK, 0));
+        v
+    };
+    let mut table = FlowTable::new(FlowLimits::default());
+    let mut seqs = vec![[0u32; 2]; concurrent as usize];
+    let mut frame = 0u64;
+    let mut bytes = 0u64;
+    let mut finished = 0usize;
+    let mut peak_keys = 0usize;
+    let start = std::time::Instant::now();
+    for batch in 0..flows / concurrent {
+        for step in &script {
+            for slot in 0..concurrent {
+                let id = batch * concurrent + slot;
+                let c = ep(
+                    [10, 1, (id >> 8) as u8, id as u8],
+                    10_000 + (id % 50_000) as u16,
+                );
+                let (fwd, flags, len) = *step;
+                let d = usize::from(!fwd);
+                let ack = seqs[slot as usize][1 - d];
+                let seq = &mut seqs[slot as usize][d];
+                if flags & TcpFlags::SYN != 0 {
+                    *seq = id.wrapping_mul(2_654_435_761) ^ d as u32;
+                }
+                let (src, dst) = if fwd { (c, s) } else { (s, c) };
+                frame += 1;
+                let seg = Segment {
+                    src,
+                    dst,
+                    seq: *seq,
+                    ack,
+                    flags: TcpFlags(flags),
+                    payload: &payload[..len],
+                    payload_missing: 0,
+                    loopback_if: false,
+                };
+                table.push(frame, frame as i64 * 1000, &seg);
+                *seq = seq.wrapping_add(
+                    len as u32 + u32::from(flags & (TcpFlags::SYN | TcpFlags::FIN) != 0),
+                );
+                bytes += len as u64 + 66;
+                if frame % 4096 == 0 {
+                    finished += table.drain_closed().len();
+                    table.drain_tails();
+                    peak_keys = peak_keys.max(table.len());
+                }
+            }
+        }
+    }
+    finished += table.finish().len();
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{frame} packets, {finished} flows, {:.1} Mpkt/s, {:.2} GB/s of frames, FlowState {} bytes, peak {peak_keys} keys",
+        frame as f64 / secs / 1e6,
+        bytes as f64 / secs / 1e9,
+        std::mem::size_of::<FlowState>()
+    );
+    assert_eq!(finished, flows as usize);
 }

@@ -82,6 +82,12 @@ impl Seg {
         self.flags(TcpFlags::RST)
     }
 
+    /// Sets the acknowledgment number.
+    pub(crate) fn ack(mut self, ack: u32) -> Seg {
+        self.ack = ack;
+        self
+    }
+
     pub(crate) fn data(mut self, bytes: &[u8]) -> Seg {
         self.payload = bytes.to_vec();
         self
