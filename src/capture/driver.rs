@@ -7,6 +7,53 @@ use std::io::{self, Read};
 use super::record::{Opened, RecordReader, Step, Tally};
 use super::Frame;
 
+/// Where the record loops deliver what they read: packets, and TLS key log text from pcapng
+/// Decryption Secrets Blocks as soon as it is met (it applies to the packets that follow).
+pub trait FrameSink<'a> {
+    /// One packet, in file order.
+    fn frame(&mut self, frame: &Frame<'a>);
+
+    /// Key log text from a Decryption Secrets Block (NSS key log lines).
+    fn tls_secrets(&mut self, _text: &[u8]) {}
+}
+
+/// A [`FrameSink`] made of a closure that takes the frames and ignores the secrets (they are
+/// still collected in [`CaptureInfo::tls_secrets`](super::CaptureInfo::tls_secrets)).
+#[derive(Debug)]
+pub struct Frames<F>(pub F);
+
+impl<'a, F: FnMut(&Frame<'a>)> FrameSink<'a> for Frames<F> {
+    fn frame(&mut self, frame: &Frame<'a>) {
+        (self.0)(frame)
+    }
+}
+
+/// [`Frames`] for a closure that takes frames of any lifetime (a stream's frames borrow the
+/// read buffer only for the call).
+#[derive(Debug)]
+pub(crate) struct AnyFrames<F>(pub F);
+
+impl<'a, F: FnMut(&Frame<'_>)> FrameSink<'a> for AnyFrames<F> {
+    fn frame(&mut self, frame: &Frame<'a>) {
+        (self.0)(frame)
+    }
+}
+
+/// Reads one record with `reader`, telling `sink` about key log text the record added.
+fn next_record<'a, R: RecordReader, S: FrameSink<'a> + ?Sized>(
+    reader: &mut R,
+    buf: &'a [u8],
+    tally: &mut Tally,
+    sink: &mut S,
+) -> Step<'a> {
+    let before = tally.tls_secrets.len();
+    let step = reader.next(buf, tally);
+    if let Some(added) = tally.tls_secrets.get(before..).filter(|a| !a.is_empty()) {
+        sink.tls_secrets(added);
+    }
+    step
+}
+
 /// Size the read buffer grows to (more only for a larger record).
 const CHUNK: usize = 1 << 20;
 
@@ -27,14 +74,14 @@ pub(crate) enum OpenError {
 /// Reads every record of `data` after its file header, calling `on_frame` for each packet.
 ///
 /// `data` must start with the file header; returns `Err` when the header cannot be read.
-pub(crate) fn drive_slice<R, F>(
-    data: &[u8],
+pub(crate) fn drive_slice<'a, R, F>(
+    data: &'a [u8],
     tally: &mut Tally,
     on_frame: &mut F,
 ) -> Result<(), OpenError>
 where
     R: RecordReader,
-    F: FnMut(&Frame<'_>),
+    F: FrameSink<'a>,
 {
     let (mut reader, mut pos) = match R::open(data, tally) {
         Opened::Ready { reader, len } => (reader, len),
@@ -47,11 +94,11 @@ where
         Opened::Bad(why) => return Err(OpenError::Bad(why)),
     };
     while let Some(rest) = data.get(pos..).filter(|rest| !rest.is_empty()) {
-        let len = match reader.next(rest, tally) {
+        let len = match next_record(&mut reader, rest, tally, on_frame) {
             Step::Frame { len, mut frame } => {
                 tally.packets = tally.packets.saturating_add(1);
                 frame.number = tally.packets;
-                on_frame(&frame);
+                on_frame.frame(&frame);
                 len
             }
             Step::Dropped { len } => {
@@ -163,7 +210,7 @@ pub(crate) fn drive_stream<R, F>(
 ) -> Result<Result<(), io::Error>, OpenError>
 where
     R: RecordReader,
-    F: FnMut(&Frame<'_>),
+    F: for<'b> FrameSink<'b>,
 {
     let mut reader = loop {
         match R::open(buf.available(), tally) {
@@ -199,7 +246,7 @@ fn records<R, F>(
 ) -> io::Result<()>
 where
     R: RecordReader,
-    F: FnMut(&Frame<'_>),
+    F: for<'b> FrameSink<'b>,
 {
     loop {
         if buf.available().is_empty() {
@@ -209,11 +256,11 @@ where
             buf.fill_to(input, 1)?;
             continue;
         }
-        let len = match reader.next(buf.available(), tally) {
+        let len = match next_record(reader, buf.available(), tally, on_frame) {
             Step::Frame { len, mut frame } => {
                 tally.packets = tally.packets.saturating_add(1);
                 frame.number = tally.packets;
-                on_frame(&frame);
+                on_frame.frame(&frame);
                 len
             }
             Step::Dropped { len } => {
@@ -249,9 +296,11 @@ mod tests {
     fn frames_of_slice(data: &[u8]) -> (Vec<(u64, Vec<u8>)>, Tally) {
         let mut tally = Tally::default();
         let mut frames = Vec::new();
-        drive_slice::<PcapReader, _>(data, &mut tally, &mut |f: &Frame<'_>| {
-            frames.push((f.number, f.data.to_vec()))
-        })
+        drive_slice::<PcapReader, _>(
+            data,
+            &mut tally,
+            &mut Frames(|f: &Frame<'_>| frames.push((f.number, f.data.to_vec()))),
+        )
         .unwrap();
         (frames, tally)
     }
@@ -261,9 +310,12 @@ mod tests {
         let mut frames = Vec::new();
         let mut buf = StreamBuf::new();
         let mut input = Trickle { data, step };
-        drive_stream::<PcapReader, _>(&mut buf, &mut input, &mut tally, &mut |f: &Frame<'_>| {
-            frames.push((f.number, f.data.to_vec()))
-        })
+        drive_stream::<PcapReader, _>(
+            &mut buf,
+            &mut input,
+            &mut tally,
+            &mut AnyFrames(|f: &Frame<'_>| frames.push((f.number, f.data.to_vec()))),
+        )
         .unwrap()
         .unwrap();
         (frames, tally)
@@ -309,7 +361,8 @@ mod tests {
     fn header_cut_is_an_open_error() {
         let file = pcap_file(PcapOpts::default(), &[]);
         let mut tally = Tally::default();
-        let err = drive_slice::<PcapReader, _>(&file[..10], &mut tally, &mut |_: &Frame<'_>| {});
+        let err =
+            drive_slice::<PcapReader, _>(&file[..10], &mut tally, &mut Frames(|_: &Frame<'_>| {}));
         assert!(matches!(err, Err(OpenError::Cut { have: 10, need: 24 })));
         let mut buf = StreamBuf::new();
         let err = drive_stream::<PcapReader, _>(
@@ -319,7 +372,7 @@ mod tests {
                 step: 3,
             },
             &mut tally,
-            &mut |_: &Frame<'_>| {},
+            &mut AnyFrames(|_: &Frame<'_>| {}),
         );
         assert!(matches!(err, Err(OpenError::Cut { have: 10, need: 24 })));
     }

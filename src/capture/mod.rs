@@ -31,10 +31,11 @@ mod source;
 #[cfg(test)]
 mod testutil;
 
+pub use driver::{FrameSink, Frames};
 pub use error::CaptureError;
 pub use linktype::LinkType;
 pub use sniff::{sniff_format, Sniffed};
-pub use source::{read_capture, Input, ReadOptions};
+pub use source::{read_capture, read_capture_into, Input, MappedCapture, ReadOptions};
 
 /// One captured packet, borrowing its bytes from the input.
 #[derive(Debug, Clone, Copy)]

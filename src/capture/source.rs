@@ -15,7 +15,9 @@ use flate2::read::MultiGzDecoder;
 use memmap2::Mmap;
 use sha2::{Digest, Sha256};
 
-use super::driver::{drive_slice, drive_stream, OpenError, StreamBuf};
+use super::driver::{
+    drive_slice, drive_stream, AnyFrames, FrameSink, Frames, OpenError, StreamBuf,
+};
 use super::pcap::PcapReader;
 use super::pcapng::PcapNgReader;
 use super::record::Tally;
@@ -73,17 +75,42 @@ impl Default for ReadOptions {
 pub fn read_capture<F>(
     input: &Input,
     opts: &ReadOptions,
-    mut on_frame: F,
+    on_frame: F,
 ) -> Result<CaptureInfo, CaptureError>
 where
     F: FnMut(&Frame<'_>),
 {
     let name = input.display_name();
     match input {
-        Input::Path(path) => read_path(path, &name, opts, &mut on_frame),
+        Input::Path(path) => read_path(path, &name, opts, &mut AnyFrames(on_frame)),
         Input::Stdin => {
             let mut stdin = io::stdin().lock();
-            read_stream(&name, &mut stdin, MAX_DECOMPRESSED, &mut on_frame)
+            read_stream(
+                &name,
+                &mut stdin,
+                MAX_DECOMPRESSED,
+                &mut AnyFrames(on_frame),
+            )
+        }
+    }
+}
+
+/// [`read_capture`] delivering to a [`FrameSink`], which also hears about TLS key logs of
+/// Decryption Secrets Blocks as soon as they are read.
+pub fn read_capture_into<S>(
+    input: &Input,
+    opts: &ReadOptions,
+    sink: &mut S,
+) -> Result<CaptureInfo, CaptureError>
+where
+    S: for<'b> FrameSink<'b>,
+{
+    let name = input.display_name();
+    match input {
+        Input::Path(path) => read_path(path, &name, opts, sink),
+        Input::Stdin => {
+            let mut stdin = io::stdin().lock();
+            read_stream(&name, &mut stdin, MAX_DECOMPRESSED, sink)
         }
     }
 }
@@ -95,7 +122,7 @@ fn read_path<F>(
     on_frame: &mut F,
 ) -> Result<CaptureInfo, CaptureError>
 where
-    F: FnMut(&Frame<'_>),
+    F: for<'b> FrameSink<'b>,
 {
     let open_error = |source: io::Error| match source.kind() {
         io::ErrorKind::NotFound => CaptureError::NotFound { path: path.into() },
@@ -148,11 +175,24 @@ fn map_file(file: &File) -> io::Result<Mmap> {
 /// Reads a capture held in memory (a map). gzip data and non-captures go the stream way.
 fn read_mapped<F>(name: &str, data: &[u8], on_frame: &mut F) -> Result<CaptureInfo, CaptureError>
 where
-    F: FnMut(&Frame<'_>),
+    F: for<'b> FrameSink<'b>,
 {
     let Some(Sniffed::Capture(format)) = sniff_format(data) else {
         return read_stream(name, &mut &data[..], MAX_DECOMPRESSED, on_frame);
     };
+    walk_slice(name, format, data, on_frame)
+}
+
+/// Walks the records of an uncompressed capture in memory, hashing it meanwhile.
+fn walk_slice<'a, F>(
+    name: &str,
+    format: CaptureFormat,
+    data: &'a [u8],
+    on_frame: &mut F,
+) -> Result<CaptureInfo, CaptureError>
+where
+    F: FrameSink<'a>,
+{
     let mut tally = Tally::default();
     let (outcome, sha256) = hashed_while(data, || match format {
         CaptureFormat::Pcap => drive_slice::<PcapReader, F>(data, &mut tally, on_frame),
@@ -160,6 +200,69 @@ where
     });
     outcome.map_err(|e| open_error(name, format, e))?;
     Ok(info(format, None, tally, data.len() as u64, sha256))
+}
+
+/// An uncompressed capture file held in a memory map. Its frames borrow the map for as long as
+/// the `MappedCapture` lives, so they can be handed to other threads without a copy.
+#[derive(Debug)]
+pub struct MappedCapture {
+    name: String,
+    format: CaptureFormat,
+    map: Mmap,
+}
+
+impl MappedCapture {
+    /// Maps `input` when it is a non-empty regular file holding an uncompressed pcap or pcapng
+    /// and `opts` allows mapping. `None` otherwise: [`read_capture`] then reads it (and reports
+    /// any error).
+    pub fn open(input: &Input, opts: &ReadOptions) -> Option<MappedCapture> {
+        let Input::Path(path) = input else {
+            return None;
+        };
+        if !opts.mmap {
+            return None;
+        }
+        let meta = fs::metadata(path).ok()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return None;
+        }
+        let map = map_file(&File::open(path).ok()?).ok()?;
+        let Some(Sniffed::Capture(format)) = sniff_format(&map) else {
+            return None;
+        };
+        Some(MappedCapture {
+            name: input.display_name(),
+            format,
+            map,
+        })
+    }
+
+    /// Size of the file in bytes.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The file is empty (never true for an opened capture).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Calls `on_frame` for every frame in file order, hashing the file meanwhile (on a second
+    /// thread for large files). Same frames and [`CaptureInfo`] as [`read_capture`].
+    pub fn read<'m, F>(&'m self, on_frame: F) -> Result<CaptureInfo, CaptureError>
+    where
+        F: FnMut(&Frame<'m>),
+    {
+        self.read_into(&mut Frames(on_frame))
+    }
+
+    /// [`MappedCapture::read`] delivering to a [`FrameSink`].
+    pub fn read_into<'m, S>(&'m self, sink: &mut S) -> Result<CaptureInfo, CaptureError>
+    where
+        S: FrameSink<'m>,
+    {
+        walk_slice(&self.name, self.format, &self.map, sink)
+    }
 }
 
 /// Runs `work` while hashing `data`, on a second thread when `data` is large.
@@ -193,7 +296,7 @@ fn read_stream<F>(
     on_frame: &mut F,
 ) -> Result<CaptureInfo, CaptureError>
 where
-    F: FnMut(&Frame<'_>),
+    F: for<'b> FrameSink<'b>,
 {
     let io_error = |source: io::Error| CaptureError::Io {
         path: name.into(),
@@ -283,7 +386,7 @@ fn read_gzip<F>(
     on_frame: &mut F,
 ) -> Gzip
 where
-    F: FnMut(&Frame<'_>),
+    F: for<'b> FrameSink<'b>,
 {
     let mut gz = Bounded::new(
         MultiGzDecoder::new(Cursor::new(head).chain(raw)),
@@ -327,7 +430,7 @@ fn stream_records<F>(
     on_frame: &mut F,
 ) -> Result<io::Result<()>, OpenError>
 where
-    F: FnMut(&Frame<'_>),
+    F: for<'b> FrameSink<'b>,
 {
     match format {
         CaptureFormat::Pcap => drive_stream::<PcapReader, F>(buf, input, tally, on_frame),
@@ -498,7 +601,7 @@ mod tests {
 
     fn mapped(data: &[u8]) -> Result<(Vec<Seen>, CaptureInfo), CaptureError> {
         let mut frames = Vec::new();
-        let info = read_mapped("test", data, &mut seen(&mut frames))?;
+        let info = read_mapped("test", data, &mut AnyFrames(seen(&mut frames)))?;
         Ok((frames, info))
     }
 
@@ -509,7 +612,7 @@ mod tests {
     ) -> Result<(Vec<Seen>, CaptureInfo), CaptureError> {
         let mut frames = Vec::new();
         let mut input = Trickle { data, step };
-        let info = read_stream("test", &mut input, limit, &mut seen(&mut frames))?;
+        let info = read_stream("test", &mut input, limit, &mut AnyFrames(seen(&mut frames)))?;
         Ok((frames, info))
     }
 
@@ -879,9 +982,12 @@ mod tests {
         let packed = gzip(&plain);
         for data in [&plain[..700], &packed[..packed.len() - 8]] {
             let mut frames = 0;
-            let err = read_stream("cap", &mut Failing(data), MAX_DECOMPRESSED, &mut |_| {
-                frames += 1
-            })
+            let err = read_stream(
+                "cap",
+                &mut Failing(data),
+                MAX_DECOMPRESSED,
+                &mut AnyFrames(|_: &Frame<'_>| frames += 1),
+            )
             .map(|_| ())
             .unwrap_err();
             assert_eq!(

@@ -117,7 +117,7 @@ fn short_sni(sni: &str) -> String {
     let parts: Vec<&str> = sni.splitn(4, "_.").collect();
     let host_port = match parts.as_slice() {
         ["outbound", port, subset, host] => {
-            let subset = if *subset == "" {
+            let subset = if subset.is_empty() {
                 String::new()
             } else {
                 format!(" ({subset})")
