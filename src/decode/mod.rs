@@ -483,6 +483,29 @@ mod tests {
                 proptest::prop_assert!(s.payload.len() <= 7);
             }
         }
+
+        #[test]
+        fn damaged_tunnelled_frames_never_panic(
+            at in 0usize..140,
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0usize..140,
+            port in proptest::sample::select(vec![4789u16, 6081, 37008, 31337]),
+        ) {
+            let inner = ethernet(0x0800, &v4_tcp(b"payload", 7));
+            let body = match port {
+                4789 => vxlan_header(&inner),
+                6081 => geneve_header(0x6558, &[1, 2, 3, 1, 0, 0, 0, 0], &inner),
+                _ => tzsp_header(&[0, 10, 1, 0xc4, 1], &inner),
+            };
+            let mut frame = ethernet(0x0800, &node_v4(&udp(port, &body)));
+            if let Some(b) = frame.get_mut(at) {
+                *b = byte;
+            }
+            frame.truncate(frame.len().saturating_sub(cut));
+            if let Ok(s) = decode(LinkType::ETHERNET, &frame) {
+                proptest::prop_assert!(s.payload.len() <= frame.len());
+            }
+        }
     }
 
     /// An outer IPv4 packet between two nodes (192.168.1.1 -> 192.168.1.2) carrying `udp`.
