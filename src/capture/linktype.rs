@@ -11,12 +11,14 @@ impl LinkType {
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);
+    /// Linux netfilter log (NFLOG): packets logged by a firewall rule.
+    pub const NFLOG: LinkType = LinkType(239);
     /// Raw IP as some BSDs number it (12, 14); read like 101.
     pub const RAW_BSD_12: LinkType = LinkType(12);
     pub const RAW_BSD_14: LinkType = LinkType(14);
 
     /// Every link type the decoder understands, for error messages.
-    pub const SUPPORTED: [LinkType; 10] = [
+    pub const SUPPORTED: [LinkType; 11] = [
         LinkType::ETHERNET,
         LinkType::LINUX_SLL,
         LinkType::LINUX_SLL2,
@@ -27,6 +29,7 @@ impl LinkType {
         LinkType::IPV6,
         LinkType::NULL,
         LinkType::LOOP,
+        LinkType::NFLOG,
     ];
 
     /// Short name used in reports (`ethernet`, `linux-sll2`, ...), or `linktype-N`.
@@ -40,6 +43,7 @@ impl LinkType {
             LinkType::IPV4 => "ipv4".into(),
             LinkType::IPV6 => "ipv6".into(),
             LinkType::LINUX_SLL2 => "linux-sll2".into(),
+            LinkType::NFLOG => "nflog".into(),
             LinkType(n) => format!("linktype-{n}"),
         }
     }

@@ -65,21 +65,31 @@ impl<'a> Payload<'a> {
     }
 }
 
-/// A decoded IP packet carrying TCP.
+/// The upper-layer protocols the decoder reads past the IP header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct IpTcp<'a> {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    /// The TCP segment (header and payload).
-    pub tcp: Payload<'a>,
+pub(super) enum Upper {
+    Tcp,
+    /// UDP, read only to open the tunnels it may carry (VXLAN, Geneve, TZSP).
+    Udp,
 }
 
-/// Decodes an IPv4 packet down to its TCP segment.
+/// A decoded IP packet carrying TCP or UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct IpPacket<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub upper: Upper,
+    /// The TCP segment or UDP datagram (header and payload).
+    pub payload: Payload<'a>,
+}
+
+/// Decodes an IPv4 packet down to its TCP segment or UDP datagram.
 ///
 /// A total length of 0 is taken as "unknown" and the payload runs to the end of the frame: hosts
-/// with TCP segmentation offload capture their outgoing super-packets that way.
+/// with TCP segmentation offload capture their outgoing super-packets that way. Fragments of UDP
+/// are [`Skip::NotTcp`] (a tunnel header is only read from a whole datagram).
 #[inline]
-pub(super) fn ipv4(data: &[u8]) -> Result<IpTcp<'_>, Skip> {
+pub(super) fn ipv4(data: &[u8]) -> Result<IpPacket<'_>, Skip> {
     let header = Ipv4HeaderSlice::from_slice(data).map_err(|e| match e {
         ipv4::HeaderSliceError::Len(_) => Skip::Truncated,
         ipv4::HeaderSliceError::Content(_) => Skip::BadIpHeader,
@@ -96,16 +106,22 @@ pub(super) fn ipv4(data: &[u8]) -> Result<IpTcp<'_>, Skip> {
         let declared = total_len.checked_sub(header_len).ok_or(Skip::BadIpHeader)?;
         Payload::bounded(rest, declared)
     };
-    if header.protocol() != IpNumber::TCP {
-        return Err(Skip::NotTcp);
-    }
+    let upper = match header.protocol() {
+        IpNumber::TCP => Upper::Tcp,
+        IpNumber::UDP => Upper::Udp,
+        _ => return Err(Skip::NotTcp),
+    };
     if header.more_fragments() || header.fragments_offset().value() != 0 {
-        return Err(Skip::IpFragment);
+        return Err(match upper {
+            Upper::Tcp => Skip::IpFragment,
+            Upper::Udp => Skip::NotTcp,
+        });
     }
-    Ok(IpTcp {
+    Ok(IpPacket {
         src: IpAddr::V4(Ipv4Addr::from(header.source())),
         dst: IpAddr::V4(Ipv4Addr::from(header.destination())),
-        tcp: payload,
+        upper,
+        payload,
     })
 }
 
@@ -113,12 +129,13 @@ fn ext_len_error(payload: &Payload<'_>, e: LenError) -> Skip {
     payload.short(e.required_len, Skip::BadIpHeader)
 }
 
-/// Decodes an IPv6 packet, walking its extension headers, down to its TCP segment.
+/// Decodes an IPv6 packet, walking its extension headers, down to its TCP segment or UDP
+/// datagram.
 ///
 /// A payload length of 0 (jumbogram, or a segmentation-offload super-packet) makes the payload
 /// run to the end of the frame.
 #[inline]
-pub(super) fn ipv6(data: &[u8]) -> Result<IpTcp<'_>, Skip> {
+pub(super) fn ipv6(data: &[u8]) -> Result<IpPacket<'_>, Skip> {
     let header = Ipv6HeaderSlice::from_slice(data).map_err(|e| match e {
         ipv6::HeaderSliceError::Len(_) => Skip::Truncated,
         ipv6::HeaderSliceError::Content(_) => Skip::BadIpHeader,
@@ -133,14 +150,9 @@ pub(super) fn ipv6(data: &[u8]) -> Result<IpTcp<'_>, Skip> {
     };
     let mut next = header.next_header();
     for _ in 0..MAX_IPV6_EXT_HEADERS {
-        match next {
-            IpNumber::TCP => {
-                return Ok(IpTcp {
-                    src: IpAddr::V6(Ipv6Addr::from(header.source())),
-                    dst: IpAddr::V6(Ipv6Addr::from(header.destination())),
-                    tcp: payload,
-                })
-            }
+        let upper = match next {
+            IpNumber::TCP => Upper::Tcp,
+            IpNumber::UDP => Upper::Udp,
             IpNumber::IPV6_HEADER_HOP_BY_HOP
             | IpNumber::IPV6_ROUTE_HEADER
             | IpNumber::IPV6_DESTINATION_OPTIONS
@@ -151,6 +163,7 @@ pub(super) fn ipv6(data: &[u8]) -> Result<IpTcp<'_>, Skip> {
                     .map_err(|e| ext_len_error(&payload, e))?;
                 next = ext.next_header();
                 payload = payload.skip(ext.slice().len());
+                continue;
             }
             IpNumber::IPV6_FRAGMENTATION_HEADER => {
                 let frag = Ipv6FragmentHeaderSlice::from_slice(payload.data)
@@ -161,6 +174,7 @@ pub(super) fn ipv6(data: &[u8]) -> Result<IpTcp<'_>, Skip> {
                 }
                 next = frag.next_header();
                 payload = payload.skip(frag.slice().len());
+                continue;
             }
             IpNumber::AUTHENTICATION_HEADER => {
                 let auth = IpAuthHeaderSlice::from_slice(payload.data).map_err(|e| match e {
@@ -169,10 +183,17 @@ pub(super) fn ipv6(data: &[u8]) -> Result<IpTcp<'_>, Skip> {
                 })?;
                 next = auth.next_header();
                 payload = payload.skip(auth.slice().len());
+                continue;
             }
-            // No Next Header, ESP (encrypted: the upper protocol is hidden), UDP, ICMP, ...
+            // No Next Header, ESP (encrypted: the upper protocol is hidden), ICMP, ...
             _ => return Err(Skip::NotTcp),
-        }
+        };
+        return Ok(IpPacket {
+            src: IpAddr::V6(Ipv6Addr::from(header.source())),
+            dst: IpAddr::V6(Ipv6Addr::from(header.destination())),
+            upper,
+            payload,
+        });
     }
     Err(Skip::BadIpHeader)
 }
@@ -223,8 +244,8 @@ pub(super) mod tests {
         p.extend_from_slice(b"hello");
         let ip = ipv4(&p).unwrap();
         assert_eq!((ip.src, ip.dst), v4_addrs());
-        assert_eq!(ip.tcp.data, b"hello");
-        assert_eq!(ip.tcp.missing, 0);
+        assert_eq!(ip.payload.data, b"hello");
+        assert_eq!(ip.payload.missing, 0);
     }
 
     #[test]
@@ -234,14 +255,14 @@ pub(super) mod tests {
         assert_eq!(p.len(), 28);
         p.extend_from_slice(b"abc");
         let ip = ipv4(&p).unwrap();
-        assert_eq!(ip.tcp.data, b"abc");
+        assert_eq!(ip.payload.data, b"abc");
     }
 
     #[test]
     fn ipv4_padding_trimmed() {
         let mut p = v4_header(6, &[], 2, 0);
         p.extend_from_slice(b"ab\0\0\0\0");
-        assert_eq!(ipv4(&p).unwrap().tcp.data, b"ab");
+        assert_eq!(ipv4(&p).unwrap().payload.data, b"ab");
     }
 
     #[test]
@@ -249,8 +270,8 @@ pub(super) mod tests {
         let mut p = v4_header(6, &[], 1000, 0);
         p.extend_from_slice(&[7; 100]);
         let ip = ipv4(&p).unwrap();
-        assert_eq!(ip.tcp.data, &[7; 100][..]);
-        assert_eq!(ip.tcp.missing, 900);
+        assert_eq!(ip.payload.data, &[7; 100][..]);
+        assert_eq!(ip.payload.missing, 900);
     }
 
     #[test]
@@ -260,8 +281,8 @@ pub(super) mod tests {
         p[3] = 0;
         p.extend_from_slice(&[1; 30]);
         let ip = ipv4(&p).unwrap();
-        assert_eq!(ip.tcp.data, &[1; 30][..]);
-        assert_eq!(ip.tcp.missing, 0);
+        assert_eq!(ip.payload.data, &[1; 30][..]);
+        assert_eq!(ip.payload.missing, 0);
     }
 
     #[test]
@@ -276,8 +297,19 @@ pub(super) mod tests {
 
     #[test]
     fn ipv4_not_tcp() {
-        let mut p = v4_header(17, &[], 8, 0);
+        let mut p = v4_header(1, &[], 8, 0);
         p.extend_from_slice(&[0; 8]);
+        assert_eq!(ipv4(&p), Err(Skip::NotTcp));
+    }
+
+    #[test]
+    fn ipv4_udp_and_its_fragments() {
+        let mut p = v4_header(17, &[], 8, 0);
+        p.extend_from_slice(&[1; 8]);
+        let ip = ipv4(&p).unwrap();
+        assert_eq!((ip.upper, ip.payload.data), (Upper::Udp, &[1u8; 8][..]));
+        let mut p = v4_header(17, &[], 8, 0x2000);
+        p.extend_from_slice(&[1; 8]);
         assert_eq!(ipv4(&p), Err(Skip::NotTcp));
     }
 
@@ -309,11 +341,14 @@ pub(super) mod tests {
         let ip = ipv6(&p).unwrap();
         assert_eq!(ip.src, "fd00::1".parse::<IpAddr>().unwrap());
         assert_eq!(ip.dst, "fd00::2".parse::<IpAddr>().unwrap());
-        assert_eq!((ip.tcp.data, ip.tcp.missing), (&b"abcd"[..], 0));
+        assert_eq!((ip.payload.data, ip.payload.missing), (&b"abcd"[..], 0));
         let mut p = v6_header(6, 1400);
         p.extend_from_slice(&[3; 60]);
         let ip = ipv6(&p).unwrap();
-        assert_eq!((ip.tcp.data, ip.tcp.missing), (&[3u8; 60][..], 1340));
+        assert_eq!(
+            (ip.payload.data, ip.payload.missing),
+            (&[3u8; 60][..], 1340)
+        );
     }
 
     /// Hop-by-hop (8 bytes) then destination options (16 bytes) then TCP.
@@ -330,7 +365,7 @@ pub(super) mod tests {
     fn ipv6_extension_headers() {
         let p = v6_with_options(b"tcp!");
         let ip = ipv6(&p).unwrap();
-        assert_eq!((ip.tcp.data, ip.tcp.missing), (&b"tcp!"[..], 0));
+        assert_eq!((ip.payload.data, ip.payload.missing), (&b"tcp!"[..], 0));
     }
 
     #[test]
@@ -359,7 +394,7 @@ pub(super) mod tests {
         assert_eq!(ipv6(&v6_fragment(0x0001)), Err(Skip::IpFragment)); // first, M set
         assert_eq!(ipv6(&v6_fragment(0x0008)), Err(Skip::IpFragment)); // offset 1, last
         let atomic = v6_fragment(0x0000);
-        assert_eq!(ipv6(&atomic).unwrap().tcp.data, b"data");
+        assert_eq!(ipv6(&atomic).unwrap().payload.data, b"data");
     }
 
     #[test]
@@ -367,7 +402,7 @@ pub(super) mod tests {
         let mut p = v6_header(51, 12 + 2);
         p.extend_from_slice(&[6, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
         p.extend_from_slice(b"ok");
-        assert_eq!(ipv6(&p).unwrap().tcp.data, b"ok");
+        assert_eq!(ipv6(&p).unwrap().payload.data, b"ok");
         p[41] = 0; // AH payload length 0 is malformed
         assert_eq!(ipv6(&p), Err(Skip::BadIpHeader));
     }
@@ -375,8 +410,17 @@ pub(super) mod tests {
     #[test]
     fn ipv6_not_tcp() {
         assert_eq!(ipv6(&v6_header(59, 0)), Err(Skip::NotTcp)); // No Next Header
-        assert_eq!(ipv6(&v6_header(17, 0)), Err(Skip::NotTcp));
+        assert_eq!(ipv6(&v6_header(58, 0)), Err(Skip::NotTcp)); // ICMPv6
         assert_eq!(ipv6(&v6_header(50, 0)), Err(Skip::NotTcp)); // ESP
+    }
+
+    #[test]
+    fn ipv6_udp_after_extension_headers() {
+        let mut p = v6_with_options(b"udp!");
+        p[48] = 17; // destination options -> UDP
+        let ip = ipv6(&p).unwrap();
+        assert_eq!((ip.upper, ip.payload.data), (Upper::Udp, &b"udp!"[..]));
+        assert_eq!(ipv6(&v6_header(6, 0)).unwrap().upper, Upper::Tcp);
     }
 
     #[test]

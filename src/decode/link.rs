@@ -1,8 +1,8 @@
 //! Link layers: Ethernet (with VLAN tags), Linux cooked capture v1 and v2, raw IP and BSD
-//! loopback. Each one is a fixed-size header read by fixed offsets; what it yields is the network
-//! protocol and the bytes that follow the header.
+//! loopback, and (in their own files) NFLOG and ARCNET. Each one is a header read by fixed
+//! offsets; what it yields is the network protocol and the bytes that follow the header.
 
-use super::Skip;
+use super::{arcnet, nflog, Skip};
 use crate::capture::LinkType;
 
 /// Which network protocol the link layer carries.
@@ -53,6 +53,11 @@ mod ppp {
 /// take both as raw IP.
 const DLT_RAW_12: LinkType = LinkType(12);
 const DLT_RAW_14: LinkType = LinkType(14);
+
+/// ARCNET with the BSD header (`LINKTYPE_ARCNET_BSD`) and with the Linux one
+/// (`LINKTYPE_ARCNET_LINUX`).
+const ARCNET_BSD: LinkType = LinkType(7);
+const ARCNET_LINUX: LinkType = LinkType(129);
 
 /// VLAN tags stacked deeper than this are not unwrapped (the frame is counted as not IP).
 const MAX_VLAN_TAGS: usize = 8;
@@ -124,6 +129,9 @@ pub(super) fn decode(link: LinkType, data: &[u8]) -> Result<Link<'_>, Skip> {
         LinkType::IPV6 => Ok(plain(Net::Ipv6, data)),
         LinkType::NULL => null(data),
         LinkType::LOOP => bsd_loop(data),
+        LinkType::NFLOG => nflog::decode(data).map(|(net, data)| plain(net, data)),
+        ARCNET_LINUX => arcnet::linux(data).map(|(net, data)| plain(net, data)),
+        ARCNET_BSD => arcnet::bsd(data).map(|(net, data)| plain(net, data)),
         other => Err(Skip::UnsupportedLink(other)),
     }
 }
@@ -174,8 +182,9 @@ fn by_ether_type(mut ether_type: u16, mut data: &[u8]) -> Result<(Net, &[u8]), S
     Err(Skip::NotIp)
 }
 
+/// Ethernet II, after any VLAN tags; also the inner frame of VXLAN, Geneve and TZSP.
 #[inline]
-fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
+pub(super) fn ethernet(data: &[u8]) -> Result<Link<'_>, Skip> {
     let (h, rest) = data
         .split_first_chunk::<{ field::ETHERNET_LEN }>()
         .ok_or(Skip::Truncated)?;
@@ -531,6 +540,19 @@ mod tests {
             Some(Skip::NotIp)
         );
         assert_eq!(decode(LinkType::LOOP, &[0, 0]).err(), Some(Skip::Truncated));
+    }
+
+    #[test]
+    fn nflog_and_arcnet_link_types() {
+        let mut f = vec![2, 0, 0, 0];
+        f.extend_from_slice(&[7, 0, 9, 0, 0x45, 1, 2, 0]);
+        let l = ok(LinkType::NFLOG, &f);
+        assert_eq!((l.net, l.data), (Net::Ipv4, &[0x45u8, 1, 2][..]));
+        assert_eq!((l.loopback_if, l.if_index), (false, None));
+        let l = ok(LinkType(129), &[1, 2, 0, 0, 212, 0, 0, 1, 0x45]);
+        assert_eq!((l.net, l.data), (Net::Ipv4, &[0x45u8][..]));
+        let l = ok(LinkType(7), &[1, 2, 212, 0, 0, 1, 0x45]);
+        assert_eq!((l.net, l.data), (Net::Ipv4, &[0x45u8][..]));
     }
 
     #[test]

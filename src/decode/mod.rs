@@ -2,13 +2,21 @@
 //! or a [`Skip`] reason the report can tally.
 //!
 //! One file per layer: `link` (Ethernet, VLAN, Linux cooked capture, raw IP, BSD loopback),
-//! `ip` (IPv4, IPv6 and its extension headers), `tcp`. Nothing is copied and nothing is
+//! `nflog` and `arcnet` (two more link types), `ip` (IPv4, IPv6 and its extension headers),
+//! `tunnel` (VXLAN, Geneve and TZSP over UDP), `tcp`. Nothing is copied and nothing is
 //! allocated: the segment's payload borrows the frame. Checksums are never checked (captures
 //! taken on a sending host with checksum offload carry wrong ones).
+//!
+//! Tunnelled traffic (the VXLAN or Geneve overlay of a Kubernetes node capture) is decoded down
+//! to the innermost TCP segment, whose addresses are the pods', not the nodes'. Only UDP packets
+//! take that path: plain TCP pays a single comparison for it.
 
+mod arcnet;
 mod ip;
 mod link;
+mod nflog;
 mod tcp;
+mod tunnel;
 
 #[cfg(test)]
 mod real_captures;
@@ -16,6 +24,10 @@ mod real_captures;
 use std::net::IpAddr;
 
 use crate::capture::LinkType;
+
+/// Tunnels nested deeper than this (tunnel headers opened in one frame) are not opened further:
+/// the innermost UDP datagram is counted as [`Skip::NotTcp`].
+const MAX_TUNNELS: usize = 4;
 
 /// One end of a TCP connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,7 +103,7 @@ pub enum Skip {
     UnsupportedLink(LinkType),
     /// Not IPv4 or IPv6 (ARP, LLDP, ...).
     NotIp,
-    /// IP, but not TCP (UDP, ICMP, ESP, IPv6 No Next Header, ...).
+    /// IP, but not TCP (UDP other than a known tunnel, ICMP, ESP, IPv6 No Next Header, ...).
     NotTcp,
     /// A fragment of a TCP packet (not reassembled): any IPv4 fragment (the first one too) of
     /// protocol TCP, any IPv6 fragment that is not atomic. Fragments of other protocols are
@@ -124,14 +136,18 @@ impl Skip {
 /// The payload is bounded by the IP length fields (Ethernet padding is not payload); when the
 /// frame holds less than they declare, the captured part is returned and the rest counted in
 /// [`Segment::payload_missing`]. A frame cut inside a header is [`Skip::Truncated`].
+///
+/// UDP carrying VXLAN, Geneve or TZSP is opened (up to [`MAX_TUNNELS`] nested tunnels) and the
+/// segment is the inner one: its endpoints are the inner IP addresses and TCP ports, while
+/// `loopback_if` and `if_index` still describe the interface the outer frame was seen on.
 #[inline]
 pub fn decode(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
     let link = link::decode(link, data)?;
-    let ip = match link.net {
-        link::Net::Ipv4 => ip::ipv4(link.data)?,
-        link::Net::Ipv6 => ip::ipv6(link.data)?,
-    };
-    let tcp = tcp::decode(ip.tcp)?;
+    let mut ip = ip_packet(link.net, link.data)?;
+    if ip.upper == ip::Upper::Udp {
+        ip = tunnelled(ip.payload)?;
+    }
+    let tcp = tcp::decode(ip.payload)?;
     Ok(Segment {
         src: Endpoint {
             ip: ip.src,
@@ -151,12 +167,37 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
     })
 }
 
+#[inline(always)]
+fn ip_packet(net: link::Net, data: &[u8]) -> Result<ip::IpPacket<'_>, Skip> {
+    match net {
+        link::Net::Ipv4 => ip::ipv4(data),
+        link::Net::Ipv6 => ip::ipv6(data),
+    }
+}
+
+/// Opens the tunnels a UDP datagram carries, down to the IP packet that carries TCP.
+#[cold]
+#[inline(never)]
+fn tunnelled(mut udp: ip::Payload<'_>) -> Result<ip::IpPacket<'_>, Skip> {
+    for _ in 0..MAX_TUNNELS {
+        let (net, packet) = tunnel::open(udp)?;
+        let ip = ip_packet(net, packet)?;
+        match ip.upper {
+            ip::Upper::Tcp => return Ok(ip),
+            ip::Upper::Udp => udp = ip.payload,
+        }
+    }
+    Err(Skip::NotTcp)
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
 
     use super::ip::tests::{v4_header, v6_header, v6_with_options};
+    use super::nflog::tests::nflog;
     use super::tcp::tests::tcp_header;
+    use super::tunnel::tests::{geneve_header, tzsp_header, udp, vxlan_header};
     use super::*;
 
     const MACS: [u8; 12] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
@@ -421,7 +462,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(
-            link in proptest::sample::select(vec![0u32, 1, 12, 14, 101, 108, 113, 228, 229, 276, 7]),
+            link in proptest::sample::select(vec![0u32, 1, 12, 14, 101, 108, 113, 228, 229, 276, 7, 129, 239]),
             data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..160),
         ) {
             let _ = decode(LinkType(link), &data);
@@ -442,6 +483,208 @@ mod tests {
                 proptest::prop_assert!(s.payload.len() <= 7);
             }
         }
+
+        #[test]
+        fn damaged_tunnelled_frames_never_panic(
+            at in 0usize..140,
+            byte in proptest::prelude::any::<u8>(),
+            cut in 0usize..140,
+            port in proptest::sample::select(vec![4789u16, 6081, 37008, 31337]),
+        ) {
+            let inner = ethernet(0x0800, &v4_tcp(b"payload", 7));
+            let body = match port {
+                4789 => vxlan_header(&inner),
+                6081 => geneve_header(0x6558, &[1, 2, 3, 1, 0, 0, 0, 0], &inner),
+                _ => tzsp_header(&[0, 10, 1, 0xc4, 1], &inner),
+            };
+            let mut frame = ethernet(0x0800, &node_v4(&udp(port, &body)));
+            if let Some(b) = frame.get_mut(at) {
+                *b = byte;
+            }
+            frame.truncate(frame.len().saturating_sub(cut));
+            if let Ok(s) = decode(LinkType::ETHERNET, &frame) {
+                proptest::prop_assert!(s.payload.len() <= frame.len());
+            }
+        }
+    }
+
+    /// An outer IPv4 packet between two nodes (192.168.1.1 -> 192.168.1.2) carrying `udp`.
+    fn node_v4(udp: &[u8]) -> Vec<u8> {
+        let mut p = v4_header(17, &[], udp.len(), 0x4000);
+        p[12..20].copy_from_slice(&[192, 168, 1, 1, 192, 168, 1, 2]);
+        p.extend_from_slice(udp);
+        p
+    }
+
+    /// A pod-to-pod Ethernet frame (10.0.0.1:43272 -> 10.0.0.2:9080) with `payload`.
+    fn pod_frame(payload: &[u8]) -> Vec<u8> {
+        ethernet(0x0800, &v4_tcp(payload, payload.len()))
+    }
+
+    #[test]
+    fn vxlan_yields_the_inner_segment() {
+        for port in [4789, 8472] {
+            let f = ethernet(
+                0x0800,
+                &node_v4(&udp(port, &vxlan_header(&pod_frame(b"hello")))),
+            );
+            let s = seg(LinkType::ETHERNET, &f);
+            v4_endpoints(&s);
+            assert_eq!(
+                (s.seq, s.payload, s.payload_missing),
+                (0x0102_0304, &b"hello"[..], 0)
+            );
+        }
+    }
+
+    #[test]
+    fn vxlan_in_vlan_over_ipv6_with_sll2() {
+        let vx = udp(4789, &vxlan_header(&pod_frame(b"x")));
+        let mut outer = v6_header(17, vx.len());
+        outer.extend_from_slice(&vx);
+        let tagged = [&[0x00, 0x64, 0x86, 0xdd][..], &outer].concat();
+        let f = ethernet(0x8100, &tagged);
+        let s = seg(LinkType::ETHERNET, &f);
+        v4_endpoints(&s);
+        assert_eq!(s.payload, b"x");
+        let f = sll2(0x86dd, 5, 1, &outer);
+        let s = seg(LinkType::LINUX_SLL2, &f);
+        v4_endpoints(&s);
+        assert_eq!(s.if_index, Some(5));
+    }
+
+    #[test]
+    fn geneve_with_options_yields_the_inner_segment() {
+        let opts = [0x01, 0x02, 0x03, 0x01, 0xde, 0xad, 0xbe, 0xef];
+        let g = geneve_header(0x6558, &opts, &pod_frame(b"tls?"));
+        let f = ethernet(0x0800, &node_v4(&udp(6081, &g)));
+        let s = seg(LinkType::ETHERNET, &f);
+        v4_endpoints(&s);
+        assert_eq!(s.payload, b"tls?");
+        // Inner IPv6 directly after the Geneve header.
+        let mut inner = v6_header(6, 20);
+        inner.extend_from_slice(&tcp_header(0x02, &[]));
+        let g = geneve_header(0x86dd, &[], &inner);
+        let p = node_v4(&udp(6081, &g));
+        let s = seg(LinkType::RAW, &p);
+        assert_eq!(s.src.to_string(), "[fd00::1]:43272");
+        assert!(s.flags.syn());
+    }
+
+    #[test]
+    fn tzsp_yields_the_inner_segment() {
+        for port in [37008, 31337] {
+            let t = tzsp_header(&[1], &pod_frame(b"GET"));
+            let f = ethernet(0x0800, &node_v4(&udp(port, &t)));
+            let s = seg(LinkType::ETHERNET, &f);
+            v4_endpoints(&s);
+            assert_eq!(s.payload, b"GET", "port {port}");
+        }
+    }
+
+    #[test]
+    fn nflog_and_arcnet_yield_the_segment() {
+        let ip = v4_tcp(b"hi", 2);
+        for big in [false, true] {
+            let f = nflog(2, big, &ip);
+            let s = seg(LinkType::NFLOG, &f);
+            v4_endpoints(&s);
+            assert_eq!(s.payload, b"hi");
+        }
+        let f = [&[0xbe, 0x50, 0, 0, 212, 0, 0, 1][..], &ip].concat();
+        let s = seg(LinkType(129), &f);
+        v4_endpoints(&s);
+        assert_eq!(s.payload, b"hi");
+        let f = [&[0xbe, 0x50, 212, 0, 0, 1][..], &ip].concat();
+        assert_eq!(seg(LinkType(7), &f).payload, b"hi");
+    }
+
+    #[test]
+    fn nested_tunnels_are_bounded() {
+        // Geneve in VXLAN in VXLAN: three tunnels, opened.
+        let mut frame = pod_frame(b"deep");
+        frame = ethernet(
+            0x0800,
+            &node_v4(&udp(6081, &geneve_header(0x6558, &[], &frame))),
+        );
+        for _ in 0..2 {
+            frame = ethernet(0x0800, &node_v4(&udp(4789, &vxlan_header(&frame))));
+        }
+        assert_eq!(seg(LinkType::ETHERNET, &frame).payload, b"deep");
+        // MAX_TUNNELS tunnels: opened; one more: left as UDP.
+        let mut frame = pod_frame(b"deep");
+        for _ in 0..MAX_TUNNELS {
+            frame = ethernet(0x0800, &node_v4(&udp(4789, &vxlan_header(&frame))));
+        }
+        assert_eq!(seg(LinkType::ETHERNET, &frame).payload, b"deep");
+        let frame = ethernet(0x0800, &node_v4(&udp(4789, &vxlan_header(&frame))));
+        assert_eq!(decode(LinkType::ETHERNET, &frame).err(), Some(Skip::NotTcp));
+    }
+
+    #[test]
+    fn tunnelled_frame_truncated_at_each_layer() {
+        let inner = pod_frame(b"");
+        let g = geneve_header(0x6558, &[0; 4], &inner);
+        let frames = [
+            ethernet(0x0800, &node_v4(&udp(4789, &vxlan_header(&inner)))),
+            ethernet(0x0800, &node_v4(&udp(6081, &g))),
+            ethernet(0x0800, &node_v4(&udp(37008, &tzsp_header(&[1], &inner)))),
+        ];
+        for frame in &frames {
+            assert!(decode(LinkType::ETHERNET, frame).is_ok());
+            for n in 0..frame.len() {
+                // Cut inside the outer UDP header: the datagram is unknown, not truncated.
+                let want = if (34..42).contains(&n) {
+                    Skip::NotTcp
+                } else {
+                    Skip::Truncated
+                };
+                assert_eq!(
+                    decode(LinkType::ETHERNET, &frame[..n]).err(),
+                    Some(want),
+                    "{n}"
+                );
+            }
+        }
+        // NFLOG cut inside the logged packet's headers.
+        let f = nflog(2, false, &v4_tcp(b"", 0));
+        let payload_at = f.len() - 40;
+        for n in payload_at..f.len() {
+            assert_eq!(
+                decode(LinkType::NFLOG, &f[..n]).err(),
+                Some(Skip::Truncated),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn tunnels_on_other_ports_stay_udp() {
+        for (port, body) in [
+            (4790, vxlan_header(&pod_frame(b""))),
+            (6082, geneve_header(0x6558, &[], &pod_frame(b""))),
+            (53, vxlan_header(&pod_frame(b""))),
+            (443, geneve_header(0x0800, &[], &v4_tcp(b"", 0))),
+        ] {
+            let f = ethernet(0x0800, &node_v4(&udp(port, &body)));
+            assert_eq!(
+                decode(LinkType::ETHERNET, &f).err(),
+                Some(Skip::NotTcp),
+                "{port}"
+            );
+        }
+        // An inner frame that is ARP.
+        let arp = ethernet(0x0806, &[0; 28]);
+        let f = ethernet(0x0800, &node_v4(&udp(4789, &vxlan_header(&arp))));
+        assert_eq!(decode(LinkType::ETHERNET, &f).err(), Some(Skip::NotIp));
+        // An inner packet that is UDP but no tunnel.
+        let mut dns = v4_header(17, &[], 8, 0);
+        dns.extend_from_slice(&[0, 53, 0, 53, 0, 8, 0, 0]);
+        let f = ethernet(
+            0x0800,
+            &node_v4(&udp(4789, &vxlan_header(&ethernet(0x0800, &dns)))),
+        );
+        assert_eq!(decode(LinkType::ETHERNET, &f).err(), Some(Skip::NotTcp));
     }
 
     #[test]
