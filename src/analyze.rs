@@ -11,15 +11,25 @@
 //! # Ok::<(), mtlscan::AnalyzeError>(())
 //! ```
 
+mod engine;
+mod shards;
+
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use crate::capture::{self, CaptureError, CaptureInfo, Input, ReadOptions};
-use crate::classify::{self, KeyLog};
-use crate::decode::{self, Endpoint};
-use crate::flow::{ClientBy, Flow, FlowLimits, FlowTable};
+use crate::capture::{self, CaptureError, CaptureInfo, Input, MappedCapture, ReadOptions};
+use crate::classify::KeyLog;
+use crate::decode::Endpoint;
+use crate::flow::{ClientBy, Flow, FlowLimits, FlowTail};
 use crate::model::Classification;
+
+use engine::Engine;
+use shards::{run_sharded, Sequential, WalkNotes};
+
+/// Mapped captures smaller than this are analysed on one thread: sharding would cost more than
+/// it saves.
+const SHARD_MIN_BYTES: usize = 16 << 20;
 
 /// Everything that tunes an analysis.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +38,8 @@ pub struct AnalysisOptions {
     pub limits: FlowLimits,
     /// Secrets from `--keylog` files (a capture's own Decryption Secrets Blocks are added).
     pub keylog: KeyLog,
-    /// Worker threads for classification; `None` uses every core.
+    /// Threads that reassemble and classify (the record walk runs beside them when there are
+    /// two or more); `None` uses every core. Reports are the same for any number.
     pub threads: Option<usize>,
 }
 
@@ -38,8 +49,6 @@ pub struct AnalysisOptions {
 pub enum AnalyzeError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
-    #[error("cannot start {threads} worker threads: {why}")]
-    Threads { threads: usize, why: String },
 }
 
 /// One capture and what reading it found.
@@ -74,16 +83,41 @@ pub struct FlowFacts {
     pub retransmitted: u32,
 }
 
+/// How a connection ended in the capture, from its FIN and RST flags.
+fn close_of(fin: bool, rst: bool) -> &'static str {
+    if rst {
+        "rst"
+    } else if fin {
+        "fin"
+    } else {
+        "none"
+    }
+}
+
 impl FlowFacts {
-    fn of(flow: &Flow) -> FlowFacts {
+    /// Counts the segments that arrived after the flow was handed out (last ACKs, late FINs
+    /// and RSTs). `tail.a` tells the tail's direction order, whatever the orientation.
+    fn apply_tail(&mut self, tail: &FlowTail) {
+        let order = if tail.a == self.client { [0, 1] } else { [1, 0] };
+        for (i, &d) in order.iter().enumerate() {
+            if let (Some(p), Some(extra)) = (self.packets.get_mut(d), tail.packets.get(i)) {
+                *p += extra;
+            }
+        }
+        let fin = self.close == "fin" || tail.fin_frame.iter().any(Option::is_some);
+        let rst = self.close == "rst" || tail.rst_frame.iter().any(Option::is_some);
+        self.close = close_of(fin, rst);
+        self.last_frame = self.last_frame.max(tail.last_frame);
+        self.last_ts = self.last_ts.max(tail.last_ts);
+        self.loopback_if |= tail.loopback_if;
+    }
+
+    pub(crate) fn of(flow: &Flow) -> FlowFacts {
         let [c, s] = &flow.dir;
-        let close = if c.rst_frame.is_some() || s.rst_frame.is_some() {
-            "rst"
-        } else if c.fin_frame.is_some() || s.fin_frame.is_some() {
-            "fin"
-        } else {
-            "none"
-        };
+        let close = close_of(
+            c.fin_frame.is_some() || s.fin_frame.is_some(),
+            c.rst_frame.is_some() || s.rst_frame.is_some(),
+        );
         FlowFacts {
             client: flow.a,
             server: flow.b,
@@ -123,75 +157,66 @@ pub struct Analysis {
 }
 
 /// Reads, reassembles and classifies every TCP flow of `inputs`.
+///
+/// Flows are classified as soon as they close, so memory follows the open flows; their results
+/// are numbered in first-seen order across all captures, identically for any thread count.
 pub fn analyze(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, AnalyzeError> {
-    match opts.threads {
-        None => analyze_all(inputs, opts),
-        Some(threads) => rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| AnalyzeError::Threads {
-                threads,
-                why: e.to_string(),
-            })?
-            .install(|| analyze_all(inputs, opts)),
-    }
-}
-
-fn analyze_all(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, AnalyzeError> {
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let mut analysis = Analysis {
         captures: Vec::new(),
         flows: Vec::new(),
     };
     for (index, input) in inputs.iter().enumerate() {
-        let (mut report, flows) = analyze_one(input, opts)?;
-        let mut keylog = opts.keylog.clone();
-        if !report.info.tls_secrets.is_empty() {
-            let (embedded, errors) = KeyLog::parse_lenient(&report.info.tls_secrets);
-            for e in errors {
-                report.info.warnings.push(format!(
-                    "TLS key log in a Decryption Secrets Block: {e}; line ignored"
-                ));
-            }
-            keylog.merge(embedded);
-        }
-        let ctx = classify::Context { keylog };
+        let (report, mut flows) = analyze_one(input, index, threads, opts)?;
+        flows.par_sort_unstable_by_key(|f| f.facts.first_frame);
         let first_id = analysis.flows.len() as u64 + 1;
-        let results: Vec<FlowResult> = flows
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, mut flow)| {
-                classify::orient(&mut flow);
-                let class = classify::classify(&flow, &ctx);
-                FlowResult {
-                    id: first_id + i as u64,
-                    capture: index,
-                    facts: FlowFacts::of(&flow),
-                    class,
-                }
-            })
-            .collect();
+        for (i, flow) in flows.iter_mut().enumerate() {
+            flow.id = first_id + i as u64;
+        }
         analysis.captures.push(report);
-        analysis.flows.extend(results);
+        analysis.flows.extend(flows);
     }
     Ok(analysis)
 }
 
 fn analyze_one(
     input: &Input,
+    index: usize,
+    threads: usize,
     opts: &AnalysisOptions,
-) -> Result<(CaptureReport, Vec<Flow>), AnalyzeError> {
-    let mut table = FlowTable::new(opts.limits.clone());
-    let mut skipped: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let info = capture::read_capture(input, &opts.read, |frame| {
-        match decode::decode(frame.link, frame.data) {
-            Ok(seg) => table.push(frame.number, frame.ts_nanos, &seg),
-            Err(skip) => *skipped.entry(skip.name()).or_default() += 1,
+) -> Result<(CaptureReport, Vec<FlowResult>), AnalyzeError> {
+    let mapped = MappedCapture::open(input, &opts.read);
+    let (info, notes, flows) = match mapped {
+        Some(mapped) if threads >= 2 && mapped.len() >= SHARD_MIN_BYTES => {
+            run_sharded(&mapped, threads, &opts.limits, &opts.keylog, index)
         }
-    })?;
+        Some(mapped) => {
+            let mut seq = sequential(opts, index);
+            let info = mapped.read_into(&mut seq);
+            (info, seq.notes, seq.engine.finish())
+        }
+        None => {
+            let mut seq = sequential(opts, index);
+            let info = capture::read_capture_into(input, &opts.read, &mut seq);
+            (info, seq.notes, seq.engine.finish())
+        }
+    };
+    let mut info = info?;
+    info.warnings.extend(notes.warnings);
     let report = CaptureReport {
         name: input.display_name(),
         info,
-        skipped,
+        skipped: notes.skipped,
     };
-    Ok((report, table.finish()))
+    Ok((report, flows))
+}
+
+fn sequential(opts: &AnalysisOptions, index: usize) -> Sequential {
+    Sequential {
+        engine: Engine::new(opts.limits.clone(), opts.keylog.clone(), index),
+        notes: WalkNotes::default(),
+    }
 }

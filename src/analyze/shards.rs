@@ -1,0 +1,186 @@
+//! The pipeline's two drivers. Sequential: the record walk feeds one [`Engine`] in place.
+//! Sharded: the record walk (the thin sequential part: walk, decode, route) sends each segment,
+//! still borrowing the memory map, to the shard that owns its flow (a hash of both endpoints);
+//! each shard's engine reassembles and classifies on its own thread. Flows never span shards,
+//! so the results are the same for any number of shards.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread;
+
+use crate::capture::{Frame, FrameSink, MappedCapture};
+use crate::classify::KeyLog;
+use crate::decode::{self, Segment};
+use crate::flow::{FlowLimits, FlowTable};
+
+use super::engine::Engine;
+use super::FlowResult;
+
+/// Segments sent to a shard at a time.
+const BATCH: usize = 1024;
+/// Batches waiting for a shard before the record walk waits for it.
+const QUEUE: usize = 16;
+
+/// What the record walk found besides segments.
+#[derive(Debug, Default)]
+pub(super) struct WalkNotes {
+    /// Frames that yielded no TCP segment, by reason.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Problems with key logs met in the capture.
+    pub warnings: Vec<String>,
+}
+
+impl WalkNotes {
+    #[cold]
+    fn skip(&mut self, reason: &'static str) {
+        *self.skipped.entry(reason).or_default() += 1;
+    }
+
+    /// Parses key log text from a Decryption Secrets Block, noting bad lines.
+    fn secrets(&mut self, text: &[u8]) -> KeyLog {
+        let (keylog, errors) = KeyLog::parse_lenient(text);
+        for e in errors {
+            self.warnings.push(format!(
+                "TLS key log in a Decryption Secrets Block: {e}; line ignored"
+            ));
+        }
+        keylog
+    }
+}
+
+/// The sequential driver: frames go straight into one engine.
+#[derive(Debug)]
+pub(super) struct Sequential {
+    pub engine: Engine,
+    pub notes: WalkNotes,
+}
+
+impl<'a> FrameSink<'a> for Sequential {
+    #[inline]
+    fn frame(&mut self, frame: &Frame<'a>) {
+        match decode::decode(frame.link, frame.data) {
+            Ok(seg) => self.engine.push(frame.number, frame.ts_nanos, &seg),
+            Err(skip) => self.notes.skip(skip.name()),
+        }
+    }
+
+    fn tls_secrets(&mut self, text: &[u8]) {
+        let keylog = self.notes.secrets(text);
+        self.engine.add_secrets(keylog);
+    }
+}
+
+/// A message to a shard.
+enum Msg<'m> {
+    Segments(Vec<(u64, i64, Segment<'m>)>),
+    Secrets(KeyLog),
+}
+
+/// The routing side of the sharded driver.
+struct Router<'m> {
+    shards: Vec<SyncSender<Msg<'m>>>,
+    pending: Vec<Vec<(u64, i64, Segment<'m>)>>,
+    notes: WalkNotes,
+}
+
+impl<'m> Router<'m> {
+    fn send(&mut self, shard: usize) {
+        let Some(pending) = self.pending.get_mut(shard) else {
+            return;
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(pending, Vec::with_capacity(BATCH));
+        if let Some(tx) = self.shards.get(shard) {
+            // A shard only stops receiving when it panicked; its join reports that.
+            let _ = tx.send(Msg::Segments(batch));
+        }
+    }
+
+    fn flush(&mut self) {
+        for shard in 0..self.pending.len() {
+            self.send(shard);
+        }
+    }
+}
+
+impl<'m> FrameSink<'m> for Router<'m> {
+    #[inline]
+    fn frame(&mut self, frame: &Frame<'m>) {
+        match decode::decode(frame.link, frame.data) {
+            Ok(seg) => {
+                let shard = FlowTable::shard_of(&seg, self.shards.len());
+                if let Some(pending) = self.pending.get_mut(shard) {
+                    pending.push((frame.number, frame.ts_nanos, seg));
+                    if pending.len() >= BATCH {
+                        self.send(shard);
+                    }
+                }
+            }
+            Err(skip) => self.notes.skip(skip.name()),
+        }
+    }
+
+    fn tls_secrets(&mut self, text: &[u8]) {
+        // Segments routed so far must meet the engines before the secrets do.
+        self.flush();
+        let keylog = self.notes.secrets(text);
+        for tx in &self.shards {
+            let _ = tx.send(Msg::Secrets(keylog.clone()));
+        }
+    }
+}
+
+/// Runs `shards` engines on their own threads over a mapped capture.
+pub(super) fn run_sharded(
+    mapped: &MappedCapture,
+    shards: usize,
+    limits: &FlowLimits,
+    keylog: &KeyLog,
+    capture: usize,
+) -> (
+    Result<crate::capture::CaptureInfo, crate::capture::CaptureError>,
+    WalkNotes,
+    Vec<FlowResult>,
+) {
+    thread::scope(|scope| {
+        let mut senders = Vec::with_capacity(shards);
+        let mut workers = Vec::with_capacity(shards);
+        for _ in 0..shards {
+            let (tx, rx) = sync_channel::<Msg<'_>>(QUEUE);
+            let mut engine = Engine::new(limits.clone(), keylog.clone(), capture);
+            workers.push(scope.spawn(move || {
+                for msg in rx {
+                    match msg {
+                        Msg::Segments(batch) => {
+                            for (frame, ts, seg) in &batch {
+                                engine.push(*frame, *ts, seg);
+                            }
+                        }
+                        Msg::Secrets(keylog) => engine.add_secrets(keylog),
+                    }
+                }
+                engine.finish()
+            }));
+            senders.push(tx);
+        }
+        let mut router = Router {
+            shards: senders,
+            pending: (0..shards).map(|_| Vec::with_capacity(BATCH)).collect(),
+            notes: WalkNotes::default(),
+        };
+        let info = mapped.read_into(&mut router);
+        router.flush();
+        let Router { shards: senders, notes, .. } = router;
+        drop(senders);
+        let mut results = Vec::new();
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => results.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        (info, notes, results)
+    })
+}
