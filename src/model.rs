@@ -1,6 +1,8 @@
 //! The report's data model (schema version 1 of the product contract). Classification fills it;
 //! the report formats serialize it. Field names are a contract: add fields, never rename them.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -95,7 +97,8 @@ pub struct CertificateSide {
     /// Frame of the Certificate message (or of the record that implies it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<u64>,
-    pub chain: Vec<CertInfo>,
+    /// Leaf first. Certificates are shared between the flows that present the same one.
+    pub chain: Vec<Arc<CertInfo>>,
 }
 
 /// A TLS alert.

@@ -1,6 +1,10 @@
 //! X.509 certificates of a TLS chain, described for the report: subject, issuer, serial,
 //! validity, SHA-256 fingerprint, public key, URI and DNS SANs (SPIFFE and Linkerd identities).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
@@ -17,7 +21,7 @@ pub const MAX_CHAIN: usize = 16;
 /// A certificate chain read from a Certificate message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Chain {
-    pub certs: Vec<CertInfo>,
+    pub certs: Vec<Arc<CertInfo>>,
     /// Entries in the message (may exceed `certs.len()` when capped or cut).
     pub entries: usize,
     /// The message ended before its declared list did.
@@ -83,6 +87,31 @@ fn key_description(cert: &X509Certificate<'_>) -> String {
         Ok(PublicKey::DSA(y)) => format!("DSA {}", y.len().saturating_mul(8)),
         _ => alg,
     }
+}
+
+/// Distinct certificates remembered per thread: a capture's flows present the same few
+/// certificates over and over, and describing one (X.509 parse, SHA-256) costs far more than a
+/// look-up.
+const CACHE_CERTS: usize = 1024;
+
+thread_local! {
+    static DESCRIBED: RefCell<HashMap<Box<[u8]>, Arc<CertInfo>>> = RefCell::new(HashMap::new());
+}
+
+/// Describes one DER certificate, shared with every other flow that presented the same bytes.
+pub fn describe_shared(der: &[u8]) -> Arc<CertInfo> {
+    DESCRIBED.with(|cache| {
+        if let Some(info) = cache.borrow().get(der) {
+            return Arc::clone(info);
+        }
+        let info = Arc::new(describe(der));
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= CACHE_CERTS {
+            cache.clear();
+        }
+        cache.insert(der.into(), Arc::clone(&info));
+        info
+    })
 }
 
 /// Describes one DER certificate. One that fails to parse still gets its fingerprint.
@@ -153,7 +182,7 @@ pub(crate) fn read_entries(list: &[u8], tls13: bool) -> Chain {
         }
         chain.entries = chain.entries.saturating_add(1);
         if chain.certs.len() < MAX_CHAIN {
-            chain.certs.push(describe(der));
+            chain.certs.push(describe_shared(der));
         }
         if chain.cut {
             break;
