@@ -98,7 +98,11 @@ impl FlowFacts {
     /// Counts the segments that arrived after the flow was handed out (last ACKs, late FINs
     /// and RSTs). `tail.a` tells the tail's direction order, whatever the orientation.
     fn apply_tail(&mut self, tail: &FlowTail) {
-        let order = if tail.a == self.client { [0, 1] } else { [1, 0] };
+        let order = if tail.a == self.client {
+            [0, 1]
+        } else {
+            [1, 0]
+        };
         for (i, &d) in order.iter().enumerate() {
             if let (Some(p), Some(extra)) = (self.packets.get_mut(d), tail.packets.get(i)) {
                 *p += extra;

@@ -161,6 +161,7 @@ pub struct PlaintextSummary {
 pub struct Classification {
     pub verdict: Verdict,
     pub reasons: Vec<String>,
-    pub tls: Option<TlsSummary>,
-    pub plaintext: Option<PlaintextSummary>,
+    /// Boxed: most flows of a large capture keep only a small result.
+    pub tls: Option<Box<TlsSummary>>,
+    pub plaintext: Option<Box<PlaintextSummary>>,
 }

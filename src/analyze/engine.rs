@@ -88,8 +88,9 @@ impl Engine {
     /// Classifies the flows still open and returns every result, in no particular order.
     pub(super) fn finish(mut self) -> Vec<FlowResult> {
         self.drain();
-        let (flows, tails) = std::mem::replace(&mut self.table, FlowTable::new(FlowLimits::default()))
-            .finish_with_tails();
+        let (flows, tails) =
+            std::mem::replace(&mut self.table, FlowTable::new(FlowLimits::default()))
+                .finish_with_tails();
         for flow in flows {
             self.settle(flow);
         }

@@ -172,7 +172,11 @@ pub(super) fn run_sharded(
         };
         let info = mapped.read_into(&mut router);
         router.flush();
-        let Router { shards: senders, notes, .. } = router;
+        let Router {
+            shards: senders,
+            notes,
+            ..
+        } = router;
         drop(senders);
         let mut results = Vec::new();
         for worker in workers {

@@ -88,7 +88,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
         return Classification {
             verdict,
             reasons: analysis.reasons,
-            tls: Some(analysis.summary),
+            tls: Some(Box::new(analysis.summary)),
             plaintext: None,
         };
     }
@@ -111,7 +111,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             verdict: Verdict::Plaintext,
             reasons,
             tls: None,
-            plaintext: Some(found.summary),
+            plaintext: Some(Box::new(found.summary)),
         };
     }
     if let Some((protocol, banner, frame)) = plaintext::encrypted_non_tls(flow) {
@@ -141,10 +141,10 @@ fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
     Classification {
         verdict: Verdict::Tls,
         reasons,
-        tls: Some(TlsSummary {
+        tls: Some(Box::new(TlsSummary {
             handshake: Some(HandshakeState::NotCaptured),
             ..TlsSummary::default()
-        }),
+        })),
         plaintext: None,
     }
 }
@@ -194,13 +194,13 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
                 bytes.len().min(SAMPLE_BYTES)
             )],
             tls: None,
-            plaintext: Some(PlaintextSummary {
+            plaintext: Some(Box::new(PlaintextSummary {
                 protocol: "unknown".to_string(),
                 evidence,
                 frame,
                 direction: side,
                 rejected: false,
-            }),
+            })),
         }
     }
 }

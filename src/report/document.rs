@@ -216,8 +216,8 @@ impl<'a> Document<'a> {
                     verdict: flow.class.verdict,
                     reasons: &flow.class.reasons,
                     policy: policy_note,
-                    tls: flow.class.tls.as_ref(),
-                    plaintext: flow.class.plaintext.as_ref(),
+                    tls: flow.class.tls.as_deref(),
+                    plaintext: flow.class.plaintext.as_deref(),
                 }
             })
             .collect();

@@ -134,10 +134,18 @@ fn chain_len(stream: &[u8], mut offset: usize, end: usize, want: usize) -> (usiz
 /// other (or one that fills the region exactly). Scans at most `window` bytes.
 pub(crate) fn find_chain(stream: &[u8], start: usize, end: usize, window: usize) -> Option<usize> {
     let last = start.saturating_add(window).min(end);
-    (start..last).find(|&o| {
-        let (n, exact) = chain_len(stream, o, end, 2);
-        n >= 2 || (n == 1 && exact)
-    })
+    let region = stream.get(start..last.saturating_add(1).min(end))?;
+    // Only offsets that start like a record header (content type 20..=24, major version 3)
+    // are worth the full check; a cheap pass over pairs of bytes finds them.
+    region
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| matches!(w, [20..=24, 3]))
+        .map(|(i, _)| start + i)
+        .find(|&o| {
+            let (n, exact) = chain_len(stream, o, end, 2);
+            n >= 2 || (n == 1 && exact)
+        })
 }
 
 /// Walks the records of `dir` from `start`. At a hole the walk resynchronises on the next chain
