@@ -287,3 +287,41 @@ fn corpus_agrees_with_oracle() {
         failures.join("\n")
     );
 }
+
+/// A decrypted TLS 1.3 server flight without a CertificateRequest proves the client sent no
+/// certificate, even when the client aborted before its Finished (here: an encrypted
+/// `certificate_unknown` alert, hotplace/http2.pcapng streams 2 and 4).
+#[test]
+fn decrypted_flight_without_certificate_request_proves_no_client_certificate() {
+    let Some(root) = shared_captures() else {
+        eprintln!("SKIPPED: ../shared/captures not found");
+        return;
+    };
+    let keylog = KeyLog::from_file(&root.join("hotplace/http/sslkeylog")).expect("key log");
+    let opts = AnalysisOptions {
+        keylog,
+        ..AnalysisOptions::default()
+    };
+    let analysis =
+        analyze(&[Input::Path(root.join("hotplace/http2.pcapng"))], &opts).expect("analysed");
+    let aborted: Vec<_> = analysis
+        .flows
+        .iter()
+        .filter_map(|f| f.class.tls.as_ref().map(|t| (f, t)))
+        .filter(|(_, t)| t.handshake == Some(mtlscan::model::HandshakeState::Failed))
+        .collect();
+    assert_eq!(aborted.len(), 2, "two handshakes aborted by the client");
+    for (flow, tls) in aborted {
+        assert_eq!(flow.class.verdict, Verdict::Tls);
+        assert_eq!(
+            tls.client_certificate.presented,
+            Some(false),
+            "{:?}",
+            flow.class.reasons
+        );
+        assert_eq!(
+            tls.client_certificate.evidence,
+            Some(mtlscan::model::Evidence::Decrypted)
+        );
+    }
+}

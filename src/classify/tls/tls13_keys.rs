@@ -192,6 +192,19 @@ pub fn decrypt(
         facts.alpn_selected = facts.alpn_selected.or(f.alpn_selected);
         facts.reasons.extend(f.reasons);
     }
+    if facts.client.is_none() && facts.certificate_requested == Some(false) {
+        // A TLS 1.3 client may only send a Certificate when the server asked for one.
+        facts.client = Some(CertificateSide {
+            presented: Some(false),
+            evidence: Some(Evidence::Decrypted),
+            ..CertificateSide::default()
+        });
+        facts.reasons.push(
+            "the decrypted server flight holds no CertificateRequest: the client could not \
+             send a certificate"
+                .to_string(),
+        );
+    }
     any.then_some(facts)
 }
 
