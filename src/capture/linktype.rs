@@ -44,6 +44,31 @@ impl LinkType {
         }
     }
 
+    /// The name and number for messages, e.g. `ieee802.11-radiotap (127)`.
+    pub fn describe(self) -> String {
+        let name = match self.0 {
+            9 => "ppp".into(),
+            105 => "ieee802.11".into(),
+            113 => "linux-sll".into(),
+            127 => "ieee802.11-radiotap".into(),
+            147..=162 => "user".into(),
+            189 => "usb-linux".into(),
+            220 => "usb-linux-mmapped".into(),
+            239 => "nflog".into(),
+            _ => self.name(),
+        };
+        format!("{name} ({})", self.0)
+    }
+
+    /// The supported link types for messages: `ethernet (1), linux-sll (113), ...`.
+    pub fn supported_list() -> String {
+        LinkType::SUPPORTED
+            .iter()
+            .map(|l| l.describe())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn is_supported(self) -> bool {
         LinkType::SUPPORTED.contains(&self)
     }

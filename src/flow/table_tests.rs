@@ -868,6 +868,7 @@ fn throughput_synthetic() {
                     payload: &payload[..len],
                     payload_missing: 0,
                     loopback_if: false,
+                    if_index: None,
                 };
                 table.push(frame, frame as i64 * 1000, &seg);
                 *seq = seq.wrapping_add(
