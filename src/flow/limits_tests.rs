@@ -141,3 +141,16 @@ fn buffered_bytes_return_to_zero_when_flows_are_drained() {
     assert_eq!(table.drain_closed().len(), 1);
     assert_eq!(table.buffered_bytes(), 0);
 }
+
+/// Regression (found by the reassembly fuzz target): when every open flow had been active since
+/// it was queued, eviction gave up after one pass and the table grew past its limit.
+#[test]
+fn eviction_finds_a_flow_when_all_were_active_since_queued() {
+    let mut table = FlowTable::new(limits(2, usize::MAX));
+    let (a, b, c) = (syn_from(1), syn_from(2), syn_from(3));
+    for (i, s) in [&a, &b, &a, &b, &c].iter().enumerate() {
+        table.push(i as u64 + 1, i as i64, &s.get());
+    }
+    assert_eq!(table.len(), 2);
+    assert_eq!(table.counters().flows_evicted_for_count, 1);
+}

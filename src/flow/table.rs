@@ -618,7 +618,9 @@ impl FlowTable {
     /// leaves a tombstone as [`FlowTable::drain_closed`] does; an open one leaves nothing, and is
     /// counted. `false` if no flow could be taken.
     fn evict_lru(&mut self, keep: Option<FlowKey>, why: Eviction) -> bool {
-        let mut budget = self.lru.len();
+        // Two passes at most: the first may only refresh the entries of flows active since they
+        // were queued.
+        let mut budget = self.lru.len().saturating_mul(2).saturating_add(1);
         while let Some((key, first_frame, queued)) = self.lru.pop_front() {
             if budget == 0 {
                 self.lru.push_front((key, first_frame, queued));
