@@ -28,17 +28,17 @@ fn seg<'a>(seq: u32, flags: u8, payload: &'a [u8]) -> Segment<'a> {
     }
 }
 
-/// A stream, cut points, and a permutation/duplication/overlap plan.
-fn plan() -> impl Strategy<
-    Value = (
-        Vec<u8>,
-        Vec<usize>,
-        Vec<(usize, usize)>,
-        Vec<usize>,
-        u32,
-        usize,
-    ),
-> {
+/// Stream, cut points, overlapping extra pieces, shuffle plan, initial sequence number, prefix.
+type Plan = (
+    Vec<u8>,
+    Vec<usize>,
+    Vec<(usize, usize)>,
+    Vec<usize>,
+    u32,
+    usize,
+);
+
+fn plan() -> impl Strategy<Value = Plan> {
     (1usize..3000).prop_flat_map(|len| {
         (
             proptest::collection::vec(any::<u8>(), len),
