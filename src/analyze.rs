@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use crate::capture::{self, CaptureError, CaptureInfo, Input, MappedCapture, ReadOptions};
+use crate::capture::{
+    self, CaptureError, CaptureInfo, Input, MappedCapture, ReadLimits, ReadOptions,
+};
 use crate::classify::KeyLog;
 use crate::decode::Endpoint;
 use crate::flow::{ClientBy, Flow, FlowLimits, FlowTail};
@@ -35,6 +37,10 @@ const SHARD_MIN_BYTES: usize = 16 << 20;
 #[derive(Debug, Clone, Default)]
 pub struct AnalysisOptions {
     pub read: ReadOptions,
+    /// Bounds on reading (decompressed size of a gzip capture).
+    pub read_limits: ReadLimits,
+    /// Bounds on the flow table (prefix per direction, concurrent flows, buffered bytes); with
+    /// several threads they are shared out between the shards.
     pub limits: FlowLimits,
     /// Secrets from `--keylog` files (a capture's own Decryption Secrets Blocks are added).
     pub keylog: KeyLog,
@@ -193,23 +199,26 @@ fn analyze_one(
     opts: &AnalysisOptions,
 ) -> Result<(CaptureReport, Vec<FlowResult>), AnalyzeError> {
     let mapped = MappedCapture::open(input, &opts.read);
-    let (info, notes, flows) = match mapped {
+    let (info, notes, flows, counters) = match mapped {
         Some(mapped) if threads >= 2 && mapped.len() >= SHARD_MIN_BYTES => {
             run_sharded(&mapped, threads, &opts.limits, &opts.keylog, index)
         }
         Some(mapped) => {
             let mut seq = sequential(opts, index);
             let info = mapped.read_into(&mut seq);
-            (info, seq.notes, seq.engine.finish())
+            let (flows, counters) = seq.engine.finish();
+            (info, seq.notes, flows, counters)
         }
         None => {
             let mut seq = sequential(opts, index);
-            let info = capture::read_capture_into(input, &opts.read, &mut seq);
-            (info, seq.notes, seq.engine.finish())
+            let info = capture::read_capture_into(input, &opts.read, &opts.read_limits, &mut seq);
+            let (flows, counters) = seq.engine.finish();
+            (info, seq.notes, flows, counters)
         }
     };
     let mut info = info?;
     info.warnings.extend(notes.warnings);
+    info.warnings.extend(counters.warnings(&opts.limits));
     let report = CaptureReport {
         name: input.display_name(),
         info,

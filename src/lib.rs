@@ -16,6 +16,8 @@ pub mod capture;
 pub mod classify;
 pub mod decode;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod names;
 pub mod report;

@@ -68,7 +68,7 @@ fn report(args: &[&str]) -> Value {
 }
 
 /// The `order`-th flow (1-based) of the report with the given server port.
-fn flow<'a>(report: &'a Value, port: u64, order: usize) -> &'a Value {
+fn flow(report: &Value, port: u64, order: usize) -> &Value {
     report["flows"]
         .as_array()
         .unwrap()

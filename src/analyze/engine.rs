@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::classify::{self, Context, KeyLog};
 use crate::decode::Segment;
-use crate::flow::{Flow, FlowLimits, FlowTable, FlowTail};
+use crate::flow::{Flow, FlowLimits, FlowTable, FlowTail, TableCounters};
 
 use super::{FlowFacts, FlowResult};
 
@@ -85,18 +85,19 @@ impl Engine {
         }
     }
 
-    /// Classifies the flows still open and returns every result, in no particular order.
-    pub(super) fn finish(mut self) -> Vec<FlowResult> {
+    /// Classifies the flows still open and returns every result, in no particular order, with
+    /// the table's limit counters.
+    pub(super) fn finish(mut self) -> (Vec<FlowResult>, TableCounters) {
         self.drain();
-        let (flows, tails) =
-            std::mem::replace(&mut self.table, FlowTable::new(FlowLimits::default()))
-                .finish_with_tails();
+        let table = std::mem::replace(&mut self.table, FlowTable::new(FlowLimits::default()));
+        let counters = table.counters();
+        let (flows, tails) = table.finish_with_tails();
         for flow in flows {
             self.settle(flow);
         }
         for tail in &tails {
             self.apply_tail(tail);
         }
-        self.results
+        (self.results, counters)
     }
 }

@@ -11,7 +11,7 @@ use std::thread;
 use crate::capture::{Frame, FrameSink, MappedCapture};
 use crate::classify::KeyLog;
 use crate::decode::{self, Segment};
-use crate::flow::{FlowLimits, FlowTable};
+use crate::flow::{FlowLimits, FlowTable, TableCounters};
 
 use super::engine::Engine;
 use super::FlowResult;
@@ -132,6 +132,25 @@ impl<'m> FrameSink<'m> for Router<'m> {
     }
 }
 
+/// The table limits of one of `shards` shards: the capture's bounds are shared out.
+pub(super) fn shard_limits(limits: &FlowLimits, shards: usize) -> FlowLimits {
+    let n = shards.max(1);
+    FlowLimits {
+        max_flows: (limits.max_flows / n).max(1),
+        max_buffered_bytes: (limits.max_buffered_bytes / n).max(limits.prefix_bytes),
+        ..limits.clone()
+    }
+}
+
+/// What a driver produced: the capture's facts, the walk's notes, the classified flows and the
+/// flow tables' limit counters.
+pub(super) type Driven = (
+    Result<crate::capture::CaptureInfo, crate::capture::CaptureError>,
+    WalkNotes,
+    Vec<FlowResult>,
+    TableCounters,
+);
+
 /// Runs `shards` engines on their own threads over a mapped capture.
 pub(super) fn run_sharded(
     mapped: &MappedCapture,
@@ -139,11 +158,8 @@ pub(super) fn run_sharded(
     limits: &FlowLimits,
     keylog: &KeyLog,
     capture: usize,
-) -> (
-    Result<crate::capture::CaptureInfo, crate::capture::CaptureError>,
-    WalkNotes,
-    Vec<FlowResult>,
-) {
+) -> Driven {
+    let limits = shard_limits(limits, shards);
     thread::scope(|scope| {
         let mut senders = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
@@ -179,12 +195,16 @@ pub(super) fn run_sharded(
         } = router;
         drop(senders);
         let mut results = Vec::new();
+        let mut counters = TableCounters::default();
         for worker in workers {
             match worker.join() {
-                Ok(part) => results.extend(part),
+                Ok((part, c)) => {
+                    results.extend(part);
+                    counters.merge(&c);
+                }
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        (info, notes, results)
+        (info, notes, results, counters)
     })
 }

@@ -26,6 +26,13 @@ pub enum CaptureError {
         have: usize,
         need: usize,
     },
+    /// No interface of the capture has a link type the decoder reads.
+    #[error("{name}: unsupported link type {found}; mtlscan reads {supported}; convert the capture (e.g. editcap -T ether) or capture on another interface (tcpdump -i any)")]
+    UnsupportedLinkType {
+        name: String,
+        found: String,
+        supported: String,
+    },
     /// The file starts like a capture but its file header is invalid.
     #[error("{name}: damaged capture file header: {detail}; capture again, or repair the file (e.g. with pcapfix)")]
     BadHeader { name: String, detail: String },

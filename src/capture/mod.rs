@@ -18,7 +18,8 @@
 //! `record` holds what they share (steps, limits, the running tally); `sniff` recognises formats.
 //!
 //! Hostile input is bounded: a packet may hold at most 256 KiB, any other pcapng block 16 MiB, a
-//! gzip stream yields at most 64 GiB; a record beyond those limits ends reading with a warning.
+//! gzip stream yields at most 16 GiB by default ([`ReadLimits`]); a record beyond those limits
+//! ends reading with a warning.
 
 mod driver;
 mod error;
@@ -35,7 +36,10 @@ pub use driver::{FrameSink, Frames};
 pub use error::CaptureError;
 pub use linktype::LinkType;
 pub use sniff::{sniff_format, Sniffed};
-pub use source::{read_capture, read_capture_into, Input, MappedCapture, ReadOptions};
+pub use source::{
+    read_capture, read_capture_bytes, read_capture_into, read_capture_limited, read_capture_stream,
+    Input, MappedCapture, ReadLimits, ReadOptions, DEFAULT_MAX_DECOMPRESSED,
+};
 
 /// One captured packet, borrowing its bytes from the input.
 #[derive(Debug, Clone, Copy)]

@@ -22,10 +22,13 @@ use super::pcap::PcapReader;
 use super::pcapng::PcapNgReader;
 use super::record::Tally;
 use super::sniff::{describe, sniff_format, Sniffed};
-use super::{CaptureError, CaptureFormat, CaptureInfo, Frame};
+use super::{CaptureError, CaptureFormat, CaptureInfo, Frame, LinkType};
 
-/// Most bytes decompressed from a gzip input: a decompression bomb must end.
-const MAX_DECOMPRESSED: u64 = 64 << 30;
+/// Most bytes decompressed from a gzip input by default: a decompression bomb must end.
+pub const DEFAULT_MAX_DECOMPRESSED: u64 = 16 << 30;
+
+#[cfg(test)]
+const MAX_DECOMPRESSED: u64 = DEFAULT_MAX_DECOMPRESSED;
 
 /// Bytes read from a stream before telling its format (enough to describe a non-capture).
 const SNIFF_LEN: usize = 256;
@@ -63,6 +66,22 @@ impl Default for ReadOptions {
     }
 }
 
+/// Bounds on what reading one capture may cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Most bytes taken out of a gzip-compressed capture (default 16 GiB). Reading stops there
+    /// with a warning and `truncated` set: a decompression bomb ends in bounded time.
+    pub max_decompressed_bytes: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED,
+        }
+    }
+}
+
 /// Reads every frame of `input`, calling `on_frame` for each in file order.
 ///
 /// Classic pcap (both byte orders, micro- and nanosecond timestamps) and pcapng (several
@@ -72,6 +91,9 @@ impl Default for ReadOptions {
 ///
 /// A capture cut off inside a record, or damaged in the middle, is not an error: the frames
 /// before the cut are delivered, [`CaptureInfo::truncated`] is set and a warning says where.
+///
+/// A capture whose interfaces all have link types the decoder does not read is an error
+/// ([`CaptureError::UnsupportedLinkType`]), once its frames have been handed over.
 pub fn read_capture<F>(
     input: &Input,
     opts: &ReadOptions,
@@ -80,45 +102,109 @@ pub fn read_capture<F>(
 where
     F: FnMut(&Frame<'_>),
 {
-    let name = input.display_name();
-    match input {
-        Input::Path(path) => read_path(path, &name, opts, &mut AnyFrames(on_frame)),
-        Input::Stdin => {
-            let mut stdin = io::stdin().lock();
-            read_stream(
-                &name,
-                &mut stdin,
-                MAX_DECOMPRESSED,
-                &mut AnyFrames(on_frame),
-            )
-        }
-    }
+    read_capture_limited(input, opts, &ReadLimits::default(), on_frame)
 }
 
-/// [`read_capture`] delivering to a [`FrameSink`], which also hears about TLS key logs of
-/// Decryption Secrets Blocks as soon as they are read.
+/// [`read_capture`] within the given [`ReadLimits`].
+pub fn read_capture_limited<F>(
+    input: &Input,
+    opts: &ReadOptions,
+    limits: &ReadLimits,
+    on_frame: F,
+) -> Result<CaptureInfo, CaptureError>
+where
+    F: FnMut(&Frame<'_>),
+{
+    read_capture_into(input, opts, limits, &mut AnyFrames(on_frame))
+}
+
+/// [`read_capture_limited`] delivering to a [`FrameSink`], which also hears about the TLS key
+/// logs of Decryption Secrets Blocks as soon as they are read.
 pub fn read_capture_into<S>(
     input: &Input,
     opts: &ReadOptions,
+    limits: &ReadLimits,
     sink: &mut S,
 ) -> Result<CaptureInfo, CaptureError>
 where
     S: for<'b> FrameSink<'b>,
 {
     let name = input.display_name();
-    match input {
-        Input::Path(path) => read_path(path, &name, opts, sink),
+    let max = limits.max_decompressed_bytes;
+    let info = match input {
+        Input::Path(path) => read_path(path, &name, opts, max, sink),
         Input::Stdin => {
             let mut stdin = io::stdin().lock();
-            read_stream(&name, &mut stdin, MAX_DECOMPRESSED, sink)
+            read_stream(&name, &mut stdin, max, sink)
         }
+    }?;
+    check_links(name, info)
+}
+
+/// [`read_capture_limited`] over a capture held in memory, as a memory map would give it.
+pub fn read_capture_bytes<F>(
+    name: &str,
+    data: &[u8],
+    limits: &ReadLimits,
+    on_frame: F,
+) -> Result<CaptureInfo, CaptureError>
+where
+    F: FnMut(&Frame<'_>),
+{
+    if data.is_empty() {
+        return Err(CaptureError::Empty { name: name.into() });
     }
+    let info = read_mapped(
+        name,
+        data,
+        limits.max_decompressed_bytes,
+        &mut AnyFrames(on_frame),
+    )?;
+    check_links(name.into(), info)
+}
+
+/// [`read_capture_limited`] over any byte stream (read through a bounded buffer, as standard
+/// input is).
+pub fn read_capture_stream<F>(
+    name: &str,
+    input: &mut dyn Read,
+    limits: &ReadLimits,
+    on_frame: F,
+) -> Result<CaptureInfo, CaptureError>
+where
+    F: FnMut(&Frame<'_>),
+{
+    let info = read_stream(
+        name,
+        input,
+        limits.max_decompressed_bytes,
+        &mut AnyFrames(on_frame),
+    )?;
+    check_links(name.into(), info)
+}
+
+/// An error when no interface of the capture has a link type the decoder reads.
+fn check_links(name: String, info: CaptureInfo) -> Result<CaptureInfo, CaptureError> {
+    if !info.link_types.is_empty() && !info.link_types.iter().any(|l| l.is_supported()) {
+        return Err(CaptureError::UnsupportedLinkType {
+            name,
+            found: info
+                .link_types
+                .iter()
+                .map(|l| l.describe())
+                .collect::<Vec<_>>()
+                .join(", "),
+            supported: LinkType::supported_list(),
+        });
+    }
+    Ok(info)
 }
 
 fn read_path<F>(
     path: &Path,
     name: &str,
     opts: &ReadOptions,
+    max_decompressed: u64,
     on_frame: &mut F,
 ) -> Result<CaptureInfo, CaptureError>
 where
@@ -142,11 +228,11 @@ where
         }
         if opts.mmap {
             if let Ok(map) = map_file(&file) {
-                return read_mapped(name, &map, on_frame);
+                return read_mapped(name, &map, max_decompressed, on_frame);
             }
         }
     }
-    read_stream(name, &mut file, MAX_DECOMPRESSED, on_frame)
+    read_stream(name, &mut file, max_decompressed, on_frame)
 }
 
 /// Maps `file` read-only, advising the kernel that it will be read sequentially.
@@ -173,12 +259,17 @@ fn map_file(file: &File) -> io::Result<Mmap> {
 }
 
 /// Reads a capture held in memory (a map). gzip data and non-captures go the stream way.
-fn read_mapped<F>(name: &str, data: &[u8], on_frame: &mut F) -> Result<CaptureInfo, CaptureError>
+fn read_mapped<F>(
+    name: &str,
+    data: &[u8],
+    max_decompressed: u64,
+    on_frame: &mut F,
+) -> Result<CaptureInfo, CaptureError>
 where
     F: for<'b> FrameSink<'b>,
 {
     let Some(Sniffed::Capture(format)) = sniff_format(data) else {
-        return read_stream(name, &mut &data[..], MAX_DECOMPRESSED, on_frame);
+        return read_stream(name, &mut &data[..], max_decompressed, on_frame);
     };
     walk_slice(name, format, data, on_frame)
 }
@@ -261,7 +352,8 @@ impl MappedCapture {
     where
         S: FrameSink<'m>,
     {
-        walk_slice(&self.name, self.format, &self.map, sink)
+        let info = walk_slice(&self.name, self.format, &self.map, sink)?;
+        check_links(self.name.clone(), info)
     }
 }
 
@@ -413,9 +505,9 @@ where
     if gz.hit {
         tally.truncated = true;
         tally.warnings.push(format!(
-            "stopped after {} GiB of decompressed data, the limit for a gzip input (a \
+            "stopped after {} of decompressed data, the limit for a gzip input (a \
              decompression bomb?); analysed the {} packets before it",
-            max_decompressed >> 30,
+            human_size(max_decompressed),
             tally.packets
         ));
     }
@@ -454,6 +546,17 @@ fn open_error(name: &str, format: CaptureFormat, e: OpenError) -> CaptureError {
             path: name.into(),
             source,
         },
+    }
+}
+
+/// `n` bytes in GiB, MiB or bytes, whichever is whole.
+fn human_size(n: u64) -> String {
+    if n >= 1 << 30 && n % (1 << 30) == 0 {
+        format!("{} GiB", n >> 30)
+    } else if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -601,7 +704,12 @@ mod tests {
 
     fn mapped(data: &[u8]) -> Result<(Vec<Seen>, CaptureInfo), CaptureError> {
         let mut frames = Vec::new();
-        let info = read_mapped("test", data, &mut AnyFrames(seen(&mut frames)))?;
+        let info = read_mapped(
+            "test",
+            data,
+            DEFAULT_MAX_DECOMPRESSED,
+            &mut AnyFrames(seen(&mut frames)),
+        )?;
         Ok((frames, info))
     }
 
@@ -765,7 +873,7 @@ mod tests {
             [
                 "capture ends inside packet record 4 (at byte 3072 of the decompressed data): the \
                  last 10 bytes are an incomplete record header; analysed the 3 complete packets",
-                "stopped after 0 GiB of decompressed data, the limit for a gzip input (a \
+                "stopped after 3082 bytes of decompressed data, the limit for a gzip input (a \
                  decompression bomb?); analysed the 3 packets before it",
             ]
         );
@@ -1078,7 +1186,13 @@ mod tests {
                 }
                 Err(e) => println!("{rel}\terror\t{e}"),
             }
-            packets.insert(rel, mapped.map(|i| i.packets).ok());
+            // Read, but nothing in it can be decoded: reported as an error after reading.
+            let packets_read = match &mapped {
+                Err(CaptureError::UnsupportedLinkType { .. }) => Some(count),
+                Err(_) => None,
+                Ok(i) => Some(i.packets),
+            };
+            packets.insert(rel, packets_read);
         }
         let summary = fs::read_to_string(dir.join("files_summary.tsv")).unwrap_or_default();
         let mut checked = 0;

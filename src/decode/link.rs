@@ -56,8 +56,8 @@ const DLT_RAW_14: LinkType = LinkType(14);
 
 /// ARCNET with the BSD header (`LINKTYPE_ARCNET_BSD`) and with the Linux one
 /// (`LINKTYPE_ARCNET_LINUX`).
-const ARCNET_BSD: LinkType = LinkType(7);
-const ARCNET_LINUX: LinkType = LinkType(129);
+const ARCNET_BSD: LinkType = LinkType::ARCNET_BSD;
+const ARCNET_LINUX: LinkType = LinkType::ARCNET_LINUX;
 
 /// VLAN tags stacked deeper than this are not unwrapped (the frame is counted as not IP).
 const MAX_VLAN_TAGS: usize = 8;

@@ -17,7 +17,7 @@ mod table;
 #[cfg(test)]
 mod testkit;
 
-pub use table::{apply_tails, merge_flows, FlowTable};
+pub use table::{apply_tails, merge_flows, FlowTable, TableCounters};
 
 use crate::decode::Endpoint;
 
@@ -35,6 +35,19 @@ pub struct FlowLimits {
     /// `None` (the default, as tshark does) never splits a flow for silence. Setting it bounds
     /// the memory held by connections whose end is not in the capture.
     pub idle_timeout_nanos: Option<i64>,
+    /// Most keys (open flows and the small tombstones of ended ones) one table holds. When a new
+    /// connection would exceed it, the oldest tombstone is dropped, else the least recently
+    /// active open flow is handed out early with the bytes it has (a later segment on its key is
+    /// only counted, or starts a new flow after the close linger). Default 1,000,000 (about
+    /// 600 MiB of table at worst). Hitting it is counted in [`TableCounters`].
+    pub max_flows: usize,
+    /// Most bytes the open flows of one table buffer in total (stream prefixes, out-of-order
+    /// data, frame maps). Over it, the least recently active open flows are handed out early, as
+    /// for `max_flows`. Default 512 MiB. Hitting it is counted in [`TableCounters`].
+    ///
+    /// Both bounds keep memory flat only for a caller that drains the table
+    /// ([`FlowTable::drain_closed`]): flows handed out stay in the table until drained.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for FlowLimits {
@@ -43,6 +56,8 @@ impl Default for FlowLimits {
             prefix_bytes: 64 * 1024,
             close_linger_nanos: 60_000_000_000,
             idle_timeout_nanos: None,
+            max_flows: 1_000_000,
+            max_buffered_bytes: 512 << 20,
         }
     }
 }

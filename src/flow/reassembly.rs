@@ -137,6 +137,14 @@ impl Reassembler {
         self.isn
     }
 
+    /// Bytes of out-of-order data held (allocated), for the table's memory accounting.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.held.iter().map(|h| h.data.capacity()).fold(
+            self.held.capacity() * std::mem::size_of::<Held>(),
+            usize::saturating_add,
+        )
+    }
+
     fn exp_seq(&self) -> u32 {
         self.base.wrapping_add(self.exp_pos as u32)
     }

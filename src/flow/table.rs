@@ -27,6 +27,13 @@ enum Orient {
     Syn,
 }
 
+/// Which limit made the table hand a flow out early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Eviction {
+    Count,
+    Bytes,
+}
+
 /// What a segment does on a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
@@ -130,6 +137,75 @@ impl Tomb {
     }
 }
 
+/// What a table did to stay within its [`FlowLimits`], and how close it came. Read it with
+/// [`FlowTable::counters`]; [`TableCounters::warnings`] words it for the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounters {
+    /// Open flows handed out before their end because the table held `max_flows` keys. A later
+    /// segment of such a connection starts a new flow.
+    pub flows_evicted_for_count: u64,
+    /// Open flows handed out before their end because the open flows buffered more than
+    /// `max_buffered_bytes`.
+    pub flows_evicted_for_bytes: u64,
+    /// Tombstones of ended flows dropped early to make room: a late segment on such a key then
+    /// starts a new (empty) flow instead of being counted on the old one.
+    pub tombstones_dropped: u64,
+    /// Most keys held at once.
+    pub peak_flows: usize,
+    /// Most bytes the open flows buffered at once.
+    pub peak_buffered_bytes: usize,
+}
+
+impl TableCounters {
+    /// Some limit was hit: the flows may be split or cut where a larger limit would not.
+    pub fn limit_hit(&self) -> bool {
+        self.flows_evicted_for_count > 0
+            || self.flows_evicted_for_bytes > 0
+            || self.tombstones_dropped > 0
+    }
+
+    /// Adds the counters of another table (a shard of the same capture). Peaks are summed: an
+    /// upper bound of the peak over all tables at once.
+    pub fn merge(&mut self, other: &TableCounters) {
+        self.flows_evicted_for_count = self
+            .flows_evicted_for_count
+            .saturating_add(other.flows_evicted_for_count);
+        self.flows_evicted_for_bytes = self
+            .flows_evicted_for_bytes
+            .saturating_add(other.flows_evicted_for_bytes);
+        self.tombstones_dropped = self
+            .tombstones_dropped
+            .saturating_add(other.tombstones_dropped);
+        self.peak_flows = self.peak_flows.saturating_add(other.peak_flows);
+        self.peak_buffered_bytes = self
+            .peak_buffered_bytes
+            .saturating_add(other.peak_buffered_bytes);
+    }
+
+    /// One line per limit hit, for the capture's warnings (none when no limit was hit).
+    pub fn warnings(&self, limits: &FlowLimits) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.flows_evicted_for_count > 0 || self.tombstones_dropped > 0 {
+            out.push(format!(
+                "flow table full ({} concurrent connections, the limit): {} open flows were \
+                 reported before their end and {} ended flows stopped counting late packets; \
+                 a flow split this way shows up as two; raise the flow limit to avoid it",
+                limits.max_flows, self.flows_evicted_for_count, self.tombstones_dropped
+            ));
+        }
+        if self.flows_evicted_for_bytes > 0 {
+            out.push(format!(
+                "buffered stream bytes reached the limit of {} MiB: {} open flows were reported \
+                 before their end with the bytes they had; a flow split this way shows up as \
+                 two; raise the buffer limit to avoid it",
+                limits.max_buffered_bytes >> 20,
+                self.flows_evicted_for_bytes
+            ));
+        }
+        out
+    }
+}
+
 /// An open flow: the public record plus what reassembly and bookkeeping need.
 #[derive(Debug, Clone)]
 struct FlowState {
@@ -141,6 +217,8 @@ struct FlowState {
     orient: Orient,
     /// FIN seen both ways, or a RST: the bytes are final, later segments are only counted.
     ended: bool,
+    /// Bytes buffered, as last counted in the table's total.
+    footprint: usize,
 }
 
 impl FlowState {
@@ -179,7 +257,20 @@ impl FlowState {
             a_is_lo,
             orient,
             ended: false,
+            footprint: 0,
         }
+    }
+
+    /// Bytes this flow buffers: stream prefixes, frame maps, holes and held out-of-order data.
+    fn measure(&self) -> usize {
+        let dirs = self.flow.dir.iter().map(|d| {
+            d.stream
+                .capacity()
+                .saturating_add(d.frames.capacity().saturating_mul(16))
+                .saturating_add(d.holes.capacity().saturating_mul(4))
+        });
+        let held = self.rx.iter().map(Reassembler::held_bytes);
+        dirs.chain(held).fold(0, usize::saturating_add)
     }
 
     /// Index into `flow.dir` of a segment sent by the key's lower endpoint or not.
@@ -332,6 +423,12 @@ pub struct FlowTable {
     clock: i64,
     /// Capture time of the last idle sweep.
     last_sweep: i64,
+    /// Open flows, least recently active first: key, first frame, and last frame when queued
+    /// (entries of flows gone from the table are skipped when met).
+    lru: VecDeque<(FlowKey, u64, u64)>,
+    /// Bytes buffered by the open flows.
+    buffered: usize,
+    counters: TableCounters,
 }
 
 impl FlowTable {
@@ -347,6 +444,9 @@ impl FlowTable {
             tombs: VecDeque::new(),
             clock: i64::MIN,
             last_sweep: i64::MIN,
+            lru: VecDeque::new(),
+            buffered: 0,
+            counters: TableCounters::default(),
         }
     }
 
@@ -368,15 +468,31 @@ impl FlowTable {
         self.slots.is_empty()
     }
 
+    /// What the table did to stay within its limits so far (see [`TableCounters::warnings`]).
+    pub fn counters(&self) -> TableCounters {
+        self.counters
+    }
+
+    /// Bytes the open flows buffer now.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered
+    }
+
     /// Adds one segment captured in frame `frame` at `ts_nanos`.
     pub fn push(&mut self, frame: u64, ts_nanos: i64, seg: &Segment<'_>) {
         let (key, src_is_lo) = FlowKey::new(&seg.src, &seg.dst);
         self.clock = self.clock.max(ts_nanos);
+        if self.slots.len() >= self.limits.max_flows && !self.slots.contains_key(&key) {
+            self.make_room();
+        }
         let cap = self.cap;
         let slot = match self.slots.entry(key) {
-            Entry::Vacant(entry) => entry.insert(Slot::Live(Box::new(FlowState::new(
-                seg, frame, ts_nanos, src_is_lo,
-            )))),
+            Entry::Vacant(entry) => {
+                self.lru.push_back((key, frame, frame));
+                entry.insert(Slot::Live(Box::new(FlowState::new(
+                    seg, frame, ts_nanos, src_is_lo,
+                ))))
+            }
             Entry::Occupied(entry) => {
                 let slot = entry.into_mut();
                 let fate = match slot {
@@ -395,8 +511,12 @@ impl FlowTable {
                     }
                     (Fate::Restart, _) => {
                         let new = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
+                        self.lru.push_back((key, frame, frame));
                         match std::mem::replace(slot, Slot::Live(new)) {
-                            Slot::Live(old) => self.done.push(old.finish(cap)),
+                            Slot::Live(old) => {
+                                self.buffered = self.buffered.saturating_sub(old.footprint);
+                                self.done.push(old.finish(cap));
+                            }
                             Slot::Tomb(tomb) if tomb.touched => self.done_tails.push(tomb.tail),
                             Slot::Tomb(_) => {}
                         }
@@ -413,6 +533,139 @@ impl FlowTable {
         if state.ended && !was_ended {
             self.ended.push((key, state.flow.first_frame));
         }
+        let footprint = state.measure();
+        let before = std::mem::replace(&mut state.footprint, footprint);
+        self.buffered = self
+            .buffered
+            .saturating_sub(before)
+            .saturating_add(footprint);
+        self.note_peaks();
+        while self.buffered > self.limits.max_buffered_bytes {
+            if !self.retire_ended(Some(key)) && !self.evict_lru(Some(key), Eviction::Bytes) {
+                break;
+            }
+        }
+        if self.lru.len() > self.slots.len().saturating_mul(2).saturating_add(1024) {
+            self.prune_lru();
+        }
+    }
+
+    fn note_peaks(&mut self) {
+        let c = &mut self.counters;
+        c.peak_flows = c.peak_flows.max(self.slots.len());
+        c.peak_buffered_bytes = c.peak_buffered_bytes.max(self.buffered);
+    }
+
+    /// Frees keys until a new one fits under `max_flows`: oldest tombstones first, then the least
+    /// recently active open flows.
+    fn make_room(&mut self) {
+        while self.slots.len() >= self.limits.max_flows && !self.slots.is_empty() {
+            if !self.drop_oldest_tomb()
+                && !self.retire_ended(None)
+                && !self.evict_lru(None, Eviction::Count)
+            {
+                break;
+            }
+        }
+    }
+
+    /// Hands out an ended flow not yet drained (never the one on `keep`), leaving its tombstone,
+    /// as [`FlowTable::drain_closed`] would: this changes no result. `false` if there is none.
+    fn retire_ended(&mut self, keep: Option<FlowKey>) -> bool {
+        while let Some((key, first_frame)) = self.ended.pop() {
+            if Some(key) == keep {
+                self.ended.push((key, first_frame));
+                return false;
+            }
+            let Some(slot) = self.slots.get_mut(&key) else {
+                continue;
+            };
+            let tomb = match slot {
+                Slot::Live(state) if state.flow.first_frame == first_frame => state.tomb(),
+                _ => continue,
+            };
+            let last_ts = tomb.tail.last_ts;
+            if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(Box::new(tomb))) {
+                self.buffered = self.buffered.saturating_sub(state.footprint);
+                self.done.push(state.finish(self.cap));
+            }
+            self.tombs.push_back((key, first_frame, last_ts));
+            return true;
+        }
+        false
+    }
+
+    /// Drops the oldest tombstone, keeping its late segments as a tail. `false` if there is none.
+    fn drop_oldest_tomb(&mut self) -> bool {
+        while let Some((key, first_frame, _)) = self.tombs.pop_front() {
+            let live = matches!(self.slots.get(&key),
+                Some(Slot::Tomb(t)) if t.tail.first_frame == first_frame);
+            if !live {
+                continue;
+            }
+            if let Some(Slot::Tomb(tomb)) = self.slots.remove(&key) {
+                if tomb.touched {
+                    self.done_tails.push(tomb.tail);
+                }
+            }
+            self.counters.tombstones_dropped = self.counters.tombstones_dropped.saturating_add(1);
+            return true;
+        }
+        false
+    }
+
+    /// Hands out the least recently active open flow (never the one on `keep`): an ended flow
+    /// leaves a tombstone as [`FlowTable::drain_closed`] does; an open one leaves nothing, and is
+    /// counted. `false` if no flow could be taken.
+    fn evict_lru(&mut self, keep: Option<FlowKey>, why: Eviction) -> bool {
+        // Two passes at most: the first may only refresh the entries of flows active since they
+        // were queued.
+        let mut budget = self.lru.len().saturating_mul(2).saturating_add(1);
+        while let Some((key, first_frame, queued)) = self.lru.pop_front() {
+            if budget == 0 {
+                self.lru.push_front((key, first_frame, queued));
+                return false;
+            }
+            budget -= 1;
+            let last_frame = match self.slots.get(&key) {
+                Some(Slot::Live(s)) if s.flow.first_frame == first_frame => s.flow.last_frame,
+                _ => continue,
+            };
+            if Some(key) == keep || last_frame > queued {
+                self.lru.push_back((key, first_frame, last_frame));
+                continue;
+            }
+            let Some(Slot::Live(state)) = self.slots.remove(&key) else {
+                continue;
+            };
+            self.buffered = self.buffered.saturating_sub(state.footprint);
+            if state.ended {
+                let tomb = state.tomb();
+                self.tombs.push_back((key, first_frame, tomb.tail.last_ts));
+                self.slots.insert(key, Slot::Tomb(Box::new(tomb)));
+            } else {
+                let c = &mut self.counters;
+                match why {
+                    Eviction::Count => {
+                        c.flows_evicted_for_count = c.flows_evicted_for_count.saturating_add(1)
+                    }
+                    Eviction::Bytes => {
+                        c.flows_evicted_for_bytes = c.flows_evicted_for_bytes.saturating_add(1)
+                    }
+                }
+            }
+            self.done.push(state.finish(self.cap));
+            return true;
+        }
+        false
+    }
+
+    /// Forgets the queue entries of flows no longer open.
+    fn prune_lru(&mut self) {
+        let slots = &self.slots;
+        self.lru.retain(|(key, first_frame, _)| {
+            matches!(slots.get(key), Some(Slot::Live(s)) if s.flow.first_frame == *first_frame)
+        });
     }
 
     /// Takes the flows that are over: ended (FIN both ways, or RST; a tombstone stays to count
@@ -436,6 +689,7 @@ impl FlowTable {
             };
             let last_ts = tomb.tail.last_ts;
             if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(Box::new(tomb))) {
+                self.buffered = self.buffered.saturating_sub(state.footprint);
                 out.push(state.finish(self.cap));
             }
             self.tombs.push_back((key, first_frame, last_ts));
@@ -456,6 +710,7 @@ impl FlowTable {
                     .collect();
                 for key in silent {
                     if let Some(Slot::Live(state)) = self.slots.remove(&key) {
+                        self.buffered = self.buffered.saturating_sub(state.footprint);
                         out.push(state.finish(self.cap));
                     }
                 }
@@ -521,10 +776,13 @@ impl FlowTable {
         (flows, tails)
     }
 
-    /// [`FlowTable::finish_with_tails`] for a caller that never drained (there are no tails
-    /// then; after draining, use `finish_with_tails` so that no late segment is lost).
+    /// [`FlowTable::finish_with_tails`] with the tails applied: for a caller that never drained
+    /// (tails then only come from limits hit; after draining, use `finish_with_tails` so that no
+    /// late segment is lost).
     pub fn finish(self) -> Vec<Flow> {
-        self.finish_with_tails().0
+        let (mut flows, tails) = self.finish_with_tails();
+        apply_tails(&mut flows, &tails);
+        flows
     }
 }
 
@@ -551,3 +809,7 @@ pub fn apply_tails(flows: &mut [Flow], tails: &[FlowTail]) {
 #[cfg(test)]
 #[path = "table_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "limits_tests.rs"]
+mod limits_tests;

@@ -439,7 +439,7 @@ pub fn looks_like_request(bytes: &[u8]) -> bool {
         return false;
     }
     other::recognise(bytes, Side::Client).is_some_and(|o| o.protocol != "unknown")
-        && other::recognise(bytes, Side::Server).map_or(true, |o| o.protocol == "unknown")
+        && other::recognise(bytes, Side::Server).is_none_or(|o| o.protocol == "unknown")
 }
 
 /// The bytes start like a server's cleartext answer (an HTTP/1.x status line or a protocol

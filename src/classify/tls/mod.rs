@@ -6,7 +6,7 @@
 //! handshake and derives the facts of [`TlsSummary`], each conclusion explained in `reasons`.
 
 mod alerts;
-mod certs;
+pub(crate) mod certs;
 mod cursor;
 pub mod decrypt;
 pub mod decrypt_suite;

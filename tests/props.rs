@@ -1,0 +1,157 @@
+//! Property tests: TCP reassembly is independent of how a stream was cut and delivered, and the
+//! parsers never panic on arbitrary bytes.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use mtlscan::decode::{Endpoint, Segment, TcpFlags};
+use mtlscan::flow::{FlowLimits, FlowTable};
+use proptest::prelude::*;
+
+fn ep(host: u8, port: u16) -> Endpoint {
+    Endpoint {
+        ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, host)),
+        port,
+    }
+}
+
+fn seg<'a>(seq: u32, flags: u8, payload: &'a [u8]) -> Segment<'a> {
+    Segment {
+        src: ep(1, 40000),
+        dst: ep(2, 443),
+        seq,
+        ack: 0,
+        flags: TcpFlags(flags),
+        payload,
+        payload_missing: 0,
+        loopback_if: false,
+        if_index: None,
+    }
+}
+
+/// Stream, cut points, overlapping extra pieces, shuffle plan, initial sequence number, prefix.
+type Plan = (
+    Vec<u8>,
+    Vec<usize>,
+    Vec<(usize, usize)>,
+    Vec<usize>,
+    u32,
+    usize,
+);
+
+fn plan() -> impl Strategy<Value = Plan> {
+    (1usize..3000).prop_flat_map(|len| {
+        (
+            proptest::collection::vec(any::<u8>(), len),
+            proptest::collection::vec(0..len, 0..40),
+            proptest::collection::vec((0..len, 1usize..400), 0..20),
+            proptest::collection::vec(any::<usize>(), 0..60),
+            any::<u32>(),
+            prop_oneof![Just(64usize), Just(1000), Just(65536)],
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    /// Any segmentation, reordering, duplication and overlap of a stream (all bytes delivered at
+    /// least once, consistent content) reassembles to the same prefix.
+    #[test]
+    fn any_delivery_reassembles_the_same_prefix(
+        (stream, cuts, extra, order, isn, prefix) in plan()
+    ) {
+        let mut bounds = cuts.clone();
+        bounds.push(0);
+        bounds.push(stream.len());
+        bounds.sort_unstable();
+        bounds.dedup();
+        // A partition of the stream, plus overlapping duplicates.
+        let mut pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        for (start, len) in extra {
+            pieces.push((start, (start + len).min(stream.len())));
+        }
+        // Shuffle by the plan (swap-based, deterministic for a given plan).
+        for (i, &o) in order.iter().enumerate() {
+            let n = pieces.len();
+            pieces.swap(i % n, o % n);
+        }
+        // Few enough pieces ahead of a gap to be held (the reassembler holds at most 256).
+        prop_assume!(pieces.len() <= 200);
+        let limits = FlowLimits { prefix_bytes: prefix, ..FlowLimits::default() };
+        let mut table = FlowTable::new(limits);
+        table.push(1, 0, &seg(isn, TcpFlags::SYN, &[]));
+        for (i, &(a, b)) in pieces.iter().enumerate() {
+            let seq = isn.wrapping_add(1).wrapping_add(a as u32);
+            table.push(i as u64 + 2, i as i64 + 1, &seg(seq, TcpFlags::ACK, &stream[a..b]));
+        }
+        let flows = table.finish();
+        prop_assert_eq!(flows.len(), 1);
+        let dir = &flows[0].dir[0];
+        let want = &stream[..stream.len().min(prefix)];
+        prop_assert_eq!(&dir.stream[..], want);
+        prop_assert!(dir.holes.is_empty(), "holes {:?}", dir.holes);
+        prop_assert_eq!(dir.payload_bytes, stream.len() as u64);
+        prop_assert_eq!(dir.gaps, 0);
+    }
+
+    #[test]
+    fn capture_readers_never_panic(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        mtlscan::fuzzing::capture(&data);
+    }
+
+    #[test]
+    fn capture_readers_never_panic_on_a_valid_header(
+        body in proptest::collection::vec(any::<u8>(), 0..2048),
+        ng in any::<bool>(),
+    ) {
+        let mut data = if ng {
+            vec![0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+                 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0]
+        } else {
+            vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                 0xff, 0xff, 0, 0, 1, 0, 0, 0]
+        };
+        data.extend(body);
+        mtlscan::fuzzing::capture(&data);
+        mtlscan::fuzzing::pipeline(&data);
+    }
+
+    #[test]
+    fn decoders_never_panic(data in proptest::collection::vec(any::<u8>(), 0..1600)) {
+        mtlscan::fuzzing::decode(&data);
+    }
+
+    #[test]
+    fn reassembly_never_panics(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        mtlscan::fuzzing::reassembly(&data);
+    }
+
+    #[test]
+    fn tls_and_plaintext_never_panic(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        mtlscan::fuzzing::tls(&data);
+        mtlscan::fuzzing::plaintext(&data);
+        mtlscan::fuzzing::certificates(&data);
+    }
+
+    #[test]
+    fn tls_records_never_panic(
+        kind in 20u8..25,
+        version in prop_oneof![Just(0x0301u16), Just(0x0303), any::<u16>()],
+        body in proptest::collection::vec(any::<u8>(), 0..3000),
+        declared in any::<u16>(),
+        split in any::<u16>(),
+    ) {
+        // Well-formed record headers over arbitrary bodies, with lengths that lie.
+        let mut data = split.to_be_bytes().to_vec();
+        data.push(kind);
+        data.extend_from_slice(&version.to_be_bytes());
+        data.extend_from_slice(&declared.to_be_bytes());
+        data.extend_from_slice(&body);
+        mtlscan::fuzzing::tls(&data);
+    }
+
+    #[test]
+    fn keylog_never_panics(text in "[A-Z_ 0-9a-f\n#\r]{0,600}") {
+        mtlscan::fuzzing::keylog(text.as_bytes());
+    }
+}
