@@ -248,17 +248,29 @@ def analyse(path, keys):
     return results
 
 
+def key_log_of(folder, name):
+    """The key log committed with a capture: X-keylog.pcap -> X.keys, rustls-X.pcap -> rustls-X.keys."""
+    if name.endswith("-keylog.pcap"):
+        return name.replace("-keylog.pcap", ".keys")
+    if name.startswith("rustls-") and name.endswith(".pcap"):
+        keys = name[:-len(".pcap")] + ".keys"
+        if os.path.exists(os.path.join(folder, keys)):
+            return keys
+    return ""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
     ap.add_argument("--keys", required=True, help="key log of every TLS client in the captures")
+    ap.add_argument("--only", default="", help="only the captures whose name starts with this")
     a = ap.parse_args()
     names = sorted(n for n in os.listdir(a.dir)
-                   if n.endswith((".pcap", ".pcapng", ".pcap.gz")))
+                   if n.endswith((".pcap", ".pcapng", ".pcap.gz")) and n.startswith(a.only))
     print("#file\tclient_port\tserver_port\texpected_verdict\tclient_cert\tnotes")
     for n in names:
         path = os.path.join(a.dir, n)
-        companion = n.replace("-keylog.pcap", ".keys") if n.endswith("-keylog.pcap") else ""
+        companion = key_log_of(a.dir, n)
         for i, (info, verdict, cc, notes) in enumerate(analyse(path, a.keys), 1):
             extra = ["order=%d" % i]
             if n == "truncated.pcap":

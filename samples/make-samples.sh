@@ -3,8 +3,10 @@
 #
 #   sudo samples/make-samples.sh          # reuses samples/pki/ if present (REUSE_PKI=1)
 #   sudo REUSE_PKI=0 samples/make-samples.sh   # new CA and leaves, written to samples/pki/
+#   sudo ONLY=rustls samples/make-samples.sh   # only the rustls-* captures (keeps the others)
 #
-# Peers: openssl s_server / s_client, curl, python3 -m http.server, captured with tcpdump.
+# Peers: openssl s_server / s_client, curl, python3 -m http.server, and the rustls peer of
+# examples/tls_peer.rs (built with cargo), captured with tcpdump.
 # Every capture is checked with tshark and samples/expected.tsv is derived from the captures
 # (see derive_expected.py). Needs root (tcpdump). Finishes in well under a minute.
 set -euo pipefail
@@ -14,11 +16,15 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$HERE"
 PKI_DIR="$HERE/pki"
 REUSE_PKI="${REUSE_PKI:-1}"
+ONLY="${ONLY:-}"       # '' (everything) or 'rustls' (the rustls-* captures alone)
+CARGO="${CARGO:-cargo}"
 
 die() { echo "make-samples.sh: $*" >&2; exit 1; }
 log() { printf '== %s\n' "$*" >&2; }
 
 [[ $EUID -eq 0 ]] || die "run as root (tcpdump needs CAP_NET_RAW, servers bind fixed ports)"
+[[ -z $ONLY || $ONLY == rustls ]] || die "ONLY is '' or 'rustls', not '$ONLY'"
+command -v "$CARGO" >/dev/null 2>&1 || die "cargo not found (set CARGO=/path/to/cargo): it builds the rustls peer"
 
 # ---------------------------------------------------------------- tools
 missing=()
@@ -103,6 +109,14 @@ cli() { # NAME s_client-args... ; sends one line, then CLOSE (s_server -rev then
     { sleep "$CLI_DELAY"; printf 'GET /details/0 from productpage\nCLOSE\n'; } 2>/dev/null |
         timeout 10 openssl s_client -ign_eof -keylogfile "$kl" "$@" >"$WORK/$name.cli.log" 2>&1 || true
     if [[ -n $KEYLOG ]]; then cat "$KEYLOG" >>"$ALLKEYS"; fi
+}
+
+TSV=  # expected.tsv being checked by expect
+expect() { # FILE VERDICT... : the verdicts of FILE in $TSV, flow by flow
+    local file=$1 got
+    shift
+    got=$(awk -F'\t' -v f="$file" '$1 == f { printf "%s ", $4 }' "$TSV")
+    [[ "$got" == "$* " ]] || die "$file: expected verdicts '$*', tshark shows '$got'"
 }
 
 HTTP_PID=
@@ -209,6 +223,9 @@ pki_usable() {
     done
 }
 mkdir -p "$P"
+if [[ $ONLY == rustls ]] && ! { [[ $REUSE_PKI == 1 ]] && pki_usable; }; then
+    die "ONLY=rustls reuses samples/pki/: a new PKI needs a full run"
+fi
 if [[ $REUSE_PKI == 1 ]] && pki_usable; then
     log "reusing PKI from samples/pki"
     cp "$PKI_DIR"/*.crt "$PKI_DIR"/*.key "$P/"
@@ -236,7 +253,106 @@ ALLKEYS=$WORK/all.keys   # key log of every TLS client: lets the checks decrypt 
 : >"$ALLKEYS"
 
 cd "$OUT"
-rm -f ./*.pcap ./*.pcapng ./*.keys ./*.gz
+if [[ $ONLY == rustls ]]; then
+    rm -f ./rustls-*.pcap ./rustls-*.keys
+else
+    rm -f ./*.pcap ./*.pcapng ./*.keys ./*.gz
+fi
+
+# ---------------------------------------------------------------- rustls captures
+# A second TLS stack: rustls (examples/tls_peer.rs) coalesces the client's encrypted flight
+# (Certificate + CertificateVerify + Finished) into ONE record, where OpenSSL sends one record per
+# message. The peer answers the line reversed, like s_server -rev.
+log "building the rustls peer (examples/tls_peer.rs)"
+(cd "$HERE/.." && "$CARGO" build --quiet --release --example tls_peer) || die "cargo build failed"
+PEER=${CARGO_TARGET_DIR:-$HERE/../target}/release/examples/tls_peer
+[[ -x $PEER ]] || die "no $PEER after the build"
+ANSWER=egaptcudorp\ morf\ 0/sliated/\ TEG   # the client's line, reversed by the server
+
+rsrv() { # NAME PORT tls_peer-server-args... ; one rustls listener on 127.0.0.1:PORT, one connection
+    local name=$1 port=$2
+    shift 2
+    timeout 20 "$PEER" server --port "$port" "$@" >"$WORK/$name.srv.log" 2>&1 </dev/null &
+    SRV_PID=$!
+    BG+=("$SRV_PID")
+    wait_port "$port"
+}
+rcli() { # NAME tls_peer-client-args... ; sends one line, must get it back reversed
+    local name=$1 kl=$ALLKEYS
+    shift
+    [[ -n $KEYLOG ]] && kl=$KEYLOG
+    timeout 10 "$PEER" client --keylog "$kl" "$@" >"$WORK/$name.cli.log" 2>&1 </dev/null || true
+    if [[ -n $KEYLOG ]]; then cat "$KEYLOG" >>"$ALLKEYS"; fi
+    grep -qF "$ANSWER" "$WORK/$name.cli.log" || { cat "$WORK/$name.cli.log" >&2; die "rustls client $name got no answer"; }
+}
+# Checks, with the keys, that the client's encrypted flight is ONE record holding HANDSHAKE_TYPES
+# (11 Certificate, 15 CertificateVerify, 20 Finished) after the CCS.
+coalesced() { # FILE PORT HANDSHAKE_TYPES
+    local got
+    got=$(tshark -n -r "$1" -o "tls.keylog_file:$ALLKEYS" -Y "tcp.dstport == $2 && tls.handshake.type == 20" \
+          -T fields -E occurrence=a -E aggregator=, -e tls.record.opaque_type -e tls.handshake.type 2>/dev/null)
+    [[ $got == "23	$3" ]] || die "$1: client flight is not one encrypted record of $3 (tshark: '$got')"
+}
+RUSTLS_MESH_SRV=(--cert "$P/details.crt" --key "$P/details.key" --alpn istio)
+RUSTLS_MESH_CLI=(--ca "$P/ca.crt" --sni "$ISTIO_SNI" --alpn "$ISTIO_ALPN")
+RUSTLS_CLIENT_CERT=(--cert "$P/productpage.crt" --key "$P/productpage.key")
+
+log "rustls-tls13-mtls.pcap + rustls-tls13-mtls.keys"
+cap_start rustls-tls13-mtls.pcap lo '' 'tcp port 9501'
+KEYLOG=$OUT/rustls-tls13-mtls.keys
+rm -f "$KEYLOG"
+rsrv rustls13-mtls 9501 "${RUSTLS_MESH_SRV[@]}" --client-ca "$P/ca.crt" --require-client-cert
+rcli rustls13-mtls --port 9501 "${RUSTLS_MESH_CLI[@]}" "${RUSTLS_CLIENT_CERT[@]}"
+KEYLOG=
+srv_wait
+cap_stop
+coalesced rustls-tls13-mtls.pcap 9501 11,15,20
+
+log "rustls-tls13-server-only.pcap"
+cap_start rustls-tls13-server-only.pcap lo '' 'tcp port 8501'
+rsrv rustls13-so 8501 --cert "$P/api.crt" --key "$P/api.key"
+rcli rustls13-so --port 8501 --ca "$P/ca.crt" --sni api.example.internal
+srv_wait
+cap_stop
+coalesced rustls-tls13-server-only.pcap 8501 20
+
+log "rustls-tls13-cert-requested-none.pcap"
+cap_start rustls-tls13-cert-requested-none.pcap lo '' 'tcp port 8502'
+rsrv rustls13-req 8502 "${RUSTLS_MESH_SRV[@]}" --client-ca "$P/ca.crt"
+rcli rustls13-req --port 8502 "${RUSTLS_MESH_CLI[@]}"
+srv_wait
+cap_stop
+coalesced rustls-tls13-cert-requested-none.pcap 8502 11,20
+
+log "rustls-tls12-mtls.pcap"
+cap_start rustls-tls12-mtls.pcap lo '' 'tcp port 9502'
+rsrv rustls12-mtls 9502 "${RUSTLS_MESH_SRV[@]}" --client-ca "$P/ca.crt" --require-client-cert --tls12
+rcli rustls12-mtls --port 9502 "${RUSTLS_MESH_CLI[@]}" "${RUSTLS_CLIENT_CERT[@]}" --tls12
+srv_wait
+cap_stop
+
+expect_rustls() { # verdicts of the rustls captures in $TSV, flow by flow
+    expect rustls-tls12-mtls.pcap mtls
+    expect rustls-tls13-cert-requested-none.pcap tls
+    expect rustls-tls13-mtls.pcap mtls
+    expect rustls-tls13-server-only.pcap tls
+}
+
+if [[ $ONLY == rustls ]]; then
+    log "deriving the rustls lines of expected.tsv with tshark"
+    python3 "$HERE/derive_expected.py" --keys "$ALLKEYS" --dir "$OUT" --only rustls- >"$WORK/rustls.tsv"
+    TSV=$WORK/rustls.tsv
+    expect_rustls
+    # the other lines stay; files in name order, flows in capture order
+    { head -n 1 expected.tsv
+      { tail -n +2 expected.tsv | grep -v '^rustls-' || true; tail -n +2 "$WORK/rustls.tsv"; } |
+          sort -s -t "$(printf '\t')" -k1,1
+    } >"$WORK/expected.tsv"
+    cp "$WORK/expected.tsv" "$OUT/expected.tsv"
+    log "done: rustls captures in samples/"
+    ls -l "$OUT"/rustls-* >&2
+    exit 0
+fi
 
 # ---------------------------------------------------------------- single-flow captures
 log "tls12-mtls.pcap"
@@ -417,12 +533,8 @@ log "deriving expected.tsv with tshark"
 python3 "$HERE/derive_expected.py" --keys "$ALLKEYS" --dir "$OUT" >"$WORK/expected.tsv"
 
 # Intent, flow by flow in capture order: the verdicts derived from the bytes must match it.
-expect() { # FILE VERDICT...
-    local file=$1 got
-    shift
-    got=$(awk -F'\t' -v f="$file" '$1 == f { printf "%s ", $4 }' "$WORK/expected.tsv")
-    [[ "$got" == "$* " ]] || die "$file: expected verdicts '$*', tshark shows '$got'"
-}
+TSV=$WORK/expected.tsv
+expect_rustls
 expect tls12-mtls.pcap mtls
 expect tls12-server-only.pcap tls
 expect tls12-cert-requested-empty.pcap tls

@@ -195,6 +195,8 @@ fn key_logs_turn_inference_into_proof() {
     for (capture, keys) in [
         ("tls13-mtls-keylog.pcap", "tls13-mtls.keys"),
         ("tls13-suites-keylog.pcap", "tls13-suites.keys"),
+        // rustls: Certificate, CertificateVerify and Finished in one encrypted record
+        ("rustls-tls13-mtls.pcap", "rustls-tls13-mtls.keys"),
     ] {
         let report = report(&["--keylog", keys, capture]);
         for f in report["flows"].as_array().unwrap() {

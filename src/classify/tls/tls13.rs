@@ -21,6 +21,9 @@ pub const ALPS_EMPTY_ENCRYPTED_EXTENSIONS: usize = 10;
 /// With ALPS offered, the client's EncryptedExtensions may carry settings of any size: a chain is
 /// only concluded from a first record this much larger.
 pub const MIN_CHAIN_INNER_WITH_ALPS: usize = 300;
+/// Smallest and largest CertificateVerify body (signature scheme 2 + length 2 + signature): an
+/// Ed25519 signature is 64 bytes, an RSA-8192 one 1024.
+pub const CERTIFICATE_VERIFY_BODY: std::ops::RangeInclusive<usize> = (4 + 64)..=(4 + 1024);
 /// ALPS extension code points (old and new).
 pub const ALPS_EXTENSIONS: [u16; 2] = [17513, 17613];
 
@@ -105,6 +108,47 @@ pub struct Input<'r, 'a> {
     pub alps_offered: bool,
     /// The client's stream stops (hole, cut, garbage) before the records given.
     pub client_stream_broken: bool,
+}
+
+/// Where the client's flight ends after the record holding its certificate chain, and how that
+/// reads. One record per message (OpenSSL): a CertificateVerify-sized record, then a
+/// Finished-sized one. Certificate + CertificateVerify together: a Finished-sized record next.
+/// Anything else follows a flight coalesced into the chain record (rustls, Go, BoringSSL): the
+/// Finished is in it, and what follows is application data, whatever its size.
+fn chain_flight_end(
+    chain: &Record<'_>,
+    rest: &[&Record<'_>],
+    shapes: &FlightShapes,
+) -> (Option<u64>, String) {
+    let inner = |r: &Record<'_>| r.body.len().checked_sub(1 + shapes.sizes.tag_len);
+    let finished = |r: &Record<'_>| r.body.len() == shapes.finished_only;
+    match rest {
+        [cv, fin, ..]
+            if finished(fin) && inner(cv).is_some_and(|n| CERTIFICATE_VERIFY_BODY.contains(&n)) =>
+        {
+            (
+                fin.frame,
+                format!(
+                    ", then a Finished-sized record of {} bytes ({})",
+                    shapes.finished_only,
+                    frame_text(fin.frame)
+                ),
+            )
+        }
+        [fin, ..] if finished(fin) => (
+            fin.frame,
+            format!(
+                ", CertificateVerify in the same record, then a Finished-sized record of {} bytes ({})",
+                shapes.finished_only,
+                frame_text(fin.frame)
+            ),
+        ),
+        [] => (chain.frame, String::new()),
+        [_, ..] => (
+            chain.frame,
+            ", no CertificateVerify and Finished-sized records follow: the flight is coalesced into this record (CertificateVerify and Finished included)".to_string(),
+        ),
+    }
 }
 
 /// Infers from the client's encrypted handshake records whether it sent a certificate.
@@ -237,6 +281,7 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
         MIN_CHAIN_INNER
     };
     let finished_after = |records: &[&Record<'_>]| {
+        // an empty Certificate alone is followed by the Finished
         records
             .iter()
             .find(|r| r.body.len() == shapes.finished_only)
@@ -275,15 +320,8 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
     } else if len.saturating_sub(1 + tag) >= min_chain {
         out.presented = Some(true);
         out.certificate_requested = Some(true);
-        let finished = finished_after(rest).flatten();
-        out.flight_end_frame = finished.or(first.frame);
-        let tail = match finished {
-            Some(f) => format!(
-                ", then a Finished-sized record of {} bytes (frame {f})",
-                shapes.finished_only
-            ),
-            None => String::new(),
-        };
+        let (end, tail) = chain_flight_end(first, rest, &shapes);
+        out.flight_end_frame = end;
         out.reasons.push(format!(
             "first client handshake record {len} bytes > Finished-only {} bytes for {suite_name}: certificate chain present ({at}){tail}",
             shapes.finished_only
@@ -413,6 +451,89 @@ mod tests {
         let i = infer(input(0x1302, &r));
         assert_eq!(i.presented, Some(true));
         assert!(i.reasons[0].contains("> Finished-only 69 bytes for TLS_AES_256_GCM_SHA384"));
+    }
+
+    #[test]
+    fn rustls_coalesced_flights_from_real_captures() {
+        // rustls-tls13-mtls.pcap: CCS, then Certificate + CertificateVerify + Finished in one
+        // 624-byte record (frame 8), application data (49) and close_notify (19) afterwards.
+        let r = [
+            rec(20, 1, 8),
+            rec(23, 624, 8),
+            rec(23, 49, 10),
+            rec(23, 19, 14),
+        ];
+        let i = infer(input(0x1302, &r));
+        assert_eq!(
+            (i.presented, i.certificate_requested),
+            (Some(true), Some(true))
+        );
+        assert_eq!((i.frame, i.flight_end_frame), (Some(8), Some(8)));
+        assert_eq!(
+            i.reasons,
+            vec!["first client handshake record 624 bytes > Finished-only 69 bytes for TLS_AES_256_GCM_SHA384: certificate chain present (frame 8), no CertificateVerify and Finished-sized records follow: the flight is coalesced into this record (CertificateVerify and Finished included)".to_string()]
+        );
+        // A Finished-sized record of application data after a coalesced flight is not the
+        // flight's end: the record before it (49 bytes) is too small for a CertificateVerify.
+        let r = [
+            rec(20, 1, 8),
+            rec(23, 624, 8),
+            rec(23, 49, 10),
+            rec(23, 69, 12),
+        ];
+        assert_eq!(infer(input(0x1302, &r)).flight_end_frame, Some(8));
+        // rustls-tls13-cert-requested-none.pcap: empty Certificate + Finished, 77 bytes.
+        let r = [
+            rec(20, 1, 8),
+            rec(23, 77, 8),
+            rec(23, 49, 10),
+            rec(23, 19, 14),
+        ];
+        let i = infer(input(0x1302, &r));
+        assert_eq!(
+            (i.presented, i.certificate_requested, i.flight_end_frame),
+            (Some(false), Some(true), Some(8))
+        );
+        assert!(
+            i.reasons[0].contains("77 bytes = empty Certificate + Finished 8+4+48+1+16"),
+            "{:?}",
+            i.reasons
+        );
+        // rustls-tls13-server-only.pcap: Finished alone, 69 bytes.
+        let r = [
+            rec(20, 1, 8),
+            rec(23, 69, 8),
+            rec(23, 49, 10),
+            rec(23, 19, 14),
+        ];
+        let i = infer(input(0x1302, &r));
+        assert_eq!(
+            (i.presented, i.certificate_requested, i.flight_end_frame),
+            (Some(false), Some(false), Some(8))
+        );
+    }
+
+    #[test]
+    fn certificate_and_verify_together_then_finished() {
+        let r = [
+            rec(20, 1, 6),
+            rec(23, 700, 7),
+            rec(23, 53, 9),
+            rec(23, 80, 11),
+        ];
+        let i = infer(input(0x1301, &r));
+        assert_eq!(i.presented, Some(true));
+        assert_eq!(i.flight_end_frame, Some(9));
+        assert!(
+            i.reasons[0].ends_with(
+                ", CertificateVerify in the same record, then a Finished-sized record of 53 bytes (frame 9)"
+            ),
+            "{:?}",
+            i.reasons
+        );
+        // OpenSSL, RSA-2048 client: CertificateVerify 4+256+1+16 = 281, Finished 69.
+        let r = [rec(23, 1085, 7), rec(23, 281, 7), rec(23, 69, 8)];
+        assert_eq!(infer(input(0x1302, &r)).flight_end_frame, Some(8));
     }
 
     #[test]
