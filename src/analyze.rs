@@ -12,6 +12,8 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -30,7 +32,51 @@ pub struct AnalysisOptions {
     pub keylog: KeyLog,
     /// Worker threads for classification; `None` uses every core.
     pub threads: Option<usize>,
+    /// Told how far the analysis has come (for a progress bar).
+    pub progress: ProgressHook,
 }
+
+/// How far an analysis has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Reading input number `input` (0-based): about `bytes` of it read so far (packet bytes
+    /// plus record headers; compressed inputs read more than their size).
+    Reading { input: usize, bytes: u64 },
+    /// Input `input` is read; its `flows` flows are being classified.
+    Classifying { input: usize, flows: usize },
+}
+
+/// A callback told of [`Progress`]; the default does nothing.
+#[derive(Clone, Default)]
+pub struct ProgressHook(Option<Arc<dyn Fn(Progress) + Send + Sync>>);
+
+impl ProgressHook {
+    /// A hook that calls `f`.
+    pub fn new(f: impl Fn(Progress) + Send + Sync + 'static) -> ProgressHook {
+        ProgressHook(Some(Arc::new(f)))
+    }
+
+    fn emit(&self, p: Progress) {
+        if let Some(f) = &self.0 {
+            f(p);
+        }
+    }
+}
+
+impl fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ProgressHook(set)"
+        } else {
+            "ProgressHook(none)"
+        })
+    }
+}
+
+/// Frames between two progress reports.
+const PROGRESS_EVERY: u64 = 1 << 13;
+/// Bytes of a classic pcap record header, used to estimate how far reading has come.
+const RECORD_HEADER: u64 = 16;
 
 /// Why an analysis could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +189,11 @@ fn analyze_all(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, Ana
         flows: Vec::new(),
     };
     for (index, input) in inputs.iter().enumerate() {
-        let (mut report, flows) = analyze_one(input, opts)?;
+        let (mut report, flows) = analyze_one(index, input, opts)?;
+        opts.progress.emit(Progress::Classifying {
+            input: index,
+            flows: flows.len(),
+        });
         let mut keylog = opts.keylog.clone();
         if !report.info.tls_secrets.is_empty() {
             let (embedded, errors) = KeyLog::parse_lenient(&report.info.tls_secrets);
@@ -177,12 +227,23 @@ fn analyze_all(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, Ana
 }
 
 fn analyze_one(
+    index: usize,
     input: &Input,
     opts: &AnalysisOptions,
 ) -> Result<(CaptureReport, Vec<Flow>), AnalyzeError> {
     let mut table = FlowTable::new(opts.limits.clone());
     let mut skipped: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut read_bytes: u64 = 0;
     let info = capture::read_capture(input, &opts.read, |frame| {
+        read_bytes = read_bytes
+            .saturating_add(frame.data.len() as u64)
+            .saturating_add(RECORD_HEADER);
+        if frame.number % PROGRESS_EVERY == 0 {
+            opts.progress.emit(Progress::Reading {
+                input: index,
+                bytes: read_bytes,
+            });
+        }
         match decode::decode(frame.link, frame.data) {
             Ok(seg) => table.push(frame.number, frame.ts_nanos, &seg),
             Err(skip) => *skipped.entry(skip.name()).or_default() += 1,

@@ -16,8 +16,9 @@ pub mod capture;
 pub mod classify;
 pub mod decode;
 pub mod flow;
+pub mod mesh;
 pub mod model;
 pub mod names;
 pub mod report;
 
-pub use analyze::{analyze, Analysis, AnalysisOptions, AnalyzeError};
+pub use analyze::{analyze, Analysis, AnalysisOptions, AnalyzeError, Progress, ProgressHook};
