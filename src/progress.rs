@@ -52,9 +52,9 @@ impl Layout {
 
 fn style(known_total: bool) -> ProgressStyle {
     let template = if known_total {
-        "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)"
+        "{spinner} {msg} [{bar:24}] {bytes}/{total_bytes}, {bytes_per_sec}, {eta} left"
     } else {
-        "{spinner} {msg} {bytes} ({bytes_per_sec})"
+        "{spinner} {msg} {bytes}, {bytes_per_sec}"
     };
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -84,22 +84,30 @@ impl Bar {
                     if guard.is_none() && pos < SHOW_AFTER {
                         return;
                     }
-                    let bar = guard.get_or_insert_with(|| {
-                        let bar = ProgressBar::with_draw_target(
-                            layout.total,
-                            ProgressDrawTarget::stderr_with_hz(8),
-                        );
-                        bar.set_style(style(layout.total.is_some()));
-                        bar.enable_steady_tick(Duration::from_millis(250));
-                        bar
-                    });
                     let what = if count > 1 {
                         format!("reading capture {} of {count}", input + 1)
                     } else {
                         "reading".to_string()
                     };
-                    bar.set_message(what);
-                    bar.set_position(pos);
+                    match guard.as_ref() {
+                        Some(bar) => {
+                            bar.set_message(what);
+                            bar.set_position(pos);
+                        }
+                        None => {
+                            // drawn only once it holds the right position
+                            let bar = ProgressBar::with_draw_target(
+                                layout.total,
+                                ProgressDrawTarget::hidden(),
+                            );
+                            bar.set_style(style(layout.total.is_some()));
+                            bar.set_message(what);
+                            bar.set_position(pos);
+                            bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+                            bar.enable_steady_tick(Duration::from_millis(250));
+                            *guard = Some(bar);
+                        }
+                    }
                 }
                 Progress::Classifying { flows, .. } => {
                     if let Some(bar) = guard.as_ref() {

@@ -318,7 +318,7 @@ fn pairing_text(other: &FlowResult, loopback: bool, pair: &Pair) -> String {
     };
     if loopback {
         format!(
-            "same request as flow {} on the network leg ({}), which started {when}; linked by {}",
+            "same request as flow {} on the network leg ({}), which started {when} (link: {})",
             other.id,
             other.class.verdict.name(),
             pair.link.text()
@@ -326,7 +326,7 @@ fn pairing_text(other: &FlowResult, loopback: bool, pair: &Pair) -> String {
     } else {
         format!(
             "same request as flow {} on the loopback leg ({}, application ↔ proxy), which \
-             started {when}; linked by {}",
+             started {when} (link: {})",
             other.id,
             other.class.verdict.name(),
             pair.link.text()
