@@ -3,7 +3,6 @@
 //! expects in plaintext, or that `--allow` exempts, is skipped with the reason; every other flow
 //! passes. Without `--require` nothing fails.
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::document::{Document, FlowDoc};
@@ -69,13 +68,13 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
         .iter()
         .filter(|f| f.policy.is_some_and(|p| p != "exempt"))
         .count();
-    let mut xml = String::new();
-    let _ = writeln!(xml, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
+    let xml = out;
+    writeln!(xml, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
         xml,
         r#"<testsuites name="mtlscan" tests="{}" failures="{failures_total}" errors="0">"#,
         doc.flows.len()
-    );
+    )?;
     for (index, capture) in doc.captures.iter().enumerate() {
         let flows: Vec<&FlowDoc<'_>> = doc.flows.iter().filter(|f| f.capture == index).collect();
         let failures = flows
@@ -86,13 +85,13 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .filter(|f| f.policy == Some("exempt") || (f.expected && f.policy.is_none()))
             .count();
-        let _ = writeln!(
+        writeln!(
             xml,
             r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="0" skipped="{skipped}">"#,
             escape(&capture.path),
             flows.len()
-        );
-        let _ = writeln!(xml, "    <properties>");
+        )?;
+        writeln!(xml, "    <properties>")?;
         let mut props: Vec<(&str, String)> = vec![
             ("sha256", capture.sha256.clone()),
             ("format", capture.format.to_string()),
@@ -105,21 +104,21 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
             props.push(("mesh", profile.to_string()));
         }
         for (name, value) in props {
-            let _ = writeln!(
+            writeln!(
                 xml,
                 r#"      <property name="{name}" value="{}"/>"#,
                 escape(&value)
-            );
+            )?;
         }
-        let _ = writeln!(xml, "    </properties>");
+        writeln!(xml, "    </properties>")?;
         for f in flows {
-            let _ = write!(
+            write!(
                 xml,
                 r#"    <testcase classname="mtlscan.{}" name="{}" time="{:.6}""#,
                 escape(&capture.path),
                 escape(&case_name(f)),
                 f.duration_nanos.max(0) as f64 / 1e9
-            );
+            )?;
             match f.policy {
                 Some("exempt") => {
                     let why = f
@@ -127,7 +126,7 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
                         .map(str::to_string)
                         .or_else(|| f.exempt_by.clone())
                         .unwrap_or_default();
-                    let _ = writeln!(
+                    writeln!(
                         xml,
                         r#"><skipped message="{}"/></testcase>"#,
                         escape(&format!(
@@ -135,19 +134,19 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
                             f.verdict.name(),
                             f.leg
                         ))
-                    );
+                    )?;
                 }
                 Some(violation) => {
-                    let _ = writeln!(
+                    writeln!(
                         xml,
                         r#"><failure message="{}" type="{}">{}</failure></testcase>"#,
                         escape(&evidence(f)),
                         escape(violation),
                         escape(&f.reasons.join("\n"))
-                    );
+                    )?;
                 }
                 None if f.expected => {
-                    let _ = writeln!(
+                    writeln!(
                         xml,
                         r#"><skipped message="{}"/></testcase>"#,
                         escape(&format!(
@@ -156,21 +155,20 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
                             f.leg,
                             f.expected_reason.unwrap_or_default()
                         ))
-                    );
+                    )?;
                 }
                 None => {
-                    let _ = writeln!(
+                    writeln!(
                         xml,
                         r#"><system-out>{}</system-out></testcase>"#,
                         escape(&format!("{}: {}", f.verdict.name(), f.reasons.join("\n")))
-                    );
+                    )?;
                 }
             }
         }
-        let _ = writeln!(xml, "  </testsuite>");
+        writeln!(xml, "  </testsuite>")?;
     }
-    let _ = writeln!(xml, "</testsuites>");
-    out.write_all(xml.as_bytes())
+    writeln!(xml, "</testsuites>")
 }
 
 #[cfg(test)]

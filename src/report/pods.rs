@@ -1,7 +1,7 @@
 //! Flows grouped by pod pair (client pod → server pod, per leg): what a reviewer reads first
 //! when pod names are known.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -64,14 +64,15 @@ pub fn group(flows: &[FlowDoc<'_>]) -> Vec<PodPairDoc> {
     let mut ports: Vec<BTreeSet<u16>> = Vec::new();
     let mut ids: Vec<BTreeSet<String>> = Vec::new();
     let mut snis: Vec<BTreeSet<String>> = Vec::new();
+    let mut index: HashMap<(String, String, &'static str), usize> = HashMap::new();
     for f in flows {
         let (client, server) = ends(f);
-        let at = match out
-            .iter()
-            .position(|g| g.client == client && g.server == server && g.leg == f.leg)
-        {
-            Some(at) => at,
+        let key = (client, server, f.leg);
+        let at = match index.get(&key) {
+            Some(&at) => at,
             None => {
+                let (client, server, _) = key.clone();
+                index.insert(key, out.len());
                 out.push(PodPairDoc {
                     client,
                     server,
