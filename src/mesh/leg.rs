@@ -7,6 +7,7 @@
 //! inbound requests to the application). Loopback addresses cannot leave a host, so one loopback
 //! end is enough.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
@@ -55,27 +56,27 @@ pub enum LegWhy {
 
 impl LegWhy {
     /// The reason in words, for the report.
-    pub fn text(self) -> String {
+    pub fn text(self) -> Cow<'static, str> {
         match self {
             LegWhy::IstioInbound => "127.0.0.6 is the source address Istio's sidecar uses to \
                 hand inbound requests to the application: inside the pod"
-                .to_string(),
+                .into(),
             LegWhy::LoopbackInterface => "captured on a loopback interface (the Linux cooked \
                 capture header says ARPHRD_LOOPBACK, 772): inside the pod or host"
-                .to_string(),
+                .into(),
             LegWhy::LoopbackAddresses => "both ends are loopback addresses (127.0.0.0/8, ::1): \
                 the traffic never left the pod or host"
-                .to_string(),
+                .into(),
             LegWhy::OneLoopbackEnd(ip) => {
-                format!("{ip} is a loopback address: the traffic never left the pod or host")
+                format!("{ip} is a loopback address: the traffic never left the pod or host").into()
             }
             LegWhy::RedirectReply => "the replies of a connection that iptables REDIRECT sent \
                 to a proxy on the loopback interface (they carry the original destination): \
                 inside the pod"
-                .to_string(),
+                .into(),
             LegWhy::Network => "neither end is a loopback address and no packet was captured \
                 on a loopback interface: on the wire between pods or hosts"
-                .to_string(),
+                .into(),
         }
     }
 }

@@ -204,58 +204,73 @@ pub struct Expected {
     pub profile: Profile,
     pub rule: Rule,
     /// The reason in words, starting with the profile's name.
-    pub reason: String,
+    pub reason: &'static str,
 }
 
 /// Whether the profile expects this flow to be plaintext, and why.
 pub fn expected(profile: Profile, flow: &FlowResult, leg: Leg) -> Option<Expected> {
     let port = flow.facts.server.port;
-    let found = |rule: Rule, reason: &str| {
+    let found = |rule: Rule, reason: &'static str| {
         Some(Expected {
             profile,
             rule,
-            reason: format!("{}: {reason}", profile.name()),
+            reason,
         })
     };
     if leg == Leg::Loopback {
         return match profile {
             Profile::Istio => found(
                 Rule::LoopbackLeg,
-                "loopback leg between the application and its sidecar, plaintext by design \
+                "istio: loopback leg between the application and its sidecar, plaintext by design \
                  (the sidecar encrypts the network leg)",
             ),
             Profile::Linkerd => found(
                 Rule::LoopbackLeg,
-                "loopback leg between the application and its proxy, plaintext by design \
+                "linkerd: loopback leg between the application and its proxy, plaintext by design \
                  (the proxy encrypts the network leg)",
             ),
             Profile::Ambient => found(
                 Rule::LoopbackLeg,
-                "loopback traffic inside the pod never leaves it (ztunnel encrypts what does)",
+                "ambient: loopback traffic inside the pod never leaves it (ztunnel encrypts what does)",
             ),
         };
     }
+    let istio = profile == Profile::Istio;
     match (profile, port) {
         (Profile::Istio | Profile::Ambient, ports::ISTIO_HEALTH) => found(
             Rule::HealthCheck,
-            "health check on port 15021 (kubelet readiness probe), plaintext by design",
+            if istio {
+                "istio: health check on port 15021 (kubelet readiness probe), plaintext by design"
+            } else {
+                "ambient: health check on port 15021 (kubelet readiness probe), plaintext by design"
+            },
         ),
         (Profile::Istio | Profile::Ambient, ports::ISTIO_METRICS) => found(
             Rule::Metrics,
-            "merged metrics and health on port 15020 (Prometheus scrape), plaintext by design",
+            if istio {
+                "istio: merged metrics and health on port 15020 (Prometheus scrape), plaintext by \
+                 design"
+            } else {
+                "ambient: merged metrics and health on port 15020 (Prometheus scrape), plaintext \
+                 by design"
+            },
         ),
         (Profile::Istio | Profile::Ambient, ports::ENVOY_STATS) => found(
             Rule::Metrics,
-            "Envoy statistics on port 15090 (Prometheus scrape), plaintext by design",
+            if istio {
+                "istio: Envoy statistics on port 15090 (Prometheus scrape), plaintext by design"
+            } else {
+                "ambient: Envoy statistics on port 15090 (Prometheus scrape), plaintext by design"
+            },
         ),
         (Profile::Linkerd, ports::LINKERD_ADMIN) => found(
             Rule::ProxyAdmin,
-            "Linkerd proxy admin port 4191 (metrics and probes), plaintext by design",
+            "linkerd: proxy admin port 4191 (metrics and probes), plaintext by design",
         ),
         (Profile::Ambient, _) if flow.facts.client.ip == AMBIENT_PROBE_SOURCE => found(
             Rule::KubeletProbe,
-            "kubelet probe: ambient mode gives probes the source 169.254.7.127 and leaves \
-             them plaintext",
+            "ambient: kubelet probe; ambient mode gives probes the source 169.254.7.127 and \
+             leaves them plaintext",
         ),
         _ => None,
     }

@@ -1,6 +1,7 @@
 //! The serialized report: schema version 1 of the product contract, built once from an
 //! [`Analysis`] and its [`MeshView`] and shared by every format.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -207,7 +208,7 @@ pub struct FlowDoc<'a> {
     /// `loopback` (inside a pod: application and sidecar) or `network` (between pods).
     pub leg: &'static str,
     /// Why the flow is on that leg.
-    pub leg_reason: String,
+    pub leg_reason: Cow<'static, str>,
     /// The other leg of the same request (a flow id), seen close in time.
     pub paired_with: Option<u64>,
     /// How the pair was found, in words.
@@ -232,7 +233,7 @@ pub struct FlowDoc<'a> {
     pub expected: bool,
     /// The profile rule that expects it: `loopback-leg`, `health-check`, `metrics`, ...
     pub expected_rule: Option<&'static str>,
-    pub expected_reason: Option<&'a str>,
+    pub expected_reason: Option<&'static str>,
     /// Why the flow violates `--require`, `exempt` when an exemption took it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<&'static str>,
@@ -414,7 +415,7 @@ impl<'a> Document<'a> {
                     reasons: &flow.class.reasons,
                     expected: expected.is_some(),
                     expected_rule: expected.map(|e| e.rule.name()),
-                    expected_reason: expected.map(|e| e.reason.as_str()),
+                    expected_reason: expected.map(|e| e.reason),
                     policy: policy_note,
                     exempt_by,
                     tls: flow.class.tls.as_ref(),
