@@ -248,12 +248,20 @@ fn cut(line: String, width: Option<usize>) -> String {
     }
 }
 
-/// Colours the first ` name ` after `from` in an already cut line.
-fn paint_verdict(line: String, verdict: Verdict, pal: &Palette, from: usize) -> String {
+/// Colours the first ` name ` after `from` in an already cut line; a flow that is not counted
+/// (expected or exempt) is dimmed instead of coloured by its verdict.
+fn paint_verdict(
+    line: String,
+    verdict: Verdict,
+    counted: bool,
+    pal: &Palette,
+    from: usize,
+) -> String {
     if !pal.on {
         return line;
     }
     let name = verdict.name();
+    let colour = if counted { verdict } else { Verdict::Empty };
     let needle = format!(" {name} ");
     let found = line
         .get(from..)
@@ -263,7 +271,7 @@ fn paint_verdict(line: String, verdict: Verdict, pal: &Palette, from: usize) -> 
         Some(start) => format!(
             "{}{}{}",
             &line[..start],
-            pal.paint(verdict, name),
+            pal.paint(colour, name),
             &line[start + name.len()..]
         ),
         None => line,
@@ -473,7 +481,14 @@ fn write_flows(
         );
         let line = cut(line, style.width);
         // colour the verdict after cutting, so escape codes never count as columns
-        let line = paint_verdict(line, flow.verdict, pal, prefix.len().saturating_sub(1));
+        let counted = mark != '~';
+        let line = paint_verdict(
+            line,
+            flow.verdict,
+            counted,
+            pal,
+            prefix.len().saturating_sub(1),
+        );
         writeln!(out, "{line}")?;
     }
     writeln!(out)?;
@@ -722,12 +737,22 @@ mod tests {
         assert_eq!(rule_words("loopback-leg"), "app ↔ proxy");
         let pal = Palette { on: true };
         assert_eq!(
-            paint_verdict("  1  a  mtls  x".to_string(), Verdict::Mtls, &pal, 0),
+            paint_verdict("  1  a  mtls  x".to_string(), Verdict::Mtls, true, &pal, 0),
             "  1  a  \x1b[32mmtls\x1b[0m  x"
+        );
+        assert_eq!(
+            paint_verdict(
+                "1 plaintext x".to_string(),
+                Verdict::Plaintext,
+                false,
+                &pal,
+                0
+            ),
+            "1 \x1b[2mplaintext\x1b[0m x"
         );
         let off = Palette { on: false };
         assert_eq!(
-            paint_verdict("a mtls b".to_string(), Verdict::Mtls, &off, 0),
+            paint_verdict("a mtls b".to_string(), Verdict::Mtls, true, &off, 0),
             "a mtls b"
         );
     }
