@@ -92,7 +92,7 @@ fn oracle(dir: &Path) -> BTreeMap<String, Truth> {
 
 /// Captures where tshark finds TCP that the decoder deliberately does not: encapsulations it
 /// does not open.
-const NOT_DECODED: [(&str, &str); 5] = [
+const NOT_DECODED: [(&str, &str); 6] = [
     (
         "lwerdna-filesamples/simple_http_tzsp.pcapng",
         "TZSP over UDP",
