@@ -15,6 +15,8 @@ mod engine;
 mod shards;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -47,6 +49,45 @@ pub struct AnalysisOptions {
     /// Threads that reassemble and classify (the record walk runs beside them when there are
     /// two or more); `None` uses every core. Reports are the same for any number.
     pub threads: Option<usize>,
+    /// Told how far the analysis has come (for a progress bar).
+    pub progress: ProgressHook,
+}
+
+/// How far an analysis has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Reading input number `input` (0-based): about `bytes` of it read so far (packet bytes
+    /// plus record headers; compressed inputs read more than their size).
+    Reading { input: usize, bytes: u64 },
+    /// Input `input` is read; its `flows` flows are being classified.
+    Classifying { input: usize, flows: usize },
+}
+
+/// A callback told of [`Progress`]; the default does nothing.
+#[derive(Clone, Default)]
+pub struct ProgressHook(Option<Arc<dyn Fn(Progress) + Send + Sync>>);
+
+impl ProgressHook {
+    /// A hook that calls `f`.
+    pub fn new(f: impl Fn(Progress) + Send + Sync + 'static) -> ProgressHook {
+        ProgressHook(Some(Arc::new(f)))
+    }
+
+    pub(crate) fn emit(&self, p: Progress) {
+        if let Some(f) = &self.0 {
+            f(p);
+        }
+    }
+}
+
+impl fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ProgressHook(set)"
+        } else {
+            "ProgressHook(none)"
+        })
+    }
 }
 
 /// Why an analysis could not be done.
@@ -181,6 +222,10 @@ pub fn analyze(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, Ana
     };
     for (index, input) in inputs.iter().enumerate() {
         let (report, mut flows) = analyze_one(input, index, threads, opts)?;
+        opts.progress.emit(Progress::Classifying {
+            input: index,
+            flows: flows.len(),
+        });
         flows.par_sort_unstable_by_key(|f| f.facts.first_frame);
         let first_id = analysis.flows.len() as u64 + 1;
         for (i, flow) in flows.iter_mut().enumerate() {
@@ -200,9 +245,13 @@ fn analyze_one(
 ) -> Result<(CaptureReport, Vec<FlowResult>), AnalyzeError> {
     let mapped = MappedCapture::open(input, &opts.read);
     let (info, notes, flows, counters) = match mapped {
-        Some(mapped) if threads >= 2 && mapped.len() >= SHARD_MIN_BYTES => {
-            run_sharded(&mapped, threads, &opts.limits, &opts.keylog, index)
-        }
+        Some(mapped) if threads >= 2 && mapped.len() >= SHARD_MIN_BYTES => run_sharded(
+            &mapped,
+            threads,
+            &opts.limits,
+            &opts.keylog,
+            WalkNotes::new(index, opts.progress.clone()),
+        ),
         Some(mapped) => {
             let mut seq = sequential(opts, index);
             let info = mapped.read_into(&mut seq);
@@ -230,6 +279,6 @@ fn analyze_one(
 fn sequential(opts: &AnalysisOptions, index: usize) -> Sequential {
     Sequential {
         engine: Engine::new(opts.limits.clone(), opts.keylog.clone(), index),
-        notes: WalkNotes::default(),
+        notes: WalkNotes::new(index, opts.progress.clone()),
     }
 }

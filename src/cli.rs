@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use mtlscan::capture::{Input, ReadOptions};
+use mtlscan::mesh::{MeshRequest, Profile};
 use mtlscan::report::{AllowRule, Format, Policy, Requirement};
 
 /// Reads packet captures and proves, flow by flow, whether TCP traffic was mutual TLS, TLS
@@ -19,8 +20,9 @@ pub struct Cli {
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<String>,
 
-    /// Report format: a table for people, one JSON document, or JSON Lines (one flow per line,
-    /// then a summary line).
+    /// Report format: a table for people, one JSON document, JSON Lines (one flow per line,
+    /// then a summary line), or JUnit XML for CI dashboards (one test case per flow; policy
+    /// violations are failures).
     #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
 
@@ -38,6 +40,13 @@ pub struct Cli {
     #[arg(long, value_name = "RULE")]
     pub allow: Vec<AllowRule>,
 
+    /// Mesh profile: traffic that is plaintext by design under it (the loopback leg between an
+    /// application and its sidecar, health checks, metrics scrapes) is marked expected and not
+    /// counted by --require. 'auto' picks the mesh recognised from ALPN, SNI and ports.
+    /// Without this option nothing is exempt but --allow rules.
+    #[arg(long, value_enum, value_name = "PROFILE")]
+    pub mesh: Option<MeshArg>,
+
     /// NSS key log (SSLKEYLOGFILE format) used to decrypt TLS 1.3 handshakes and prove client
     /// certificates (repeatable).
     #[arg(long, value_name = "FILE")]
@@ -46,6 +55,22 @@ pub struct Cli {
     /// Output of 'kubectl get pods -A -o json': label addresses with namespace/pod names.
     #[arg(long, value_name = "FILE")]
     pub pods: Option<PathBuf>,
+
+    /// Output of 'kubectl get svc -A -o json': label service addresses (ClusterIP, external
+    /// and load-balancer IPs) with namespace/service names, and pods with their services.
+    #[arg(long, value_name = "FILE")]
+    pub services: Option<PathBuf>,
+
+    /// Table layout: flows (one line per flow), pods (flows grouped by client pod -> server
+    /// pod), both, or auto (both when --pods/--services name some address, else flows).
+    #[arg(long, value_enum, default_value_t = ViewArg::Auto, value_name = "VIEW")]
+    pub view: ViewArg,
+
+    /// Print only a one-screen verdict (counts, legs, mesh, policy and the flows that violate
+    /// it). With --format json, jsonl or junit, the report goes to -o FILE and the verdict to
+    /// standard output.
+    #[arg(long)]
+    pub summary: bool,
 
     /// Worker threads (default: all cores).
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -70,6 +95,23 @@ pub enum FormatArg {
     Table,
     Json,
     Jsonl,
+    Junit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MeshArg {
+    Istio,
+    Linkerd,
+    Ambient,
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ViewArg {
+    Auto,
+    Flows,
+    Pods,
+    Both,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,6 +136,10 @@ pub struct Settings {
     pub policy: Policy,
     pub keylogs: Vec<PathBuf>,
     pub pods: Option<PathBuf>,
+    pub services: Option<PathBuf>,
+    pub mesh: Option<MeshRequest>,
+    pub view: ViewArg,
+    pub summary: bool,
     pub threads: Option<usize>,
     pub read: ReadOptions,
     pub color: ColorArg,
@@ -105,6 +151,14 @@ impl Cli {
     pub fn into_settings(self) -> Result<Settings, String> {
         if self.captures.iter().filter(|c| c.as_str() == "-").count() > 1 {
             return Err("standard input ('-') can be given only once".to_string());
+        }
+        let output = self.output.filter(|p| p.as_os_str() != "-");
+        if self.summary && self.format != FormatArg::Table && output.is_none() {
+            return Err(
+                "--summary prints a table on standard output; with --format json, jsonl or \
+                 junit also give -o FILE for the report"
+                    .to_string(),
+            );
         }
         let inputs = self
             .captures
@@ -123,8 +177,9 @@ impl Cli {
                 FormatArg::Table => Format::Table,
                 FormatArg::Json => Format::Json,
                 FormatArg::Jsonl => Format::Jsonl,
+                FormatArg::Junit => Format::Junit,
             },
-            output: self.output.filter(|p| p.as_os_str() != "-"),
+            output,
             policy: Policy {
                 require: self.require.map(|r| match r {
                     RequireArg::Encrypted => Requirement::Encrypted,
@@ -134,6 +189,15 @@ impl Cli {
             },
             keylogs: self.keylog,
             pods: self.pods,
+            services: self.services,
+            mesh: self.mesh.map(|m| match m {
+                MeshArg::Istio => MeshRequest::Profile(Profile::Istio),
+                MeshArg::Linkerd => MeshRequest::Profile(Profile::Linkerd),
+                MeshArg::Ambient => MeshRequest::Profile(Profile::Ambient),
+                MeshArg::Auto => MeshRequest::Auto,
+            }),
+            view: self.view,
+            summary: self.summary,
             threads: self.threads.map(usize::from),
             read: ReadOptions {
                 mmap: !self.no_mmap,

@@ -18,8 +18,9 @@ pub mod decode;
 pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod mesh;
 pub mod model;
 pub mod names;
 pub mod report;
 
-pub use analyze::{analyze, Analysis, AnalysisOptions, AnalyzeError};
+pub use analyze::{analyze, Analysis, AnalysisOptions, AnalyzeError, Progress, ProgressHook};

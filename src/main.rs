@@ -1,6 +1,7 @@
 //! The `mtlscan` command: flags in, report out, exit code 0 / 1 / 2.
 
 mod cli;
+mod progress;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -8,11 +9,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mtlscan::classify::KeyLog;
+use mtlscan::mesh;
 use mtlscan::names::Names;
-use mtlscan::report::{self, Document, Format, TableStyle};
+use mtlscan::report::{self, Document, Format, TableStyle, View};
 use mtlscan::{analyze, AnalysisOptions};
 
-use cli::{Cli, ColorArg, Settings};
+use cli::{Cli, ColorArg, Settings, ViewArg};
 
 /// The analysis allocates many small, short-lived buffers per flow (reassembly prefixes,
 /// certificate fields, reasons): mimalloc serves them markedly faster than the system allocator.
@@ -67,67 +69,95 @@ fn run(settings: Settings) -> Result<u8, String> {
     for path in &settings.keylogs {
         keylog.merge(KeyLog::from_file(path).map_err(|e| e.to_string())?);
     }
-    let names = match &settings.pods {
-        Some(path) => Names::from_pods_file(path).map_err(|e| format!("--pods {e}"))?,
-        None => Names::default(),
-    };
+    let names = Names::from_files(settings.pods.as_deref(), settings.services.as_deref())
+        .map_err(|e| format!("{} {e}", e.option()))?;
+    let bar = progress::Bar::for_inputs(&settings.inputs, settings.quiet);
     let opts = AnalysisOptions {
         read: settings.read.clone(),
         keylog,
         threads: settings.threads,
+        progress: bar
+            .as_ref()
+            .map(|(_, hook)| hook.clone())
+            .unwrap_or_default(),
         ..AnalysisOptions::default()
     };
-    let analysis = analyze(&settings.inputs, &opts).map_err(|e| e.to_string())?;
+    let analysis = analyze(&settings.inputs, &opts);
+    if let Some((bar, _)) = &bar {
+        bar.finish();
+    }
+    let analysis = analysis.map_err(|e| e.to_string())?;
+    let view = mesh::analyze(&analysis, settings.mesh);
+    let (doc, outcome) = Document::build(&analysis, &view, &settings.policy, &names);
     if !settings.quiet {
         for c in &analysis.captures {
             for w in &c.info.warnings {
                 eprintln!("mtlscan: warning: {}: {w}", c.name);
             }
         }
-    }
-    let (doc, outcome) = Document::build(&analysis, &settings.policy, &names);
-    let written = match &settings.output {
-        Some(path) => {
-            let file = File::create(path)
-                .map_err(|e| format!("-o {}: cannot create: {e}", path.display()))?;
-            let mut out = BufWriter::new(file);
-            report::write(
-                &doc,
-                settings.format,
-                &mut out,
-                TableStyle {
-                    color: color_for(&settings, false),
-                    width: None,
-                },
-            )
-            .and_then(|()| out.flush())
-            .map_err(|e| format!("-o {}: cannot write: {e}", path.display()))
+        let named = doc
+            .flows
+            .iter()
+            .any(|f| f.client.name.is_some() || f.server.name.is_some());
+        if !names.is_empty() && !named && !doc.flows.is_empty() {
+            eprintln!(
+                "mtlscan: warning: no address in the capture matches a pod or service of \
+                 --pods/--services ({} known addresses); are they from the same cluster and time?",
+                names.len()
+            );
         }
-        None => {
-            let stdout = io::stdout();
-            let terminal = stdout.is_terminal();
-            let style = TableStyle {
-                color: color_for(&settings, terminal),
-                width: terminal.then(terminal_width),
-            };
-            let mut out = BufWriter::new(stdout.lock());
-            match report::write(&doc, settings.format, &mut out, style).and_then(|()| out.flush()) {
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                other => other.map_err(|e| format!("cannot write the report: {e}")),
-            }
+    }
+    let table_view = if settings.summary {
+        View::Summary
+    } else {
+        match settings.view {
+            ViewArg::Flows => View::Flows,
+            ViewArg::Pods => View::Pods,
+            ViewArg::Both => View::Both,
+            ViewArg::Auto if doc.summary.pod_pairs.is_some() => View::Both,
+            ViewArg::Auto => View::Flows,
         }
     };
-    written?;
+    if let Some(path) = &settings.output {
+        let file =
+            File::create(path).map_err(|e| format!("-o {}: cannot create: {e}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        let style = TableStyle {
+            color: color_for(&settings, false),
+            width: None,
+            view: table_view,
+        };
+        report::write(&doc, settings.format, &mut out, style)
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("-o {}: cannot write: {e}", path.display()))?;
+    }
+    let to_stdout = match (&settings.output, settings.summary) {
+        (None, _) => Some(settings.format),
+        (Some(_), true) if settings.format != Format::Table => Some(Format::Table),
+        (Some(_), _) => None,
+    };
+    if let Some(format) = to_stdout {
+        let stdout = io::stdout();
+        let terminal = stdout.is_terminal();
+        let style = TableStyle {
+            color: format == Format::Table && color_for(&settings, terminal),
+            width: terminal.then(terminal_width),
+            view: table_view,
+        };
+        let mut out = BufWriter::new(stdout.lock());
+        match report::write(&doc, format, &mut out, style).and_then(|()| out.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            other => other.map_err(|e| format!("cannot write the report: {e}"))?,
+        }
+    }
     Ok(match outcome {
         Some(o) if !o.pass => POLICY_VIOLATED,
         _ => OK,
     })
 }
 
+/// Colour for a table: `--color`, else only on a terminal without `NO_COLOR`.
 fn color_for(settings: &Settings, terminal: bool) -> bool {
-    if settings.format != Format::Table {
-        return false;
-    }
     match settings.color {
         ColorArg::Always => true,
         ColorArg::Never => false,

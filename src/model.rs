@@ -133,8 +133,14 @@ pub struct TlsSummary {
     pub resumed: Option<bool>,
     pub hello_retry_request: bool,
     pub early_data: bool,
+    /// JA3 of the ClientHello: MD5 (hex) of [`TlsSummary::ja3_full`].
     pub ja3: Option<String>,
+    /// The JA3 string that `ja3` hashes (`version,ciphers,extensions,groups,point_formats`).
+    pub ja3_full: Option<String>,
+    /// JA4 (client) of the ClientHello.
     pub ja4: Option<String>,
+    /// JA4 with its cipher and extension lists unhashed (`JA4_r`).
+    pub ja4_r: Option<String>,
     pub alerts: Vec<AlertInfo>,
     /// Frame of the ClientHello.
     pub client_hello_frame: Option<u64>,

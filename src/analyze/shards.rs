@@ -14,23 +14,57 @@ use crate::decode::{self, Segment};
 use crate::flow::{FlowLimits, FlowTable, TableCounters};
 
 use super::engine::Engine;
-use super::FlowResult;
+use super::{FlowResult, Progress, ProgressHook};
 
 /// Segments sent to a shard at a time.
 const BATCH: usize = 1024;
 /// Batches waiting for a shard before the record walk waits for it.
 const QUEUE: usize = 16;
 
-/// What the record walk found besides segments.
-#[derive(Debug, Default)]
+/// Frames between two progress reports.
+const PROGRESS_EVERY: u64 = 1 << 13;
+/// Bytes of a classic pcap record header, used to estimate how far reading has come.
+const RECORD_HEADER: u64 = 16;
+
+/// What the record walk found besides segments, and how far it has come.
+#[derive(Debug)]
 pub(super) struct WalkNotes {
     /// Frames that yielded no TCP segment, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
     /// Problems with key logs met in the capture.
     pub warnings: Vec<String>,
+    /// The capture's index, for progress reports.
+    input: usize,
+    progress: ProgressHook,
+    read_bytes: u64,
 }
 
 impl WalkNotes {
+    pub(super) fn new(input: usize, progress: ProgressHook) -> WalkNotes {
+        WalkNotes {
+            skipped: BTreeMap::new(),
+            warnings: Vec::new(),
+            input,
+            progress,
+            read_bytes: 0,
+        }
+    }
+
+    /// Counts a frame; every few thousand frames, tells the progress hook.
+    #[inline]
+    fn tick(&mut self, frame: &Frame<'_>) {
+        self.read_bytes = self
+            .read_bytes
+            .saturating_add(frame.data.len() as u64)
+            .saturating_add(RECORD_HEADER);
+        if frame.number % PROGRESS_EVERY == 0 {
+            self.progress.emit(Progress::Reading {
+                input: self.input,
+                bytes: self.read_bytes,
+            });
+        }
+    }
+
     #[cold]
     fn skip(&mut self, reason: &'static str) {
         *self.skipped.entry(reason).or_default() += 1;
@@ -58,6 +92,7 @@ pub(super) struct Sequential {
 impl<'a> FrameSink<'a> for Sequential {
     #[inline]
     fn frame(&mut self, frame: &Frame<'a>) {
+        self.notes.tick(frame);
         match decode::decode(frame.link, frame.data) {
             Ok(seg) => self.engine.push(frame.number, frame.ts_nanos, &seg),
             Err(skip) => self.notes.skip(skip.name()),
@@ -108,6 +143,7 @@ impl<'m> Router<'m> {
 impl<'m> FrameSink<'m> for Router<'m> {
     #[inline]
     fn frame(&mut self, frame: &Frame<'m>) {
+        self.notes.tick(frame);
         match decode::decode(frame.link, frame.data) {
             Ok(seg) => {
                 let shard = FlowTable::shard_of(&seg, self.shards.len());
@@ -157,8 +193,9 @@ pub(super) fn run_sharded(
     shards: usize,
     limits: &FlowLimits,
     keylog: &KeyLog,
-    capture: usize,
+    notes: WalkNotes,
 ) -> Driven {
+    let capture = notes.input;
     let limits = shard_limits(limits, shards);
     thread::scope(|scope| {
         let mut senders = Vec::with_capacity(shards);
@@ -184,7 +221,7 @@ pub(super) fn run_sharded(
         let mut router = Router {
             shards: senders,
             pending: (0..shards).map(|_| Vec::with_capacity(BATCH)).collect(),
-            notes: WalkNotes::default(),
+            notes,
         };
         let info = mapped.read_into(&mut router);
         router.flush();

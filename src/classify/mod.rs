@@ -6,6 +6,7 @@
 //! is `opaque` when it looks random and `plaintext` otherwise.
 
 pub mod entropy;
+pub mod fingerprint;
 pub mod plaintext;
 pub mod tls;
 
@@ -79,7 +80,17 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             plaintext: None,
         };
     }
-    if let Some(analysis) = tls::analyze(flow, &ctx.keylog) {
+    if let Some(mut analysis) = tls::analyze(flow, &ctx.keylog) {
+        if let Some(ch) = &analysis.client_hello {
+            let fp = fingerprint::fingerprints(ch);
+            let s = &mut analysis.summary;
+            (s.ja3, s.ja3_full, s.ja4, s.ja4_r) = (
+                Some(fp.ja3),
+                Some(fp.ja3_full),
+                Some(fp.ja4),
+                Some(fp.ja4_r),
+            );
+        }
         let verdict = if analysis.summary.client_certificate.presented == Some(true) {
             Verdict::Mtls
         } else {

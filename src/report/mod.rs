@@ -1,6 +1,8 @@
-//! Report formats (`table`, `json`, `jsonl`) and the CI policy.
+//! Report formats (`table`, `json`, `jsonl`, `junit`) and the CI policy.
 
 pub mod document;
+pub mod junit;
+pub mod pods;
 pub mod policy;
 pub mod table;
 pub mod time;
@@ -10,8 +12,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 pub use document::Document;
-pub use policy::{AllowRule, Policy, PolicyOutcome, Requirement};
-pub use table::TableStyle;
+pub use policy::{AllowRule, Policy, PolicyOutcome, Requirement, Waiver};
+pub use table::{TableStyle, View};
 
 /// A report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,6 +22,8 @@ pub enum Format {
     Table,
     Json,
     Jsonl,
+    /// JUnit XML: one test case per flow, policy violations as failures.
+    Junit,
 }
 
 /// A JSON Lines record: the document's parts tagged with their `type`.
@@ -52,6 +56,7 @@ pub fn write(
 ) -> io::Result<()> {
     match format {
         Format::Table => table::write(doc, out, style),
+        Format::Junit => junit::write(doc, out),
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, doc).map_err(json_err)?;
             writeln!(out)

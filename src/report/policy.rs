@@ -1,9 +1,12 @@
 //! The CI policy: `--require encrypted|mtls` with `--allow` exemptions.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use crate::analyze::FlowResult;
+use crate::mesh::{FlowMesh, MeshView};
 use crate::model::Verdict;
 
 /// What every flow with payload must be.
@@ -82,6 +85,21 @@ impl FromStr for AllowRule {
     }
 }
 
+impl fmt::Display for AllowRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllowRule::Port(p) => write!(f, "port={p}"),
+            AllowRule::Net { addr, prefix } => write!(f, "net={addr}/{prefix}"),
+            AllowRule::Host { ip, port: None } => write!(f, "host={ip}"),
+            AllowRule::Host {
+                ip: IpAddr::V6(ip),
+                port: Some(p),
+            } => write!(f, "host=[{ip}]:{p}"),
+            AllowRule::Host { ip, port: Some(p) } => write!(f, "host={ip}:{p}"),
+        }
+    }
+}
+
 fn parse_host(value: &str) -> Option<AllowRule> {
     if let Ok(ip) = value.parse::<IpAddr>() {
         return Some(AllowRule::Host { ip, port: None });
@@ -128,6 +146,15 @@ pub struct Policy {
     pub allow: Vec<AllowRule>,
 }
 
+/// Flows that an exemption took out of the policy's count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiver {
+    /// What exempted them: `istio loopback-leg` (a mesh profile's rule) or `--allow port=15021`.
+    pub by: String,
+    /// Ids of the flows that would have violated the requirement without it.
+    pub flows: Vec<u64>,
+}
+
 /// The policy's judgement of an analysis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyOutcome {
@@ -135,8 +162,10 @@ pub struct PolicyOutcome {
     pub pass: bool,
     /// Ids of the flows that violate the requirement.
     pub violations: Vec<u64>,
-    /// Ids of the flows exempted by `--allow` rules that would otherwise violate it.
+    /// Ids of the flows exempted (mesh profile or `--allow`) that would otherwise violate it.
     pub exempted: Vec<u64>,
+    /// The exempted flows by exemption, in first-use order.
+    pub waivers: Vec<Waiver>,
 }
 
 impl Policy {
@@ -152,25 +181,53 @@ impl Policy {
         }
     }
 
+    /// What exempts a flow from the requirement: the mesh profile's expectation first, then the
+    /// first `--allow` rule that matches.
+    pub fn exemption(&self, flow: &FlowResult, mesh: Option<&FlowMesh>) -> Option<String> {
+        if let Some(e) = mesh.and_then(|m| m.expected.as_ref()) {
+            return Some(format!("{} {}", e.profile.name(), e.rule.name()));
+        }
+        self.allow
+            .iter()
+            .find(|rule| rule.matches(flow))
+            .map(|rule| format!("--allow {rule}"))
+    }
+
     /// Judges every flow; `None` when no requirement was given.
-    pub fn evaluate(&self, flows: &[FlowResult]) -> Option<PolicyOutcome> {
+    pub fn evaluate(&self, flows: &[FlowResult], mesh: &MeshView) -> Option<PolicyOutcome> {
         let require = self.require?;
         let mut violations = Vec::new();
         let mut exempted = Vec::new();
-        for flow in flows {
-            if Self::violation(require, flow).is_some() {
-                if self.allow.iter().any(|rule| rule.matches(flow)) {
+        let mut order: Vec<String> = Vec::new();
+        let mut by: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for (i, flow) in flows.iter().enumerate() {
+            if Self::violation(require, flow).is_none() {
+                continue;
+            }
+            match self.exemption(flow, mesh.flows.get(i)) {
+                Some(what) => {
                     exempted.push(flow.id);
-                } else {
-                    violations.push(flow.id);
+                    if !by.contains_key(&what) {
+                        order.push(what.clone());
+                    }
+                    by.entry(what).or_default().push(flow.id);
                 }
+                None => violations.push(flow.id),
             }
         }
+        let waivers = order
+            .into_iter()
+            .map(|what| Waiver {
+                flows: by.remove(&what).unwrap_or_default(),
+                by: what,
+            })
+            .collect();
         Some(PolicyOutcome {
             require,
             pass: violations.is_empty(),
             violations,
             exempted,
+            waivers,
         })
     }
 }
@@ -207,6 +264,16 @@ mod tests {
         assert!("net=10.0.0.0/33".parse::<AllowRule>().is_err());
         assert!("nets=10.0.0.0/8".parse::<AllowRule>().is_err());
         assert!("host=pod-a".parse::<AllowRule>().is_err());
+        for rule in [
+            "port=15021",
+            "net=127.0.0.0/8",
+            "host=10.1.2.3",
+            "host=10.1.2.3:9080",
+            "host=[::1]:80",
+            "net=fd00::/8",
+        ] {
+            assert_eq!(rule.parse::<AllowRule>().unwrap().to_string(), rule);
+        }
     }
 
     #[test]

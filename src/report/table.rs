@@ -1,31 +1,47 @@
-//! The human report: a header per capture, one line per flow, a legend, a summary line and the
-//! policy outcome.
+//! The human report: a header per capture, then (when pod names are known) flows grouped by pod
+//! pair, one line per flow, a legend, and the summary: verdicts, legs, the mesh profile and what
+//! it expected, and the policy outcome naming the flows that violate it.
 //!
-//! Columns: flow id (with `!` for a policy violation, `~` for an exemption), client → server,
-//! leg (`lo` inside a pod, `net` between pods), verdict, TLS version, how the client certificate
-//! is known, packets, bytes, and a detail: identities, SNI, or the redacted cleartext evidence.
+//! Flow columns: id (`!` violates `--require`, `~` exempt), client → server, leg (`loopback`
+//! inside a pod, `network` between pods), the other leg of the same request, verdict, TLS
+//! version, how the client certificate is known, packets, bytes, and a detail: identities,
+//! service, or the redacted cleartext evidence.
 
 use std::io::{self, Write};
 
 use super::document::{Document, FlowDoc};
-use crate::model::{CertificateSide, Evidence, TlsSummary, Verdict};
-
-/// What the LEG and CERT columns mean, printed under the flows.
-const LEGEND: [&str; 2] = [
-    "LEG  lo: inside a pod (app <-> sidecar over loopback)   net: between pods or hosts",
-    "CERT client certificate seen in the clear, infer(red) from encrypted record sizes, decr(ypted) with a key log, none, ? unknown",
-];
+use super::pods::{identity, PodPairDoc};
+use crate::model::{Evidence, TlsSummary, Verdict};
 
 /// The endpoints column never takes more than this.
-const MAX_ENDS: usize = 44;
+const MAX_ENDS: usize = 80;
+/// A pod or service name in the flow table is cut (in the middle) to this many characters.
+const MAX_NAME: usize = 30;
+/// Violations listed by name in the summary.
+const MAX_LISTED: usize = 10;
+
+/// Which tables the report shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// One line per flow.
+    #[default]
+    Flows,
+    /// Flows grouped by pod pair.
+    Pods,
+    /// Pod pairs, then flows.
+    Both,
+    /// Only the one-screen summary.
+    Summary,
+}
 
 /// How the table is laid out.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct TableStyle {
     /// ANSI colours for verdicts.
     pub color: bool,
     /// Cut each line to this many columns (a terminal's width); `None` writes whole lines.
     pub width: Option<usize>,
+    pub view: View,
 }
 
 struct Palette {
@@ -65,6 +81,26 @@ fn fit(s: &str, max: usize) -> String {
     format!("{keep}…")
 }
 
+/// Shortens `s` to at most `max` characters by cutting out its middle (`ns/productpa…-x2k4p`),
+/// so that both the namespace and the pod's unique suffix stay readable.
+fn elide(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max || max < 3 {
+        return s.to_string();
+    }
+    let tail = (max - 1) / 3;
+    let head = max - 1 - tail;
+    let first: String = s.chars().take(head).collect();
+    let last: String = s.chars().skip(n - tail).collect();
+    format!("{first}…{last}")
+}
+
+/// Pads `s` with spaces to `width` characters (by characters, not bytes).
+fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    format!("{s}{}", " ".repeat(width.saturating_sub(n)))
+}
+
 fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["k", "M", "G", "T"];
     if n < 1000 {
@@ -86,7 +122,13 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+/// `name:port` (the name cut to [`MAX_NAME`]), else `ip:port`.
 fn endpoint(ip: &str, port: u16, name: Option<&str>) -> String {
+    full_endpoint(ip, port, name.map(|n| elide(n, MAX_NAME)).as_deref())
+}
+
+/// `name:port`, else `ip:port` (`[ip]:port` for IPv6).
+fn full_endpoint(ip: &str, port: u16, name: Option<&str>) -> String {
     match name {
         Some(name) => format!("{name}:{port}"),
         None if ip.contains(':') => format!("[{ip}]:{port}"),
@@ -102,36 +144,6 @@ fn short_identity(uri: &str) -> String {
     }
 }
 
-/// The identity a certificate side shows: its first URI SAN, else its first DNS SAN.
-fn identity(side: &CertificateSide) -> Option<String> {
-    let leaf = side.chain.first()?;
-    leaf.san_uris
-        .first()
-        .map(|u| short_identity(u))
-        .or_else(|| leaf.san_dns.first().cloned())
-}
-
-/// Istio's SNI `outbound_.PORT_.SUBSET_.HOST` as `HOST:PORT`, other names as they are, without
-/// the cluster's DNS suffix.
-fn short_sni(sni: &str) -> String {
-    let parts: Vec<&str> = sni.splitn(4, "_.").collect();
-    let host_port = match parts.as_slice() {
-        ["outbound", port, subset, host] => {
-            let subset = if subset.is_empty() {
-                String::new()
-            } else {
-                format!(" ({subset})")
-            };
-            format!(
-                "{}:{port}{subset}",
-                host.trim_end_matches(".svc.cluster.local")
-            )
-        }
-        _ => sni.trim_end_matches(".svc.cluster.local").to_string(),
-    };
-    host_port
-}
-
 /// The CERT column: how the client certificate is known.
 fn cert_column(tls: &TlsSummary) -> &'static str {
     let cert = &tls.client_certificate;
@@ -145,8 +157,44 @@ fn cert_column(tls: &TlsSummary) -> &'static str {
     }
 }
 
+/// A profile rule in a few words, for the detail column.
+fn rule_words(rule: &str) -> &'static str {
+    match rule {
+        "loopback-leg" => "app ↔ proxy",
+        "health-check" => "health check",
+        "metrics" => "metrics scrape",
+        "proxy-admin" => "proxy admin",
+        "kubelet-probe" => "kubelet probe",
+        _ => "by design",
+    }
+}
+
 /// What the detail column says about a flow.
 fn detail(flow: &FlowDoc<'_>) -> String {
+    let mut text = base_detail(flow);
+    if let Some(rule) = flow.expected_rule {
+        text = format!("expected ({}): {text}", rule_words(rule));
+    } else if let Some(by) = flow.exempt_by.as_deref() {
+        text = format!("exempt ({by}): {text}");
+    }
+    text
+}
+
+fn base_detail(flow: &FlowDoc<'_>) -> String {
+    let mut text = verdict_detail(flow);
+    if let Some(id) = flow.reply_half_of {
+        text = format!("replies of #{id} (iptables REDIRECT): {text}");
+    }
+    if let Some(to) = &flow.original_destination {
+        text = format!(
+            "{text} (meant for {}, redirected to the sidecar)",
+            endpoint(&to.ip, to.port, to.name.as_deref())
+        );
+    }
+    text
+}
+
+fn verdict_detail(flow: &FlowDoc<'_>) -> String {
     if let Some(p) = flow.plaintext {
         let proto = if p.evidence.contains("HTTP/1.") {
             String::new()
@@ -162,21 +210,20 @@ fn detail(flow: &FlowDoc<'_>) -> String {
     }
     if let Some(tls) = flow.tls {
         let mut parts = Vec::new();
-        match (
-            identity(&tls.client_certificate),
-            identity(&tls.server_certificate),
-        ) {
+        let ids = (
+            identity(&tls.client_certificate).map(short_identity),
+            identity(&tls.server_certificate).map(short_identity),
+        );
+        match ids {
             (Some(c), Some(s)) => parts.push(format!("{c} → {s}")),
             (Some(c), None) => parts.push(format!("{c} →")),
             (None, Some(s)) if tls.sni.is_none() => parts.push(format!("→ {s}")),
             _ => {}
         }
-        if parts.is_empty() {
-            parts.push(
-                tls.sni
-                    .as_deref()
-                    .map_or_else(|| "no SNI".to_string(), short_sni),
-            );
+        if let Some(sni) = flow.mesh.istio_sni {
+            parts.push(sni.short());
+        } else if parts.is_empty() {
+            parts.push(tls.sni.clone().unwrap_or_else(|| "no SNI".to_string()));
         }
         if tls.client_certificate.presented == Some(false)
             && tls.certificate_requested == Some(true)
@@ -201,9 +248,65 @@ fn cut(line: String, width: Option<usize>) -> String {
     }
 }
 
+/// Colours the first ` name ` after `from` in an already cut line; a flow that is not counted
+/// (expected or exempt) is dimmed instead of coloured by its verdict.
+fn paint_verdict(
+    line: String,
+    verdict: Verdict,
+    counted: bool,
+    pal: &Palette,
+    from: usize,
+) -> String {
+    if !pal.on {
+        return line;
+    }
+    let name = verdict.name();
+    let colour = if counted { verdict } else { Verdict::Empty };
+    let needle = format!(" {name} ");
+    let found = line
+        .get(from..)
+        .and_then(|rest| rest.find(&needle))
+        .map(|at| from + at + 1);
+    match found {
+        Some(start) => format!(
+            "{}{}{}",
+            &line[..start],
+            pal.paint(colour, name),
+            &line[start + name.len()..]
+        ),
+        None => line,
+    }
+}
+
 /// Writes the table report.
 pub fn write(doc: &Document<'_>, out: &mut dyn Write, style: TableStyle) -> io::Result<()> {
     let pal = Palette { on: style.color };
+    write_captures(doc, out, style, &pal)?;
+    let pods = doc.summary.pod_pairs.as_deref().unwrap_or(&[]);
+    let show_pods = matches!(style.view, View::Pods | View::Both) && !pods.is_empty();
+    let show_flows = match style.view {
+        View::Flows | View::Both => true,
+        View::Pods => pods.is_empty(),
+        View::Summary => false,
+    };
+    if show_pods {
+        writeln!(out)?;
+        write_pods(pods, out, style, &pal)?;
+    }
+    if show_flows {
+        writeln!(out)?;
+        write_flows(doc, out, style, &pal)?;
+    }
+    writeln!(out)?;
+    write_summary(doc, out, style, &pal)
+}
+
+fn write_captures(
+    doc: &Document<'_>,
+    out: &mut dyn Write,
+    style: TableStyle,
+    pal: &Palette,
+) -> io::Result<()> {
     for c in &doc.captures {
         let mut line = format!(
             "{}: {}{}, {}, {} packets",
@@ -226,7 +329,84 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write, style: TableStyle) -> io::
             writeln!(out, "{}", cut(format!("  warning: {w}"), style.width))?;
         }
     }
-    writeln!(out)?;
+    Ok(())
+}
+
+fn write_pods(
+    pods: &[PodPairDoc],
+    out: &mut dyn Write,
+    style: TableStyle,
+    pal: &Palette,
+) -> io::Result<()> {
+    let ends: Vec<String> = pods
+        .iter()
+        .map(|g| {
+            let text = if g.leg == "loopback" && g.client == g.server {
+                format!("{} (inside the pod)", g.client)
+            } else {
+                format!("{} → {}", g.client, g.server)
+            };
+            fit(&text, MAX_ENDS + 8)
+        })
+        .collect();
+    let width = ends
+        .iter()
+        .map(|e| e.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("CLIENT POD → SERVER POD".chars().count());
+    let head = format!(
+        "{}  {:<8}  {:>5}  {:<24}  {:<11}  IDENTITIES (client → server) / SERVICE (Istio SNI)",
+        pad("CLIENT POD → SERVER POD", width),
+        "LEG",
+        "FLOWS",
+        "VERDICTS",
+        "PORTS"
+    );
+    writeln!(out, "{}", pal.bold(&head))?;
+    for (g, ends) in pods.iter().zip(&ends) {
+        let mut verdicts = g.by_verdict.short();
+        if g.expected > 0 {
+            verdicts.push_str(&format!(" ({} expected)", g.expected));
+        }
+        let mark = if g.violations > 0 { "!" } else { "" };
+        let ids: Vec<String> = g
+            .identities
+            .iter()
+            .map(|i| match i.split_once(" → ") {
+                Some((c, s)) => format!("{} → {}", short_identity(c), short_identity(s)),
+                None => i.clone(),
+            })
+            .collect();
+        let ports: Vec<String> = g.server_ports.iter().map(u16::to_string).collect();
+        let line = format!(
+            "{}  {:<8}  {:>5}  {:<24}  {:<11}  {}",
+            pad(ends, width),
+            g.leg,
+            format!("{}{mark}", g.flows),
+            verdicts,
+            fit(&ports.join(","), 11),
+            match (ids.is_empty(), g.sni_services.is_empty()) {
+                (false, _) => ids.join("; "),
+                (true, false) => format!("SNI {}", g.sni_services.join(", ")),
+                (true, true) => "-".to_string(),
+            }
+        );
+        writeln!(out, "{}", cut(line, style.width))?;
+    }
+    Ok(())
+}
+
+fn write_flows(
+    doc: &Document<'_>,
+    out: &mut dyn Write,
+    style: TableStyle,
+    pal: &Palette,
+) -> io::Result<()> {
+    if doc.flows.is_empty() {
+        writeln!(out, "no TCP flows in the capture")?;
+        return Ok(());
+    }
     let ends: Vec<String> = doc
         .flows
         .iter()
@@ -253,27 +433,46 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write, style: TableStyle) -> io::
         .max()
         .unwrap_or(0)
         .max("CLIENT → SERVER".chars().count());
-    if doc.flows.is_empty() {
-        writeln!(out, "no TCP flows in the capture")?;
-    } else {
-        let head = format!(
-            "{:>4}  {:<ends_width$}  {:<3}  {:<9}  {:<3}  {:<5}  {:>5} {:>6}  {}",
-            "#", "CLIENT → SERVER", "LEG", "VERDICT", "TLS", "CERT", "PKTS", "BYTES", "DETAIL"
-        );
-        writeln!(out, "{}", pal.bold(&head))?;
-    }
+    let pairs = doc.flows.iter().any(|f| f.paired_with.is_some());
+    let pair_head = if pairs { "  PAIR" } else { "" };
+    let head = format!(
+        "{:>4}  {}  {:<8}{pair_head}  {:<9}  {:<3}  {:<5}  {:>5} {:>6}  DETAIL",
+        "#",
+        pad("CLIENT → SERVER", ends_width),
+        "LEG",
+        "VERDICT",
+        "TLS",
+        "CERT",
+        "PKTS",
+        "BYTES"
+    );
+    writeln!(out, "{}", pal.bold(&head))?;
     for (flow, ends) in doc.flows.iter().zip(&ends) {
         let version = flow.tls.and_then(|t| t.version.as_deref()).unwrap_or("-");
         let cert = flow.tls.map_or("-", cert_column);
         let mark = match flow.policy {
             Some("exempt") => '~',
             Some(_) => '!',
+            None if flow.expected => '~',
             None => ' ',
         };
-        let leg = if flow.leg == "loopback" { "lo" } else { "net" };
-        let line = format!(
-            "{:>3}{mark}  {ends:<ends_width$}  {leg:<3}  {:<9}  {:<3}  {cert:<5}  {:>5} {:>6}  {}",
+        let pair = if pairs {
+            let p = flow
+                .paired_with
+                .map(|id| format!("↔{id}"))
+                .unwrap_or_else(|| "-".to_string());
+            format!("  {p:<4}")
+        } else {
+            String::new()
+        };
+        let prefix = format!(
+            "{:>3}{mark}  {}  {:<8}{pair}",
             flow.id,
+            pad(ends, ends_width),
+            flow.leg
+        );
+        let line = format!(
+            "{prefix}  {:<9}  {:<3}  {cert:<5}  {:>5} {:>6}  {}",
             flow.verdict.name(),
             fit(version, 3),
             flow.packets.client + flow.packets.server,
@@ -282,63 +481,232 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write, style: TableStyle) -> io::
         );
         let line = cut(line, style.width);
         // colour the verdict after cutting, so escape codes never count as columns
-        let name = flow.verdict.name();
-        let line = match line.find(&format!("  {name} ")) {
-            Some(at) if style.color => {
-                let start = at + 2;
-                format!(
-                    "{}{}{}",
-                    &line[..start],
-                    pal.paint(flow.verdict, name),
-                    &line[start + name.len()..]
-                )
-            }
-            _ => line,
-        };
+        let counted = mark != '~';
+        let line = paint_verdict(
+            line,
+            flow.verdict,
+            counted,
+            pal,
+            prefix.len().saturating_sub(1),
+        );
         writeln!(out, "{line}")?;
     }
-    if !doc.flows.is_empty() {
-        writeln!(out)?;
-        for legend in LEGEND {
-            writeln!(out, "{}", cut(legend.to_string(), style.width))?;
-        }
+    writeln!(out)?;
+    for legend in legend(doc, pairs) {
+        writeln!(out, "{}", cut(legend, style.width))?;
     }
-    let counts: Vec<String> = doc
-        .summary
+    Ok(())
+}
+
+/// What the columns mean, printed under the flows.
+fn legend(doc: &Document<'_>, pairs: bool) -> Vec<String> {
+    let mut lines = vec![
+        "LEG   loopback: inside one pod or host (application ↔ sidecar; plaintext there never \
+         crosses the wire)   network: between pods or hosts, on the wire"
+            .to_string(),
+    ];
+    if pairs {
+        lines.push(
+            "PAIR  ↔N: flow N is the other leg of the same request (loopback ↔ network), seen \
+             close in time"
+                .to_string(),
+        );
+    }
+    let marks = doc.summary.policy.is_some() || doc.flows.iter().any(|f| f.expected);
+    if marks {
+        lines.push(
+            "MARK  !: violates --require   ~: expected by the --mesh profile or exempt by \
+             --allow (not counted)"
+                .to_string(),
+        );
+    }
+    lines.push(
+        "CERT  client certificate seen in the clear, infer(red) from encrypted record sizes, \
+         decr(ypted) with a key log, none, ? unknown"
+            .to_string(),
+    );
+    lines
+}
+
+/// `#1, #2, #3` (at most five, then `…`).
+fn ids(list: &[u64]) -> String {
+    let mut shown: Vec<String> = list.iter().take(5).map(|id| format!("#{id}")).collect();
+    if list.len() > 5 {
+        shown.push("…".to_string());
+    }
+    shown.join(", ")
+}
+
+/// How a flow is named in the summary: `#6 a → b:9080 (network, plaintext: GET / HTTP/1.1)`.
+fn flow_line(flow: &FlowDoc<'_>) -> String {
+    let why = flow.policy.unwrap_or(flow.verdict.name());
+    format!(
+        "#{} {} → {} ({} leg, {}): {}",
+        flow.id,
+        full_endpoint(
+            &flow.client.ip,
+            flow.client.port,
+            flow.client.name.as_deref()
+        ),
+        full_endpoint(
+            &flow.server.ip,
+            flow.server.port,
+            flow.server.name.as_deref()
+        ),
+        flow.leg,
+        why,
+        base_detail(flow)
+    )
+}
+
+fn write_summary(
+    doc: &Document<'_>,
+    out: &mut dyn Write,
+    style: TableStyle,
+    pal: &Palette,
+) -> io::Result<()> {
+    let s = &doc.summary;
+    let counts: Vec<String> = s
         .by_verdict
         .entries()
         .iter()
         .map(|(name, n)| format!("{n} {name}"))
         .collect();
-    writeln!(out, "{} flows: {}", doc.summary.flows, counts.join(", "))?;
-    if let Some(p) = &doc.summary.policy {
-        let list = |ids: &[u64]| {
-            ids.iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let exempt = if p.exempted.is_empty() {
-            String::new()
-        } else {
-            format!("; exempted by --allow: {} (~)", list(&p.exempted))
-        };
-        if p.pass {
+    writeln!(out, "{} flows: {}", s.flows, counts.join(", "))?;
+    let paired = if s.legs.paired > 0 {
+        format!("; {} requests seen on both legs (PAIR)", s.legs.paired)
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "legs: {} network (between pods), {} loopback (inside a pod){paired}",
+        s.legs.network, s.legs.loopback
+    )?;
+    if let Some(pods) = &s.pod_pairs {
+        writeln!(out, "pods: {} client → server pairs", pods.len())?;
+    }
+    let m = &s.mesh;
+    let by: Vec<String> = m
+        .recognised_by
+        .iter()
+        .take(3)
+        .map(|r| format!("{} (flow {})", r.what, r.flow))
+        .collect();
+    match (m.profile, m.requested) {
+        (Some(profile), Some(requested)) => {
+            let how = if requested == "auto" {
+                format!("recognised by {}", by.join(", "))
+            } else if by.is_empty() {
+                "as asked; no marker of it in the capture".to_string()
+            } else {
+                format!("as asked; seen: {}", by.join(", "))
+            };
             writeln!(
                 out,
-                "policy --require {}: {}{exempt}",
-                p.require,
-                pal.paint(Verdict::Mtls, "PASS")
+                "{}",
+                cut(format!("mesh: {profile} ({how})"), style.width)
             )?;
-        } else {
-            writeln!(
-                out,
-                "policy --require {}: {}: flows {} violate it (!){exempt}",
-                p.require,
-                pal.paint(Verdict::Plaintext, "FAIL"),
-                list(&p.violations)
-            )?;
+            let expected: Vec<String> = m
+                .expected
+                .iter()
+                .map(|e| format!("{} {}", e.description, e.flows))
+                .collect();
+            if expected.is_empty() {
+                writeln!(out, "expected plaintext under {profile}: no flow")?;
+            } else {
+                writeln!(
+                    out,
+                    "{}",
+                    cut(
+                        format!(
+                            "expected plaintext under {profile} (~): {}",
+                            expected.join(", ")
+                        ),
+                        style.width
+                    )
+                )?;
+            }
         }
+        (None, Some(_)) => writeln!(
+            out,
+            "mesh: none recognised (no Istio, ambient or Linkerd marker): nothing is expected \
+             plaintext"
+        )?,
+        (_, None) => {
+            if let Some(recognised) = m.recognised {
+                writeln!(
+                    out,
+                    "{}",
+                    cut(
+                        format!(
+                            "mesh: {recognised} traffic seen ({}); add --mesh {recognised} to \
+                             judge the network leg only",
+                            by.join(", ")
+                        ),
+                        style.width
+                    )
+                )?;
+            }
+        }
+    }
+    let Some(p) = &s.policy else {
+        return Ok(());
+    };
+    let exempt: Vec<String> = p
+        .exemptions
+        .iter()
+        .map(|e| format!("{} {} ({})", e.by, e.count, ids(&e.flows)))
+        .collect();
+    if p.pass {
+        let judged = doc
+            .flows
+            .iter()
+            .filter(|f| f.verdict != Verdict::Empty && f.policy.is_none() && !f.expected)
+            .count();
+        let what = if p.require == "mtls" {
+            "proven mTLS"
+        } else {
+            "encrypted"
+        };
+        writeln!(
+            out,
+            "policy --require {}: {}: the {judged} flows with payload it counts are all {what}",
+            p.require,
+            pal.paint(Verdict::Mtls, "PASS")
+        )?;
+    } else {
+        let n = p.violations.len();
+        writeln!(
+            out,
+            "policy --require {}: {}: {n} flow{} violate{} it (!)",
+            p.require,
+            pal.paint(Verdict::Plaintext, "FAIL"),
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+        )?;
+        for id in p.violations.iter().take(MAX_LISTED) {
+            if let Some(flow) = doc.flows.iter().find(|f| f.id == *id) {
+                writeln!(
+                    out,
+                    "{}",
+                    cut(format!("  {}", flow_line(flow)), style.width)
+                )?;
+            }
+        }
+        if n > MAX_LISTED {
+            writeln!(out, "  … and {} more (see --format json)", n - MAX_LISTED)?;
+        }
+    }
+    if !exempt.is_empty() {
+        writeln!(
+            out,
+            "{}",
+            cut(
+                format!("not counted (~): {}", exempt.join("; ")),
+                style.width
+            )
+        )?;
     }
     Ok(())
 }
@@ -351,6 +719,7 @@ mod tests {
     fn helpers() {
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("abc", 4), "abc");
+        assert_eq!(pad("→a", 4), "→a  ");
         assert_eq!(human_bytes(999), "999");
         assert_eq!(human_bytes(5_100), "5.1k");
         assert_eq!(human_bytes(2_000_000_000), "2.0G");
@@ -360,13 +729,31 @@ mod tests {
         );
         assert_eq!(endpoint("::1", 80, None), "[::1]:80");
         assert_eq!(
-            short_sni("outbound_.9080_._.details.bookinfo.svc.cluster.local"),
-            "details.bookinfo:9080"
+            elide("bookinfo/productpage-v1-7f9d5b8c6d-x2k4p", 20),
+            "bookinfo/prod…-x2k4p"
+        );
+        assert_eq!(elide("short", 20), "short");
+        assert_eq!(ids(&[1, 2, 3, 4, 5, 6]), "#1, #2, #3, #4, #5, …");
+        assert_eq!(rule_words("loopback-leg"), "app ↔ proxy");
+        let pal = Palette { on: true };
+        assert_eq!(
+            paint_verdict("  1  a  mtls  x".to_string(), Verdict::Mtls, true, &pal, 0),
+            "  1  a  \x1b[32mmtls\x1b[0m  x"
         );
         assert_eq!(
-            short_sni("outbound_.9080_.v1_.reviews.bookinfo.svc.cluster.local"),
-            "reviews.bookinfo:9080 (v1)"
+            paint_verdict(
+                "1 plaintext x".to_string(),
+                Verdict::Plaintext,
+                false,
+                &pal,
+                0
+            ),
+            "1 \x1b[2mplaintext\x1b[0m x"
         );
-        assert_eq!(short_sni("api.example.internal"), "api.example.internal");
+        let off = Palette { on: false };
+        assert_eq!(
+            paint_verdict("a mtls b".to_string(), Verdict::Mtls, true, &off, 0),
+            "a mtls b"
+        );
     }
 }

@@ -1,0 +1,343 @@
+//! TLS client fingerprints of a ClientHello: JA3 (Salesforce) and JA4 (FoxIO, BSD-3-Clause; the
+//! client fingerprint only: JA4S, JA4X and the other JA4+ methods are under a licence that does
+//! not allow them here).
+//!
+//! JA3 is the MD5 of `version,ciphers,extensions,groups,point_formats` (decimal values joined by
+//! `-`, GREASE left out, extensions in the order sent). JA4 is
+//! `t{version}{d|i}{ciphers:02}{extensions:02}{alpn}_{sha256(sorted ciphers)[..12]}_{sha256(sorted
+//! extensions without SNI and ALPN, then signature algorithms)[..12]}`.
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use super::tls::ClientHello;
+
+/// Extension numbers JA4 treats apart.
+const EXT_SNI: u16 = 0x0000;
+const EXT_ALPN: u16 = 0x0010;
+
+/// The fingerprints of one ClientHello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// JA3: lowercase hex MD5 of [`Fingerprints::ja3_full`].
+    pub ja3: String,
+    /// The JA3 string before hashing.
+    pub ja3_full: String,
+    /// JA4, e.g. `t13d1516h2_8daaf6152771_e5627efa2ab1`.
+    pub ja4: String,
+    /// JA4 with its lists in the clear instead of hashed (`JA4_r`).
+    pub ja4_r: String,
+}
+
+/// Computes JA3 and JA4 of a ClientHello seen over TCP.
+pub fn fingerprints(ch: &ClientHello) -> Fingerprints {
+    let ja3_full = ja3_string(ch);
+    let ja3 = hex::encode(Md5::digest(ja3_full.as_bytes()));
+    let parts = Ja4Parts::of(ch);
+    Fingerprints {
+        ja3,
+        ja3_full,
+        ja4: parts.hashed(),
+        ja4_r: parts.raw(),
+    }
+}
+
+/// A GREASE value (RFC 8701): `0x?a?a` with equal bytes.
+fn is_grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
+}
+
+/// The first protocol of the ALPN extension, as raw bytes.
+fn first_alpn(ch: &ClientHello) -> Option<&[u8]> {
+    let ext = ch.extensions.iter().find(|e| e.ext_type == EXT_ALPN)?;
+    // u16 list length, then u8 length + name
+    let len = usize::from(*ext.data.get(2)?);
+    ext.data.get(3..3usize.checked_add(len)?)
+}
+
+fn no_grease(values: &[u16]) -> impl Iterator<Item = u16> + '_ {
+    values.iter().copied().filter(|v| !is_grease(*v))
+}
+
+fn decimal_list(values: impl Iterator<Item = u16>) -> String {
+    values.map(|v| v.to_string()).collect::<Vec<_>>().join("-")
+}
+
+/// The JA3 string: `771,4865-4866,0-23-65281,29-23,0`.
+pub fn ja3_string(ch: &ClientHello) -> String {
+    let types: Vec<u16> = ch.extensions.iter().map(|e| e.ext_type).collect();
+    format!(
+        "{},{},{},{},{}",
+        ch.version,
+        decimal_list(no_grease(&ch.cipher_suites)),
+        decimal_list(no_grease(&types)),
+        decimal_list(no_grease(&ch.supported_groups)),
+        ch.ec_point_formats
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("-"),
+    )
+}
+
+/// JA4's two-character version: the highest `supported_versions` entry, else the hello version.
+fn ja4_version(ch: &ClientHello) -> &'static str {
+    let version = no_grease(&ch.supported_versions)
+        .max()
+        .unwrap_or(ch.version);
+    match version {
+        0x0304 => "13",
+        0x0303 => "12",
+        0x0302 => "11",
+        0x0301 => "10",
+        0x0300 => "s3",
+        0x0002 => "s2",
+        0xfeff => "d1",
+        0xfefd => "d2",
+        0xfefc => "d3",
+        _ => "00",
+    }
+}
+
+/// JA4's ALPN characters: first and last of the first protocol, when both are alphanumeric; the
+/// first and last hex digits of its bytes otherwise; `00` without ALPN.
+fn ja4_alpn(ch: &ClientHello) -> String {
+    let Some(first) = first_alpn(ch).filter(|p| !p.is_empty()) else {
+        return "00".to_string();
+    };
+    let (Some(&a), Some(&z)) = (first.first(), first.last()) else {
+        return "00".to_string();
+    };
+    if a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric() {
+        return format!("{}{}", char::from(a), char::from(z));
+    }
+    let hex = hex::encode(first);
+    let first_digit = hex.chars().next().unwrap_or('0');
+    let last_digit = hex.chars().last().unwrap_or('0');
+    format!("{first_digit}{last_digit}")
+}
+
+fn hex_list(values: impl Iterator<Item = u16>) -> String {
+    values
+        .map(|v| format!("{v:04x}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The first 12 hex digits of the SHA-256 of `text`, or twelve zeros for an empty list.
+fn truncated_sha256(text: &str, empty: bool) -> String {
+    if empty {
+        return "000000000000".to_string();
+    }
+    let mut digest = hex::encode(Sha256::digest(text.as_bytes()));
+    digest.truncate(12);
+    digest
+}
+
+/// The parts JA4 is made of, before hashing.
+struct Ja4Parts {
+    /// `t13d1516h2`.
+    head: String,
+    /// Sorted cipher suites in hex.
+    ciphers: String,
+    /// Sorted extensions in hex without SNI and ALPN.
+    extensions: String,
+    /// Signature algorithms in hex, in the order sent.
+    sigalgs: String,
+}
+
+impl Ja4Parts {
+    fn of(ch: &ClientHello) -> Ja4Parts {
+        let mut ciphers: Vec<u16> = no_grease(&ch.cipher_suites).collect();
+        let types: Vec<u16> = ch.extensions.iter().map(|e| e.ext_type).collect();
+        let all_exts: Vec<u16> = no_grease(&types).collect();
+        let sni = if all_exts.contains(&EXT_SNI) {
+            'd'
+        } else {
+            'i'
+        };
+        let head = format!(
+            "t{}{sni}{:02}{:02}{}",
+            ja4_version(ch),
+            ciphers.len().min(99),
+            all_exts.len().min(99),
+            ja4_alpn(ch)
+        );
+        ciphers.sort_unstable();
+        let mut exts: Vec<u16> = all_exts
+            .into_iter()
+            .filter(|&t| t != EXT_SNI && t != EXT_ALPN)
+            .collect();
+        exts.sort_unstable();
+        Ja4Parts {
+            head,
+            ciphers: hex_list(ciphers.into_iter()),
+            extensions: hex_list(exts.into_iter()),
+            sigalgs: hex_list(no_grease(&ch.signature_algorithms)),
+        }
+    }
+
+    /// Extensions and signature algorithms as JA4_c hashes them.
+    fn c_text(&self) -> String {
+        if self.sigalgs.is_empty() {
+            self.extensions.clone()
+        } else {
+            format!("{}_{}", self.extensions, self.sigalgs)
+        }
+    }
+
+    fn hashed(&self) -> String {
+        format!(
+            "{}_{}_{}",
+            self.head,
+            truncated_sha256(&self.ciphers, self.ciphers.is_empty()),
+            truncated_sha256(&self.c_text(), self.extensions.is_empty())
+        )
+    }
+
+    fn raw(&self) -> String {
+        format!("{}_{}_{}", self.head, self.ciphers, self.c_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::tls::RawExtension;
+
+    fn hexes(list: &str) -> Vec<u16> {
+        list.split(',')
+            .map(|h| u16::from_str_radix(h, 16).unwrap())
+            .collect()
+    }
+
+    /// A ClientHello with the given ciphers, extension types (in order) and signature algorithms,
+    /// SNI present when 0x0000 is listed, ALPN `alpn` when 0x0010 is listed.
+    fn hello(ciphers: &[u16], exts: &[u16], sigalgs: &[u16], alpn: &[u8]) -> ClientHello {
+        ClientHello {
+            version: 0x0303,
+            cipher_suites: ciphers.to_vec(),
+            extensions: exts
+                .iter()
+                .map(|&t| RawExtension {
+                    ext_type: t,
+                    data: if t == EXT_ALPN {
+                        let mut d = ((alpn.len() + 1) as u16).to_be_bytes().to_vec();
+                        d.push(alpn.len() as u8);
+                        d.extend_from_slice(alpn);
+                        d
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect(),
+            supported_versions: vec![0x7a7a, 0x0304, 0x0303],
+            signature_algorithms: sigalgs.to_vec(),
+            ..ClientHello::default()
+        }
+    }
+
+    /// The worked example of the JA4 specification (technical_details/JA4.md), with GREASE
+    /// values added in every list: they must not change anything.
+    #[test]
+    fn ja4_specification_example() {
+        let mut ciphers = vec![0x0a0a];
+        ciphers.extend(hexes(
+            "1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035",
+        ));
+        let mut exts = vec![0x2a2a];
+        exts.extend(hexes(
+            "001b,0000,0033,0010,4469,0017,002d,000d,0005,0023,0012,002b,ff01,000b,000a,0015",
+        ));
+        exts.push(0x3a3a);
+        let sigalgs = hexes("0403,0804,0401,0503,0805,0501,0806,0601");
+        let fp = fingerprints(&hello(&ciphers, &exts, &sigalgs, b"h2"));
+        assert_eq!(fp.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(
+            fp.ja4_r,
+            "t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,\
+             cca9_0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01_0403,\
+             0804,0401,0503,0805,0501,0806,0601"
+        );
+        // Without signature algorithms the hash covers the extensions alone (no underscore).
+        let fp = fingerprints(&hello(&ciphers, &exts, &[], b"h2"));
+        assert!(fp.ja4.ends_with("_6d807ffa2a79"), "{}", fp.ja4);
+    }
+
+    /// `sigalg-grease.pcapng` of the JA4 project's test data: a GREASE signature algorithm and
+    /// 17 extensions.
+    #[test]
+    fn ja4_project_sigalg_grease_vector() {
+        let ciphers =
+            hexes("1301,1302,1303,c02b,c02f,c02c,c030,cca9,cca8,c013,c014,009c,009d,002f,0035");
+        let exts = hexes(
+            "fe0d,0010,0017,0033,44cd,ff01,000a,000d,0023,002b,000b,ca34,002d,0000,0005,001b,0012",
+        );
+        let mut sigalgs = vec![0x1a1a];
+        sigalgs.extend(hexes(
+            "0904,0905,0906,0403,0804,0401,0503,0805,0501,0806,0601",
+        ));
+        let fp = fingerprints(&hello(&ciphers, &exts, &sigalgs, b"h2"));
+        assert_eq!(fp.ja4, "t13d1517h2_8daaf6152771_cb7bf5808d99");
+    }
+
+    /// The example string of the JA3 README and its published MD5.
+    #[test]
+    fn ja3_readme_example() {
+        let ch = ClientHello {
+            version: 0x0301,
+            cipher_suites: vec![
+                0x0a0a, 47, 53, 5, 10, 49161, 49162, 49171, 49172, 50, 56, 19, 4,
+            ],
+            extensions: [0u16, 10, 0x5a5a, 11]
+                .iter()
+                .map(|&t| RawExtension {
+                    ext_type: t,
+                    data: Vec::new(),
+                })
+                .collect(),
+            supported_groups: vec![0x1a1a, 23, 24, 25],
+            ec_point_formats: vec![0],
+            ..ClientHello::default()
+        };
+        let fp = fingerprints(&ch);
+        assert_eq!(
+            fp.ja3_full,
+            "769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0"
+        );
+        assert_eq!(fp.ja3, "ada70206e40642a3e4461f35503241d5");
+        // no supported_versions: JA4 takes the hello version; no ALPN: "00"
+        assert!(fp.ja4.starts_with("t10d1203"), "{}", fp.ja4);
+        assert!(fp.ja4.starts_with("t10d120300_"), "{}", fp.ja4);
+    }
+
+    #[test]
+    fn ja4_alpn_rules() {
+        let with = |alpn: &[u8]| {
+            let ch = hello(&[0x1301], &[EXT_ALPN], &[], alpn);
+            ja4_alpn(&ch)
+        };
+        assert_eq!(with(b"http/1.1"), "h1");
+        assert_eq!(with(b"istio-peer-exchange"), "ie");
+        assert_eq!(with(b"h"), "hh");
+        assert_eq!(with(&[0xab]), "ab");
+        assert_eq!(with(&[0xab, 0xcd]), "ad");
+        assert_eq!(with(&[0x30, 0xab]), "3b");
+        assert_eq!(with(&[0x30, 0x31, 0xab, 0xcd]), "3d");
+        assert_eq!(with(&[0x30, 0xab, 0xcd, 0x31]), "01");
+        assert_eq!(with(b""), "00");
+        assert_eq!(ja4_alpn(&hello(&[], &[], &[], b"")), "00");
+    }
+
+    #[test]
+    fn empty_and_odd_hellos_do_not_panic() {
+        let fp = fingerprints(&ClientHello::default());
+        assert_eq!(fp.ja3_full, "0,,,,");
+        assert_eq!(fp.ja4, "t00i000000_000000000000_000000000000");
+        assert_eq!(fp.ja4_r, "t00i000000__");
+        // counts stop at 99
+        let many: Vec<u16> = (1..=150).collect();
+        let fp = fingerprints(&hello(&many, &many, &[], b""));
+        assert!(fp.ja4.starts_with("t13i999900_"), "{}", fp.ja4);
+    }
+}

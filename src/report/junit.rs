@@ -1,0 +1,188 @@
+//! JUnit XML for CI dashboards: one test suite per capture, one test case per flow. A flow that
+//! violates `--require` is a failure whose message is the evidence; a flow that the mesh profile
+//! expects in plaintext, or that `--allow` exempts, is skipped with the reason; every other flow
+//! passes. Without `--require` nothing fails.
+
+use std::io::{self, Write};
+
+use super::document::{Document, FlowDoc};
+
+/// Escapes text for XML attributes and content; characters XML 1.0 cannot carry become `?`.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' => out.push_str("&#9;"),
+            '\r' => out.push_str("&#13;"),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn end(ip: &str, port: u16, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{n}:{port}"),
+        None if ip.contains(':') => format!("[{ip}]:{port}"),
+        None => format!("{ip}:{port}"),
+    }
+}
+
+/// The test case name: `flow 3: a → b:9080 (network leg)`.
+fn case_name(f: &FlowDoc<'_>) -> String {
+    format!(
+        "flow {}: {} → {} ({} leg)",
+        f.id,
+        end(&f.client.ip, f.client.port, f.client.name.as_deref()),
+        end(&f.server.ip, f.server.port, f.server.name.as_deref()),
+        f.leg
+    )
+}
+
+/// The evidence of a violation: the cleartext quote, or the TLS facts, then the first reason.
+fn evidence(f: &FlowDoc<'_>) -> String {
+    let what = f.policy.unwrap_or(f.verdict.name());
+    let detail = if let Some(p) = f.plaintext {
+        let frame = p.frame.map(|n| format!(" (frame {n})")).unwrap_or_default();
+        format!(
+            "{} from the {}{frame}: {}",
+            p.protocol, p.direction, p.evidence
+        )
+    } else {
+        f.reasons.first().cloned().unwrap_or_default()
+    };
+    format!("{what} on the {} leg: {detail}", f.leg)
+}
+
+/// Writes the JUnit report.
+pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let failures_total = doc
+        .flows
+        .iter()
+        .filter(|f| f.policy.is_some_and(|p| p != "exempt"))
+        .count();
+    let xml = out;
+    writeln!(xml, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
+        xml,
+        r#"<testsuites name="mtlscan" tests="{}" failures="{failures_total}" errors="0">"#,
+        doc.flows.len()
+    )?;
+    for (index, capture) in doc.captures.iter().enumerate() {
+        let flows: Vec<&FlowDoc<'_>> = doc.flows.iter().filter(|f| f.capture == index).collect();
+        let failures = flows
+            .iter()
+            .filter(|f| f.policy.is_some_and(|p| p != "exempt"))
+            .count();
+        let skipped = flows
+            .iter()
+            .filter(|f| f.policy == Some("exempt") || (f.expected && f.policy.is_none()))
+            .count();
+        writeln!(
+            xml,
+            r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="0" skipped="{skipped}">"#,
+            escape(&capture.path),
+            flows.len()
+        )?;
+        writeln!(xml, "    <properties>")?;
+        let mut props: Vec<(&str, String)> = vec![
+            ("sha256", capture.sha256.clone()),
+            ("format", capture.format.to_string()),
+            ("truncated", capture.truncated.to_string()),
+        ];
+        if let Some(p) = &doc.summary.policy {
+            props.push(("require", p.require.to_string()));
+        }
+        if let Some(profile) = doc.summary.mesh.profile {
+            props.push(("mesh", profile.to_string()));
+        }
+        for (name, value) in props {
+            writeln!(
+                xml,
+                r#"      <property name="{name}" value="{}"/>"#,
+                escape(&value)
+            )?;
+        }
+        writeln!(xml, "    </properties>")?;
+        for f in flows {
+            write!(
+                xml,
+                r#"    <testcase classname="mtlscan.{}" name="{}" time="{:.6}""#,
+                escape(&capture.path),
+                escape(&case_name(f)),
+                f.duration_nanos.max(0) as f64 / 1e9
+            )?;
+            match f.policy {
+                Some("exempt") => {
+                    let why = f
+                        .expected_reason
+                        .map(str::to_string)
+                        .or_else(|| f.exempt_by.clone())
+                        .unwrap_or_default();
+                    writeln!(
+                        xml,
+                        r#"><skipped message="{}"/></testcase>"#,
+                        escape(&format!(
+                            "{} on the {} leg, not counted: {why}",
+                            f.verdict.name(),
+                            f.leg
+                        ))
+                    )?;
+                }
+                Some(violation) => {
+                    writeln!(
+                        xml,
+                        r#"><failure message="{}" type="{}">{}</failure></testcase>"#,
+                        escape(&evidence(f)),
+                        escape(violation),
+                        escape(&f.reasons.join("\n"))
+                    )?;
+                }
+                None if f.expected => {
+                    writeln!(
+                        xml,
+                        r#"><skipped message="{}"/></testcase>"#,
+                        escape(&format!(
+                            "{} on the {} leg: {}",
+                            f.verdict.name(),
+                            f.leg,
+                            f.expected_reason.unwrap_or_default()
+                        ))
+                    )?;
+                }
+                None => {
+                    writeln!(
+                        xml,
+                        r#"><system-out>{}</system-out></testcase>"#,
+                        escape(&format!("{}: {}", f.verdict.name(), f.reasons.join("\n")))
+                    )?;
+                }
+            }
+        }
+        writeln!(xml, "  </testsuite>")?;
+    }
+    writeln!(xml, "</testsuites>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        assert_eq!(
+            escape("a<b>&\"c\" 'd'\n\u{1}"),
+            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;&#10;?"
+        );
+        assert_eq!(escape("→ ok"), "→ ok");
+        assert_eq!(end("::1", 80, None), "[::1]:80");
+        assert_eq!(end("10.0.0.1", 80, Some("ns/pod")), "ns/pod:80");
+    }
+}
