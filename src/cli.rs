@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use mtlscan::capture::{Input, ReadOptions};
+use mtlscan::capture::{Input, ReadLimits, ReadOptions};
+use mtlscan::flow::FlowLimits;
 use mtlscan::mesh::{MeshRequest, Profile};
 use mtlscan::report::{AllowRule, Format, Policy, Requirement};
 
@@ -80,6 +81,26 @@ pub struct Cli {
     #[arg(long)]
     pub no_mmap: bool,
 
+    /// Most connections tracked at once (open flows and recently closed ones); past it the
+    /// least recently active are reported early, with a warning.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_flows: u64,
+
+    /// Most stream bytes buffered by all open flows together (e.g. 512MiB); past it the least
+    /// recently active flows are reported early, with a warning.
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    pub max_buffered_bytes: u64,
+
+    /// Bytes kept from the start of each direction of a flow for classification (e.g. 64KiB);
+    /// the rest is counted, not kept.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
+    pub max_prefix: u64,
+
+    /// Most bytes decompressed from a gzip capture (e.g. 16GiB); reading stops there with a
+    /// warning.
+    #[arg(long, value_name = "SIZE", default_value = "16GiB", value_parser = parse_size)]
+    pub max_gunzip: u64,
+
     /// Colour in the table: auto (only on a terminal, and not when NO_COLOR is set), always,
     /// never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
@@ -142,6 +163,8 @@ pub struct Settings {
     pub summary: bool,
     pub threads: Option<usize>,
     pub read: ReadOptions,
+    pub limits: FlowLimits,
+    pub read_limits: ReadLimits,
     pub color: ColorArg,
     pub quiet: bool,
 }
@@ -202,8 +225,64 @@ impl Cli {
             read: ReadOptions {
                 mmap: !self.no_mmap,
             },
+            limits: FlowLimits {
+                prefix_bytes: usize::try_from(self.max_prefix)
+                    .unwrap_or(usize::MAX)
+                    .max(1),
+                max_flows: usize::try_from(self.max_flows).unwrap_or(usize::MAX),
+                max_buffered_bytes: usize::try_from(self.max_buffered_bytes).unwrap_or(usize::MAX),
+                ..FlowLimits::default()
+            },
+            read_limits: ReadLimits {
+                max_decompressed_bytes: self.max_gunzip,
+            },
             color: self.color,
             quiet: self.quiet,
         })
+    }
+}
+
+/// A size such as `65536`, `64KiB`, `512MiB`, `16GiB` (also `KB`/`MB`/`GB` as powers of 1000).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size; write e.g. 65536, 64KiB, 512MiB or 16GiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "unknown size unit in '{text}'; use KiB, MiB or GiB"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("'{text}' is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("16gib"), Ok(16 << 30));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
     }
 }

@@ -74,6 +74,8 @@ fn run(settings: Settings) -> Result<u8, String> {
     let bar = progress::Bar::for_inputs(&settings.inputs, settings.quiet);
     let opts = AnalysisOptions {
         read: settings.read.clone(),
+        read_limits: settings.read_limits.clone(),
+        limits: settings.limits.clone(),
         keylog,
         threads: settings.threads,
         progress: bar
