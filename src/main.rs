@@ -82,7 +82,6 @@ fn run(settings: Settings) -> Result<u8, String> {
             .as_ref()
             .map(|(_, hook)| hook.clone())
             .unwrap_or_default(),
-        ..AnalysisOptions::default()
     };
     let analysis = analyze(&settings.inputs, &opts);
     if let Some((bar, _)) = &bar {
