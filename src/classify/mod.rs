@@ -223,20 +223,11 @@ fn is_keepalive_only(flow: &Flow) -> bool {
 }
 
 fn empty_reason(flow: &Flow) -> String {
-    let packets = flow.dir[0].packets + flow.dir[1].packets;
-    let end = if flow.dir[0].rst_frame.is_some() || flow.dir[1].rst_frame.is_some() {
-        ", reset"
-    } else if flow.dir[0].fin_frame.is_some() || flow.dir[1].fin_frame.is_some() {
-        ", closed"
+    if flow.syn_seen {
+        "no payload in either direction: the connection carried no data".to_string()
     } else {
-        ""
-    };
-    let syn = if flow.syn_seen {
-        "handshake"
-    } else {
-        "no handshake"
-    };
-    format!("no payload in either direction ({packets} packets, {syn}{end})")
+        "no payload in either direction (the connection started before the capture)".to_string()
+    }
 }
 
 /// How many leading bytes of a direction the entropy test looks at.

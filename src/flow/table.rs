@@ -530,9 +530,7 @@ impl FlowTable {
         };
         let was_ended = state.ended;
         state.update(seg, frame, ts_nanos, src_is_lo, cap);
-        if state.ended && !was_ended {
-            self.ended.push((key, state.flow.first_frame));
-        }
+        let just_ended = (state.ended && !was_ended).then_some(state.flow.first_frame);
         let footprint = state.measure();
         let before = std::mem::replace(&mut state.footprint, footprint);
         self.buffered = self
@@ -540,6 +538,11 @@ impl FlowTable {
             .saturating_sub(before)
             .saturating_add(footprint);
         self.note_peaks();
+        if let Some(first_frame) = just_ended {
+            // Handed out the moment it ends: what classification sees is the flow as it was at
+            // its end, whenever the caller drains; later segments go to its tail.
+            self.retire(key, first_frame);
+        }
         while self.buffered > self.limits.max_buffered_bytes {
             if !self.retire_ended(Some(key)) && !self.evict_lru(Some(key), Eviction::Bytes) {
                 break;
@@ -567,6 +570,24 @@ impl FlowTable {
                 break;
             }
         }
+    }
+
+    /// Replaces the ended flow on `key` by its tombstone and queues the flow for
+    /// [`FlowTable::drain_closed`].
+    fn retire(&mut self, key: FlowKey, first_frame: u64) {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        let tomb = match slot {
+            Slot::Live(state) if state.flow.first_frame == first_frame => state.tomb(),
+            _ => return,
+        };
+        let last_ts = tomb.tail.last_ts;
+        if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(Box::new(tomb))) {
+            self.buffered = self.buffered.saturating_sub(state.footprint);
+            self.done.push(state.finish(self.cap));
+        }
+        self.tombs.push_back((key, first_frame, last_ts));
     }
 
     /// Hands out an ended flow not yet drained (never the one on `keep`), leaving its tombstone,
