@@ -98,7 +98,7 @@ if [ "${PROFILE:-1}" = 1 ]; then
     log "callgrind profile of mtlscan -j 1 on the first $PMB MB"
     valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
         "$BIN" -q -j 1 -f json -o /dev/null "$PREFIX" > /dev/null 2> "$OUT/callgrind.log" || true
-    callgrind_annotate --inclusive=yes "$OUT/callgrind.out" 2>/dev/null | head -60 \
+    callgrind_annotate --inclusive=yes "$OUT/callgrind.out" 2>/dev/null | head -120 \
         > "$OUT/callgrind-inclusive.txt" || true
     rm -f "$PREFIX"
 fi

@@ -5,6 +5,7 @@
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -169,24 +170,46 @@ if os.path.isdir(crit):
         p()
 
 
-def block(title, name, lines):
+def lines_of(name):
     path = os.path.join(out, name)
     if not os.path.exists(path):
-        return
+        return []
     with open(path) as f:
-        text = [l.rstrip() for l in f if l.strip()][:lines]
-    if not text:
+        return [l.rstrip() for l in f if l.strip()]
+
+
+def code(title, rows):
+    if not rows:
         return
     p(title)
     p()
     p("```text")
-    for l in text:
-        p(l)
+    for r in rows:
+        p(r)
     p("```")
     p()
 
 
-block("### Profile: self time (`perf record`, `mtlscan -j 1` on a prefix of the capture)",
-      "perf-self.txt", 25)
-block("### Profile: inclusive cost (`valgrind --tool=callgrind`, same prefix)",
-      "callgrind-inclusive.txt", 60)
+# perf: "  18.90%  [.] symbol   -  -" -> "18.90%  symbol"
+perf_rows = []
+for l in lines_of("perf-self.txt")[:25]:
+    m = re.match(r"\s*([\d.]+%)\s+\[[.k]\]\s+(.*?)(\s+-\s+-)?$", l)
+    if m:
+        perf_rows.append(f"{m.group(1):>7}  {m.group(2)}")
+code("### Profile: self time (`perf record`, `mtlscan -j 1` on a prefix of the capture)", perf_rows)
+
+# callgrind: "Ir (pct) file:function [object]" -> "pct function", each function once.
+seen, cg_rows = set(), []
+for l in lines_of("callgrind-inclusive.txt"):
+    m = re.match(r"\s*[\d,]+ \(\s*([\d.]+)%\)\s+(.*)$", l)
+    if not m or "PROGRAM TOTALS" in l:
+        continue
+    text = re.sub(r" \[[^\]]*\]$", "", m.group(2))
+    parts = re.split(r"(?<!:):(?!:)", text, maxsplit=1)
+    func = parts[-1]
+    if func in seen or func.startswith("0x") or "(below main)" in func:
+        continue
+    seen.add(func)
+    cg_rows.append(f"{m.group(1):>6}%  {func}")
+code("### Profile: inclusive cost (`valgrind --tool=callgrind`, same prefix; instructions, all threads)",
+     cg_rows[:30])
