@@ -65,6 +65,13 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn run(settings: Settings) -> Result<u8, String> {
+    if let Some(threads) = settings.threads {
+        // The report is rendered on the same number of threads as the analysis runs.
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+    }
     let mut keylog = KeyLog::default();
     for path in &settings.keylogs {
         keylog.merge(KeyLog::from_file(path).map_err(|e| e.to_string())?);

@@ -9,6 +9,7 @@ pub mod time;
 
 use std::io::{self, Write};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 pub use document::Document;
@@ -43,6 +44,56 @@ struct JsonlSummary<'a> {
     summary: &'a document::SummaryDoc,
 }
 
+/// Flows rendered in parallel at a time: bounds the rendered bytes held before writing.
+const RENDER_CHUNK: usize = 2048;
+
+/// The JSON document, pretty-printed exactly as `serde_json::to_writer_pretty` would write it,
+/// with the flows rendered in parallel (each is a self-contained object; JSON strings never hold
+/// a raw newline, so indenting a rendered flow is a matter of prefixing its lines).
+fn write_json(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
+    if doc.flows.is_empty() {
+        serde_json::to_writer_pretty(&mut *out, doc).map_err(json_err)?;
+        return writeln!(out);
+    }
+    let head = JsonlSummary {
+        schema_version: doc.schema_version,
+        tool: &doc.tool,
+        captures: &doc.captures,
+        summary: &doc.summary,
+    };
+    let head = serde_json::to_vec_pretty(&head).map_err(json_err)?;
+    // `{ ... \n}` without its closing brace: the flows come last in the document
+    let open = head.strip_suffix(b"\n}").unwrap_or(&head);
+    out.write_all(open)?;
+    out.write_all(b",\n  \"flows\": [")?;
+    let mut first = true;
+    for chunk in doc.flows.chunks(RENDER_CHUNK) {
+        let rendered: Vec<io::Result<Vec<u8>>> = chunk
+            .par_iter()
+            .map(|flow| {
+                let pretty = serde_json::to_vec_pretty(flow).map_err(json_err)?;
+                let mut indented = Vec::with_capacity(pretty.len() + pretty.len() / 8);
+                indented.extend_from_slice(b"\n    ");
+                for &b in &pretty {
+                    indented.push(b);
+                    if b == b'\n' {
+                        indented.extend_from_slice(b"    ");
+                    }
+                }
+                Ok(indented)
+            })
+            .collect();
+        for flow in rendered {
+            if !first {
+                out.write_all(b",")?;
+            }
+            first = false;
+            out.write_all(&flow?)?;
+        }
+    }
+    out.write_all(b"\n  ]\n}\n")
+}
+
 fn json_err(e: serde_json::Error) -> io::Error {
     io::Error::other(e)
 }
@@ -57,21 +108,24 @@ pub fn write(
     match format {
         Format::Table => table::write(doc, out, style),
         Format::Junit => junit::write(doc, out),
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, doc).map_err(json_err)?;
-            writeln!(out)
-        }
+        Format::Json => write_json(doc, out),
         Format::Jsonl => {
-            for flow in &doc.flows {
-                serde_json::to_writer(
-                    &mut *out,
-                    &Tagged {
-                        kind: "flow",
-                        inner: flow,
-                    },
-                )
-                .map_err(json_err)?;
-                writeln!(out)?;
+            for chunk in doc.flows.chunks(RENDER_CHUNK) {
+                let lines: Vec<io::Result<Vec<u8>>> = chunk
+                    .par_iter()
+                    .map(|flow| {
+                        let mut line = serde_json::to_vec(&Tagged {
+                            kind: "flow",
+                            inner: flow,
+                        })
+                        .map_err(json_err)?;
+                        line.push(b'\n');
+                        Ok(line)
+                    })
+                    .collect();
+                for line in lines {
+                    out.write_all(&line?)?;
+                }
             }
             let summary = JsonlSummary {
                 schema_version: doc.schema_version,
