@@ -2,6 +2,25 @@
 //! arbitrary bytes and runs one stage (or the whole pipeline) on them. None may panic, loop
 //! without end or allocate without bound, whatever the bytes. Not part of the stable API.
 
+// No panics on hostile input: library code may not unwrap, expect, panic or index unchecked
+// (tests may). The fuzz targets' own checks (`assert!`, and one `panic!` allowed where it is) are
+// the point: they turn a broken property into a finding.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -34,6 +53,7 @@ fn small_flow_limits() -> FlowLimits {
 
 /// Reads `data` as a capture (gzip, pcap or pcapng) both from memory and as a stream refilled a
 /// few bytes at a time; both ways must deliver the same frames and the same outcome.
+#[allow(clippy::panic)] // a disagreement is a finding
 pub fn capture(data: &[u8]) {
     let limits = ReadLimits {
         max_decompressed_bytes: 8 << 20,
@@ -129,7 +149,7 @@ pub fn reassembly(data: &[u8]) {
     for flow in &flows {
         for dir in &flow.dir {
             assert!(dir.stream.len() <= limits.prefix_bytes);
-            assert!(dir.holes.windows(2).all(|w| w[0] <= w[1]));
+            assert!(dir.holes.is_sorted());
             assert!(dir.holes.iter().all(|&h| h as usize <= dir.stream.len()));
         }
     }

@@ -21,6 +21,24 @@
 //! gzip stream yields at most 16 GiB by default ([`ReadLimits`]); a record beyond those limits
 //! ends reading with a warning.
 
+// No panics on hostile input: library code may not unwrap, expect, panic or index unchecked
+// (tests may).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod driver;
 mod error;
 mod linktype;

@@ -221,8 +221,11 @@ impl PcapNgReader {
             Some(bom) => {
                 return Step::Corrupt {
                     what: format!(
-                        "{KIND} with an unknown byte-order magic {:02x} {:02x} {:02x} {:02x}",
-                        bom[0], bom[1], bom[2], bom[3]
+                        "{KIND} with an unknown byte-order magic {}",
+                        bom.iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     ),
                 }
             }

@@ -47,8 +47,9 @@ pub fn bits_per_byte(bytes: &[u8]) -> f64 {
     }
     let mut counts = [0u32; 256];
     for &b in bytes {
-        let slot = &mut counts[usize::from(b)];
-        *slot = slot.saturating_add(1);
+        if let Some(slot) = counts.get_mut(usize::from(b)) {
+            *slot = slot.saturating_add(1);
+        }
     }
     let n = bytes.len() as f64;
     counts
@@ -70,11 +71,13 @@ pub fn expected_random_bits(n: usize) -> Option<f64> {
     }
     let n = n.min(SAMPLE_BYTES);
     let upper = EXPECTED_RANDOM.iter().position(|&(size, _)| size >= n)?;
-    let (hi_n, hi_e) = EXPECTED_RANDOM[upper];
-    if hi_n == n || upper == 0 {
+    let &(hi_n, hi_e) = EXPECTED_RANDOM.get(upper)?;
+    let Some(&(lo_n, lo_e)) = upper.checked_sub(1).and_then(|i| EXPECTED_RANDOM.get(i)) else {
+        return Some(hi_e);
+    };
+    if hi_n == n {
         return Some(hi_e);
     }
-    let (lo_n, lo_e) = EXPECTED_RANDOM[upper - 1];
     let (lo_l, hi_l, l) = (
         (lo_n as f64).log2(),
         (hi_n as f64).log2(),

@@ -5,6 +5,24 @@
 //! are `tls` or `mtls` (never judged by port); recognisable cleartext is `plaintext`; what is left
 //! is `opaque` when it looks random and `plaintext` otherwise.
 
+// No panics on hostile input: library code may not unwrap, expect, panic or index unchecked
+// (tests may).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod entropy;
 pub mod fingerprint;
 pub mod plaintext;
@@ -164,7 +182,8 @@ fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
 /// carries enough bytes to judge looks random, `plaintext` otherwise.
 fn classify_unrecognised(flow: &Flow) -> Classification {
     let judged: Vec<(usize, &[u8])> = (0..2)
-        .map(|d| (d, flow.dir[d].contiguous()))
+        .zip(&flow.dir)
+        .map(|(d, dir)| (d, dir.contiguous()))
         .filter(|(_, bytes)| !bytes.is_empty())
         .collect();
     let random = !judged.is_empty()
@@ -173,7 +192,7 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
             .all(|(_, bytes)| entropy::is_high_entropy(bytes));
     let judged: Vec<(usize, &[u8])> = judged
         .into_iter()
-        .map(|(d, bytes)| (d, &bytes[..bytes.len().min(SAMPLE_BYTES)]))
+        .map(|(d, bytes)| (d, bytes.get(..SAMPLE_BYTES).unwrap_or(bytes)))
         .collect();
     let (d, bytes) = judged
         .iter()
@@ -181,7 +200,7 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
         .max_by_key(|(_, b)| b.len())
         .unwrap_or((0, &[]));
     let side = if d == 0 { "client" } else { "server" };
-    let frame = flow.dir[d].frame_at(0);
+    let frame = flow.dir.get(d).and_then(|dir| dir.frame_at(0));
     let bits = entropy::bits_per_byte(bytes);
     if random {
         Classification {

@@ -11,6 +11,24 @@
 //! to the innermost TCP segment, whose addresses are the pods', not the nodes'. Only UDP packets
 //! take that path: plain TCP pays a single comparison for it.
 
+// No panics on hostile input: library code may not unwrap, expect, panic or index unchecked
+// (tests may).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod arcnet;
 mod ip;
 mod link;

@@ -98,7 +98,7 @@ impl Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
             let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
+            w.iter_mut().zip(chunk).for_each(|(w, &c)| *w = c);
             self.0 = fx_add(self.0, u64::from_le_bytes(w));
         }
     }

@@ -10,6 +10,24 @@
 //! of a connection to the same table and [`merge_flows`] puts the outputs back in first-frame
 //! order, so the result is the same for any number of tables.
 
+// No panics on hostile input: library code may not unwrap, expect, panic or index unchecked
+// (tests may).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod key;
 mod reassembly;
 mod seq;
@@ -84,13 +102,18 @@ impl FlowTail {
     /// Adds the late segments to `flow` (which may have been swapped since it was handed out).
     pub fn apply(&self, flow: &mut Flow) {
         let order = if flow.a == self.a { [0, 1] } else { [1, 0] };
-        for (i, &d) in order.iter().enumerate() {
+        let late = self
+            .packets
+            .iter()
+            .zip(&self.fin_frame)
+            .zip(&self.rst_frame);
+        for (&d, ((&packets, &fin), &rst)) in order.iter().zip(late) {
             let Some(dir) = flow.dir.get_mut(d) else {
                 continue;
             };
-            dir.packets += self.packets[i];
-            dir.fin_frame = dir.fin_frame.or(self.fin_frame[i]);
-            dir.rst_frame = dir.rst_frame.or(self.rst_frame[i]);
+            dir.packets += packets;
+            dir.fin_frame = dir.fin_frame.or(fin);
+            dir.rst_frame = dir.rst_frame.or(rst);
         }
         flow.last_frame = flow.last_frame.max(self.last_frame);
         flow.last_ts = flow.last_ts.max(self.last_ts);
@@ -200,6 +223,6 @@ impl Direction {
             .holes
             .first()
             .map_or(self.stream.len(), |&h| h as usize);
-        &self.stream[..end.min(self.stream.len())]
+        self.stream.get(..end).unwrap_or(&self.stream)
     }
 }

@@ -127,11 +127,21 @@ impl SeqTracker {
                     self.gaps.remove(i);
                     continue;
                 }
-                (true, false) => self.gaps[i].1 = lo,
-                (false, true) => self.gaps[i].0 = hi,
+                (true, false) => {
+                    if let Some(gap) = self.gaps.get_mut(i) {
+                        gap.1 = lo;
+                    }
+                }
+                (false, true) => {
+                    if let Some(gap) = self.gaps.get_mut(i) {
+                        gap.0 = hi;
+                    }
+                }
                 (true, true) => {
                     // The range lies strictly inside this gap: no other gap is touched.
-                    self.gaps[i].1 = lo;
+                    if let Some(gap) = self.gaps.get_mut(i) {
+                        gap.1 = lo;
+                    }
                     self.insert_gap((hi, ge));
                     return filled;
                 }

@@ -116,7 +116,11 @@ struct Tomb {
 
 impl Tomb {
     fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
-        let isn = self.isn[usize::from(src_is_lo != self.a_is_lo)];
+        let isn = self
+            .isn
+            .get(usize::from(src_is_lo != self.a_is_lo))
+            .copied()
+            .flatten();
         fate_of(true, self.tail.last_ts, isn, seg, ts, limits)
     }
 
@@ -279,7 +283,10 @@ impl FlowState {
     }
 
     fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
-        let isn = self.rx[self.dir_index(src_is_lo)].isn();
+        let isn = self
+            .rx
+            .get(self.dir_index(src_is_lo))
+            .and_then(Reassembler::isn);
         fate_of(self.ended, self.flow.last_ts, isn, seg, ts, limits)
     }
 

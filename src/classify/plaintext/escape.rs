@@ -65,7 +65,7 @@ pub fn truncate(text: &str, max_chars: usize) -> String {
 /// The first line of `bytes` (up to `\n`, without the line ending).
 pub fn first_line(bytes: &[u8]) -> &[u8] {
     let line = match bytes.iter().position(|&b| b == b'\n') {
-        Some(end) => &bytes[..end],
+        Some(end) => bytes.get(..end).unwrap_or(bytes),
         None => bytes,
     };
     line.strip_suffix(b"\r").unwrap_or(line)

@@ -110,7 +110,7 @@ pub fn parse(bytes: &[u8]) -> Option<Head> {
     let start = parse_start_line(first_line(bytes))?;
     let window = bytes.get(..MAX_HEAD).unwrap_or(bytes);
     let end = find_head_end(window);
-    let head_bytes = &window[..end.unwrap_or(window.len())];
+    let head_bytes = end.and_then(|e| window.get(..e)).unwrap_or(window);
 
     // Escape each raw line separately so that escaping never merges or splits lines.
     let mut text = String::new();
@@ -205,11 +205,15 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine> {
         return Some(StartLine::Status { code });
     }
     let sp = line.iter().position(|&b| b == b' ')?;
-    let method = std::str::from_utf8(&line[..sp]).ok()?;
+    let (method, rest) = line.split_at_checked(sp)?;
+    let method = std::str::from_utf8(method).ok()?;
     let known = METHODS.contains(&method);
-    let rest = &line[sp + 1..];
+    let rest = rest.get(1..)?;
     let (target, version) = match rest.iter().rposition(|&b| b == b' ') {
-        Some(p) => (&rest[..p], Some(&rest[p + 1..])),
+        Some(p) => {
+            let (target, version) = rest.split_at_checked(p)?;
+            (target, version.get(1..))
+        }
         None => (rest, None),
     };
     let version_ok = matches!(

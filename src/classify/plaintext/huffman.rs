@@ -42,6 +42,8 @@ struct Tables {
 
 const TABLES: Tables = build();
 
+// Evaluated at compile time: an index out of range fails the build, never a run.
+#[allow(clippy::indexing_slicing)]
 const fn build() -> Tables {
     let mut count = [0u32; MAX_LEN + 1];
     let mut s = 0;
@@ -104,9 +106,13 @@ pub fn decode(input: &[u8], max_out: usize) -> Result<Vec<u8>, HuffmanError> {
             if len > MAX_LEN {
                 return Err(HuffmanError::InvalidCode);
             }
-            let (first, count) = (t.first[len], t.count[len]);
+            let (Some(&first), Some(&count), Some(&offset)) =
+                (t.first.get(len), t.count.get(len), t.offset.get(len))
+            else {
+                return Err(HuffmanError::InvalidCode);
+            };
             if code >= first && code - first < count {
-                let index = (t.offset[len] + (code - first)) as usize;
+                let index = (offset + (code - first)) as usize;
                 let symbol = t
                     .symbols
                     .get(index)

@@ -115,17 +115,12 @@ fn xmpp(bytes: &[u8]) -> Option<Other> {
     let sample = bytes.get(..2048).unwrap_or(bytes);
     let contains = |needle: &[u8]| sample.windows(needle.len()).any(|w| w == needle);
     let start = sample.iter().position(|b| !b.is_ascii_whitespace())?;
-    let opens =
-        sample[start..].starts_with(b"<?xml") || sample[start..].starts_with(b"<stream:stream");
+    let from_start = sample.get(start..)?;
+    let opens = from_start.starts_with(b"<?xml") || from_start.starts_with(b"<stream:stream");
     if !opens || !contains(b"<stream:stream") {
         return None;
     }
-    let mut o = Other::new(
-        "xmpp",
-        "an XMPP stream",
-        quote_line(&sample[start..]),
-        start,
-    );
+    let mut o = Other::new("xmpp", "an XMPP stream", quote_line(from_start), start);
     o.starttls = contains(b"<starttls");
     Some(o)
 }
@@ -216,7 +211,7 @@ fn le32(bytes: &[u8], at: usize) -> Option<u32> {
 fn cstr(bytes: &[u8], at: usize, max: usize) -> Option<&[u8]> {
     let rest = bytes.get(at..)?;
     let end = rest.iter().take(max).position(|&b| b == 0)?;
-    let s = &rest[..end];
+    let s = rest.get(..end)?;
     s.iter()
         .all(|b| b.is_ascii_graphic() || *b == b' ')
         .then_some(s)
@@ -251,7 +246,7 @@ fn socks_client(bytes: &[u8]) -> Option<Other> {
                 // SOCKS4a: a host name follows the user id.
                 let host = bytes.get(user_end + 1..)?;
                 let host_len = host.iter().take(256).position(|&x| x == 0)?;
-                let name = escape(&host[..host_len], 64);
+                let name = escape(host.get(..host_len)?, 64);
                 (
                     format!("SOCKS4a {verb} {name}:{port}"),
                     user_end + 2 + host_len,
@@ -280,11 +275,10 @@ fn socks_client(bytes: &[u8]) -> Option<Other> {
                         (3, [n, tail @ ..]) => {
                             let n = usize::from(*n);
                             let name = escape(tail.get(..n)?, 64);
-                            let port = tail.get(n..n + 2)?;
-                            (
-                                format!("{name}:{}", u16::from_be_bytes([port[0], port[1]])),
-                                n + 3,
-                            )
+                            let &[p0, p1] = tail.get(n..n + 2)? else {
+                                return None;
+                            };
+                            (format!("{name}:{}", u16::from_be_bytes([p0, p1])), n + 3)
                         }
                         (4, [..]) if rest.len() >= 18 => ("[IPv6]".to_string(), 18),
                         _ => return None,
@@ -441,7 +435,7 @@ fn postgres_server(bytes: &[u8]) -> Option<Other> {
             let message = body
                 .split(|&b| b == 0)
                 .find(|f| f.first() == Some(&b'M'))
-                .map(|f| escape(&f[1..], MAX_QUOTE_CHARS - 15));
+                .map(|f| escape(f.get(1..).unwrap_or_default(), MAX_QUOTE_CHARS - 15));
             let evidence = match message {
                 Some(m) => format!("ErrorResponse: {m}"),
                 None => "ErrorResponse".into(),
@@ -468,7 +462,7 @@ fn printable(bytes: &[u8]) -> Option<Other> {
     Some(Other::new(
         "unknown",
         "printable text",
-        quote_line(&bytes[start..]),
+        quote_line(bytes.get(start..)?),
         start,
     ))
 }
@@ -500,7 +494,11 @@ fn binary(bytes: &[u8]) -> Option<Other> {
     } else {
         let zeros = sample.iter().filter(|&&b| b == 0).count();
         let mut seen = [false; 256];
-        sample.iter().for_each(|&b| seen[usize::from(b)] = true);
+        for &b in sample {
+            if let Some(slot) = seen.get_mut(usize::from(b)) {
+                *slot = true;
+            }
+        }
         let distinct = seen.iter().filter(|&&s| s).count();
         n >= 4 && (zeros * 4 >= n || distinct * 2 <= n)
     };

@@ -217,7 +217,7 @@ pub fn redact_text_line(line: &str) -> String {
         if is_auth && words.get(i + 1).is_some_and(|m| is_mechanism(m)) {
             keep = i + 2;
         }
-        let kept = words[..keep].join(" ");
+        let kept = words.get(..keep).unwrap_or(&words).join(" ");
         return if words.len() > keep {
             format!("{kept} {REDACTED}")
         } else {

@@ -11,7 +11,9 @@
 //! labels this version does not know are accepted and ignored, so newer key logs still load.
 //!
 //! Limits, so that a hostile key log cannot exhaust memory: at most [`MAX_SESSIONS`] sessions and
-//! lines of at most [`MAX_LINE_LEN`] bytes.
+//! lines of at most [`MAX_LINE_LEN`] bytes. Going over either is never silent: parsing fails on
+//! (or, leniently, lists) the line, [`KeyLog::from_file`] names it, and [`KeyLog::merge`] counts
+//! the sessions it had to drop ([`KeyLog::dropped_sessions`], [`KeyLog::limit_warning`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -76,6 +78,8 @@ fn fill(slot: &mut Option<Vec<u8>>, value: Option<Vec<u8>>) {
 #[derive(Debug, Clone, Default)]
 pub struct KeyLog {
     sessions: HashMap<[u8; 32], SessionSecrets>,
+    /// Sessions [`KeyLog::merge`] dropped because the log was full.
+    dropped: u64,
 }
 
 /// A key log line that could not be read.
@@ -111,6 +115,20 @@ pub enum KeyLogFileError {
         path.display()
     )]
     Malformed { path: PathBuf, error: KeyLogError },
+    /// The file names more sessions than a key log may hold ([`MAX_SESSIONS`]); `line` is the
+    /// first line of a session over the limit.
+    #[error(
+        "key log {}: line {line}: more than {max} sessions; keep only the sessions of the \
+         captures analysed (e.g. grep their client randoms)",
+        path.display()
+    )]
+    TooManySessions {
+        path: PathBuf,
+        /// 1-based number of the first line over the limit.
+        line: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl KeyLog {
@@ -156,6 +174,11 @@ impl KeyLog {
     /// Loads a key log file, failing on the first malformed line. The file is read line by line,
     /// so its size is not limited, only its number of sessions.
     pub fn from_file(path: &Path) -> Result<KeyLog, KeyLogFileError> {
+        Self::from_file_within(path, MAX_SESSIONS)
+    }
+
+    /// [`Self::from_file`] with the session bound as a parameter.
+    fn from_file_within(path: &Path, max_sessions: usize) -> Result<KeyLog, KeyLogFileError> {
         let file = File::open(path).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => KeyLogFileError::NotFound {
                 path: path.to_path_buf(),
@@ -165,7 +188,8 @@ impl KeyLog {
                 source,
             },
         })?;
-        Self::from_reader(BufReader::new(file)).map_err(|error| match error {
+        let reader = BufReader::new(file);
+        Self::from_reader_within(reader, max_sessions).map_err(|error| match error {
             ReadError::Io(source) => KeyLogFileError::Read {
                 path: path.to_path_buf(),
                 source,
@@ -174,11 +198,25 @@ impl KeyLog {
                 path: path.to_path_buf(),
                 error,
             },
+            ReadError::Full { line } => KeyLogFileError::TooManySessions {
+                path: path.to_path_buf(),
+                line,
+                max: max_sessions,
+            },
         })
     }
 
     /// Reads lines one at a time, never holding more than [`MAX_LINE_LEN`] + 2 bytes of a line.
-    fn from_reader<R: BufRead>(mut reader: R) -> Result<KeyLog, ReadError> {
+    #[cfg(test)]
+    fn from_reader<R: BufRead>(reader: R) -> Result<KeyLog, ReadError> {
+        Self::from_reader_within(reader, MAX_SESSIONS)
+    }
+
+    /// [`Self::from_reader`] with the session bound as a parameter.
+    fn from_reader_within<R: BufRead>(
+        mut reader: R,
+        max_sessions: usize,
+    ) -> Result<KeyLog, ReadError> {
         let mut log = KeyLog::default();
         let mut buf = Vec::with_capacity(256);
         let mut line_no = 0usize;
@@ -200,7 +238,11 @@ impl KeyLog {
             if !ended && line.len() > MAX_LINE_LEN {
                 return Err(ReadError::Line(too_long(line_no)));
             }
-            log.add_line(line_no, line).map_err(ReadError::Line)?;
+            log.add_line_within(line_no, line, max_sessions)
+                .map_err(|e| match e {
+                    LineError::Bad(e) => ReadError::Line(e),
+                    LineError::Full(e) => ReadError::Full { line: e.line },
+                })?;
         }
     }
 
@@ -209,16 +251,49 @@ impl KeyLog {
         self.sessions.get(client_random)
     }
 
-    /// Adds every secret of `other`; where both have a secret, `other`'s wins. Sessions beyond
-    /// [`MAX_SESSIONS`] are dropped.
-    pub fn merge(&mut self, other: KeyLog) {
+    /// Adds every secret of `other`; where both have a secret, `other`'s wins. New sessions
+    /// beyond [`MAX_SESSIONS`] are dropped and counted: returns how many this call dropped, and
+    /// [`Self::dropped_sessions`] / [`Self::limit_warning`] give the total (including what
+    /// `other` had dropped itself).
+    pub fn merge(&mut self, other: KeyLog) -> u64 {
+        self.merge_within(other, MAX_SESSIONS)
+    }
+
+    /// [`Self::merge`] with the session bound as a parameter.
+    fn merge_within(&mut self, other: KeyLog, max_sessions: usize) -> u64 {
+        let mut dropped = 0u64;
         for (random, secrets) in other.sessions {
             if let Some(mine) = self.sessions.get_mut(&random) {
                 mine.absorb(secrets);
-            } else if self.sessions.len() < MAX_SESSIONS {
+            } else if self.sessions.len() < max_sessions {
                 self.sessions.insert(random, secrets);
+            } else {
+                dropped = dropped.saturating_add(1);
             }
         }
+        self.dropped = self
+            .dropped
+            .saturating_add(other.dropped)
+            .saturating_add(dropped);
+        dropped
+    }
+
+    /// Sessions [`Self::merge`] dropped (here or in the logs merged in) because the log already
+    /// held [`MAX_SESSIONS`] sessions. Their flows cannot be decrypted.
+    pub fn dropped_sessions(&self) -> u64 {
+        self.dropped
+    }
+
+    /// A warning for the user when sessions were dropped ([`Self::dropped_sessions`]), `None`
+    /// otherwise.
+    pub fn limit_warning(&self) -> Option<String> {
+        (self.dropped > 0).then(|| {
+            format!(
+                "key log holds more than {MAX_SESSIONS} sessions: {} more were dropped, their \
+                 flows cannot be decrypted; keep only the sessions of the captures analysed",
+                self.dropped
+            )
+        })
     }
 
     /// Number of sessions (distinct client randoms).
@@ -234,6 +309,7 @@ impl KeyLog {
     /// Reads one line (without its line end) into the log.
     fn add_line(&mut self, line_no: usize, line: &[u8]) -> Result<(), KeyLogError> {
         self.add_line_within(line_no, line, MAX_SESSIONS)
+            .map_err(LineError::into_error)
     }
 
     /// [`Self::add_line`] with the session bound as a parameter.
@@ -242,13 +318,15 @@ impl KeyLog {
         line_no: usize,
         line: &[u8],
         max_sessions: usize,
-    ) -> Result<(), KeyLogError> {
-        let fail = |what: String| KeyLogError {
-            line: line_no,
-            what,
+    ) -> Result<(), LineError> {
+        let fail = |what: String| {
+            LineError::Bad(KeyLogError {
+                line: line_no,
+                what,
+            })
         };
         if line.len() > MAX_LINE_LEN {
-            return Err(too_long(line_no));
+            return Err(LineError::Bad(too_long(line_no)));
         }
         // A file saved by a Windows editor may start with a UTF-8 byte order mark.
         let line = match line_no {
@@ -302,9 +380,12 @@ impl KeyLog {
             return Ok(()); // exporter secret: valid, not needed
         }
         if !self.sessions.contains_key(&random) && self.sessions.len() >= max_sessions {
-            return Err(fail(format!(
-                "more than {max_sessions} sessions; keep only the sessions of this capture"
-            )));
+            return Err(LineError::Full(KeyLogError {
+                line: line_no,
+                what: format!(
+                    "more than {max_sessions} sessions; keep only the sessions of this capture"
+                ),
+            }));
         }
         if let Some(slot) = kind.slot(self.sessions.entry(random).or_default()) {
             *slot = Some(secret);
@@ -313,11 +394,32 @@ impl KeyLog {
     }
 }
 
-/// Why [`KeyLog::from_reader`] stopped.
+/// Why [`KeyLog::from_reader_within`] stopped.
 #[derive(Debug)]
 enum ReadError {
     Io(io::Error),
     Line(KeyLogError),
+    /// A new session on this line would go over the session limit.
+    Full {
+        line: usize,
+    },
+}
+
+/// Why one line was refused.
+#[derive(Debug)]
+enum LineError {
+    /// The line is not a key log line.
+    Bad(KeyLogError),
+    /// The line is fine but opens a session over the limit.
+    Full(KeyLogError),
+}
+
+impl LineError {
+    fn into_error(self) -> KeyLogError {
+        match self {
+            LineError::Bad(e) | LineError::Full(e) => e,
+        }
+    }
 }
 
 /// The labels whose secrets are checked.
@@ -666,12 +768,89 @@ mod tests {
         log.add_line_within(2, line(2).as_bytes(), 2).unwrap();
         // A known session may still gain secrets; a new one may not.
         log.add_line_within(3, line(2).as_bytes(), 2).unwrap();
-        let e = log.add_line_within(4, line(3).as_bytes(), 2).unwrap_err();
+        let e = log
+            .add_line_within(4, line(3).as_bytes(), 2)
+            .unwrap_err()
+            .into_error();
         assert_eq!(
             e.to_string(),
             "line 4: more than 2 sessions; keep only the sessions of this capture"
         );
         assert_eq!(log.len(), 2);
+    }
+
+    fn sessions_text(randoms: std::ops::RangeInclusive<u8>) -> String {
+        randoms
+            .map(|r| {
+                format!(
+                    "CLIENT_RANDOM {} {}\n",
+                    hex::encode([r; 32]),
+                    "00".repeat(48)
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merge_counts_the_sessions_it_drops() {
+        let mut log = KeyLog::parse(sessions_text(1..=2).as_bytes()).unwrap();
+        assert_eq!(log.dropped_sessions(), 0);
+        assert_eq!(log.limit_warning(), None);
+        // Session 2 is known (it gains secrets), 3 and 4 are new: over a limit of 3, one drops.
+        let other = KeyLog::parse(sessions_text(2..=4).as_bytes()).unwrap();
+        assert_eq!(log.merge_within(other, 3), 1);
+        assert_eq!(log.len(), 3);
+        assert_eq!(log.dropped_sessions(), 1);
+        assert!(log.get(&[3; 32]).is_some() ^ log.get(&[4; 32]).is_some());
+        // A full log merged into another carries its count along.
+        let mut outer = KeyLog::default();
+        assert_eq!(outer.merge(log), 0);
+        assert_eq!(outer.len(), 3);
+        assert_eq!(outer.dropped_sessions(), 1);
+        assert_eq!(
+            outer.limit_warning().unwrap(),
+            format!(
+                "key log holds more than {MAX_SESSIONS} sessions: 1 more were dropped, their \
+                 flows cannot be decrypted; keep only the sessions of the captures analysed"
+            )
+        );
+    }
+
+    #[test]
+    fn from_file_names_the_first_line_over_the_session_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.keys");
+        std::fs::write(&path, format!("# three\n{}", sessions_text(1..=3))).unwrap();
+        assert_eq!(KeyLog::from_file_within(&path, 3).unwrap().len(), 3);
+        let e = KeyLog::from_file_within(&path, 2).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                KeyLogFileError::TooManySessions {
+                    line: 4,
+                    max: 2,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().ends_with(
+                "big.keys: line 4: more than 2 sessions; keep only the sessions of the \
+                 captures analysed (e.g. grep their client randoms)"
+            ),
+            "{e}"
+        );
+        // The text parsers refuse the same line.
+        let text = sessions_text(1..=3);
+        let mut log = KeyLog::default();
+        let mut refused = Vec::new();
+        for (n, line) in lines(text.as_bytes()) {
+            if let Err(e) = log.add_line_within(n, line, 2) {
+                refused.push(e.into_error().line);
+            }
+        }
+        assert_eq!(refused, vec![3]);
     }
 
     #[test]
