@@ -5,7 +5,7 @@
 //! so the results are the same for any number of shards.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::thread;
 
 use crate::capture::{Frame, FrameSink, MappedCapture};
@@ -17,9 +17,9 @@ use super::engine::Engine;
 use super::{FlowResult, Progress, ProgressHook};
 
 /// Segments sent to a shard at a time.
-const BATCH: usize = 1024;
+const BATCH: usize = 8192;
 /// Batches waiting for a shard before the record walk waits for it.
-const QUEUE: usize = 16;
+const QUEUE: usize = 8;
 
 /// Frames between two progress reports.
 const PROGRESS_EVERY: u64 = 1 << 13;
@@ -115,6 +115,8 @@ enum Msg<'m> {
 struct Router<'m> {
     shards: Vec<SyncSender<Msg<'m>>>,
     pending: Vec<Vec<(u64, i64, Segment<'m>)>>,
+    /// Emptied batches handed back by the shards, reused instead of allocating new ones.
+    spare: Receiver<Vec<(u64, i64, Segment<'m>)>>,
     notes: WalkNotes,
 }
 
@@ -126,7 +128,11 @@ impl<'m> Router<'m> {
         if pending.is_empty() {
             return;
         }
-        let batch = std::mem::replace(pending, Vec::with_capacity(BATCH));
+        let fresh = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(pending, fresh);
         if let Some(tx) = self.shards.get(shard) {
             // A shard only stops receiving when it panicked; its join reports that.
             let _ = tx.send(Msg::Segments(batch));
@@ -200,16 +206,21 @@ pub(super) fn run_sharded(
     thread::scope(|scope| {
         let mut senders = Vec::with_capacity(shards);
         let mut workers = Vec::with_capacity(shards);
+        let (spare_tx, spare_rx) = channel();
         for _ in 0..shards {
             let (tx, rx) = sync_channel::<Msg<'_>>(QUEUE);
             let mut engine = Engine::new(limits.clone(), keylog.clone(), capture);
+            let spare: Sender<Vec<_>> = spare_tx.clone();
             workers.push(scope.spawn(move || {
                 for msg in rx {
                     match msg {
-                        Msg::Segments(batch) => {
+                        Msg::Segments(mut batch) => {
                             for (frame, ts, seg) in &batch {
                                 engine.push(*frame, *ts, seg);
                             }
+                            batch.clear();
+                            // The router may have finished: then the batch is simply dropped.
+                            let _ = spare.send(batch);
                         }
                         Msg::Secrets(keylog) => engine.add_secrets(keylog),
                     }
@@ -218,9 +229,11 @@ pub(super) fn run_sharded(
             }));
             senders.push(tx);
         }
+        drop(spare_tx);
         let mut router = Router {
             shards: senders,
             pending: (0..shards).map(|_| Vec::with_capacity(BATCH)).collect(),
+            spare: spare_rx,
             notes,
         };
         let info = mapped.read_into(&mut router);
