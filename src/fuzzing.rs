@@ -2,14 +2,15 @@
 //! arbitrary bytes and runs one stage (or the whole pipeline) on them. None may panic, loop
 //! without end or allocate without bound, whatever the bytes. Not part of the stable API.
 
-// No panics on hostile input: library code may not unwrap, expect, panic or index unchecked
-// (tests may). The fuzz targets' own checks (`assert!`, and one `panic!` allowed where it is) are
+// No panics on hostile input: library code may not unwrap, expect, panic, index unchecked or
+// do arithmetic that may overflow (tests may). The fuzz targets' own checks (`assert!`, and one `panic!` allowed where it is) are
 // the point: they turn a broken property into a finding.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
 )]
 #![cfg_attr(
     test,
@@ -17,7 +18,8 @@
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
-        clippy::indexing_slicing
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
     )
 )]
 
@@ -92,7 +94,7 @@ pub fn decode(data: &[u8]) {
     };
     let supported = LinkType::SUPPORTED;
     let link = supported
-        .get(usize::from(pick) % supported.len())
+        .get(usize::from(pick).checked_rem(supported.len()).unwrap_or(0))
         .copied()
         .unwrap_or(LinkType::ETHERNET);
     if let Ok(seg) = decode::decode(link, frame) {
@@ -120,7 +122,7 @@ pub fn reassembly(data: &[u8]) {
         let take = usize::from(len).min(tail.len());
         let (payload, after) = tail.split_at(take);
         rest = after;
-        frame += 1;
+        frame = frame.saturating_add(1);
         let port = 1000 + u16::from(conn & 0x7);
         let (c, s) = (endpoint(1, port), endpoint(2, 443));
         let (src, dst) = if conn & 0x80 == 0 { (c, s) } else { (s, c) };
@@ -211,9 +213,9 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
     let mut table = FlowTable::new(limits.clone());
     let mut flows = Vec::new();
     let info = capture::read_capture_bytes("fuzz", data, &read_limits, |frame: &Frame<'_>| {
-        summary.frames += 1;
+        summary.frames = summary.frames.saturating_add(1);
         if let Ok(seg) = decode::decode(frame.link, frame.data) {
-            summary.segments += 1;
+            summary.segments = summary.segments.saturating_add(1);
             table.push(frame.number, frame.ts_nanos, &seg);
             if summary.segments % 1024 == 0 {
                 flows.extend(table.drain_closed());

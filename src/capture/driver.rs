@@ -153,35 +153,35 @@ impl StreamBuf {
 
     #[inline]
     fn consume(&mut self, n: usize) {
-        let n = n.min(self.end - self.start);
-        self.start += n;
+        let n = n.min(self.end.saturating_sub(self.start));
+        self.start = self.start.saturating_add(n);
         self.offset = self.offset.saturating_add(n as u64);
     }
 
     /// Reads until at least `total` bytes are available or the stream ends.
     pub fn fill_to(&mut self, reader: &mut dyn Read, total: usize) -> io::Result<()> {
-        if self.end - self.start >= total || self.eof {
+        if self.end.saturating_sub(self.start) >= total || self.eof {
             return Ok(());
         }
-        if self.buf.len() - self.start < total || self.end == self.buf.len() {
+        if self.buf.len().saturating_sub(self.start) < total || self.end == self.buf.len() {
             // Move the partial record to the front, then make room for the whole of it.
             self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
+            self.end = self.end.saturating_sub(self.start);
             self.start = 0;
             // Start small (most test inputs and many captures are tiny), grow to CHUNK.
-            let wanted = total.max((self.buf.len() * 2).clamp(MIN_CHUNK, CHUNK));
+            let wanted = total.max(self.buf.len().saturating_mul(2).clamp(MIN_CHUNK, CHUNK));
             if self.buf.len() < wanted {
                 self.buf.resize(wanted, 0);
             }
         }
-        while self.end - self.start < total {
+        while self.end.saturating_sub(self.start) < total {
             let free = self.buf.get_mut(self.end..).unwrap_or_default();
             match reader.read(free) {
                 Ok(0) => {
                     self.eof = true;
                     break;
                 }
-                Ok(n) => self.end += n.min(free.len()),
+                Ok(n) => self.end = self.end.saturating_add(n.min(free.len())),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }

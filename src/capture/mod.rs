@@ -21,13 +21,14 @@
 //! gzip stream yields at most 16 GiB by default ([`ReadLimits`]); a record beyond those limits
 //! ends reading with a warning.
 
-// No panics on hostile input: library code may not unwrap, expect, panic or index unchecked
-// (tests may).
+// No panics on hostile input: library code may not unwrap, expect, panic, index unchecked or
+// do arithmetic that may overflow (tests may).
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
 )]
 #![cfg_attr(
     test,
@@ -35,7 +36,8 @@
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
-        clippy::indexing_slicing
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
     )
 )]
 

@@ -109,7 +109,10 @@ impl Clock {
         let raw = i128::from(raw);
         let nanos = match self.nanos_per_unit {
             Some(per_unit) => raw.saturating_mul(i128::from(per_unit)),
-            None => raw.saturating_mul(1_000_000_000) / i128::from(self.units_per_second.max(1)),
+            None => raw
+                .saturating_mul(1_000_000_000)
+                .checked_div(i128::from(self.units_per_second.max(1)))
+                .unwrap_or(0),
         };
         let nanos = nanos.saturating_add(self.offset_nanos);
         i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
@@ -172,7 +175,7 @@ impl RecordReader for PcapNgReader {
                 kind,
             });
         };
-        let trailer = u32_at(block, len - 4, big);
+        let trailer = u32_at(block, len.saturating_sub(4), big);
         if trailer != Some(len as u32) {
             return Step::Corrupt {
                 what: format!(
@@ -182,7 +185,7 @@ impl RecordReader for PcapNgReader {
             };
         }
         // Between the 8-byte header and the 4-byte trailing length.
-        let body = block.get(8..len - 4).unwrap_or_default();
+        let body = block.get(8..len.saturating_sub(4)).unwrap_or_default();
         match block_type {
             EPB => self.enhanced(body, len),
             PB => self.obsolete(body, len),
@@ -243,7 +246,7 @@ impl PcapNgReader {
                 kind: KIND,
             });
         };
-        if u32_at(block, len - 4, big) != Some(len as u32) {
+        if u32_at(block, len.saturating_sub(4), big) != Some(len as u32) {
             return Step::Corrupt {
                 what: format!("{KIND} of {len} bytes ends with a different length"),
             };

@@ -11,13 +11,14 @@
 //! to the innermost TCP segment, whose addresses are the pods', not the nodes'. Only UDP packets
 //! take that path: plain TCP pays a single comparison for it.
 
-// No panics on hostile input: library code may not unwrap, expect, panic or index unchecked
-// (tests may).
+// No panics on hostile input: library code may not unwrap, expect, panic, index unchecked or
+// do arithmetic that may overflow (tests may).
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
 )]
 #![cfg_attr(
     test,
@@ -25,7 +26,8 @@
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
-        clippy::indexing_slicing
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
     )
 )]
 
