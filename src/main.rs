@@ -76,6 +76,9 @@ fn run(settings: Settings) -> Result<u8, String> {
     for path in &settings.keylogs {
         keylog.merge(KeyLog::from_file(path).map_err(|e| e.to_string())?);
     }
+    if let Some(warning) = keylog.limit_warning().filter(|_| !settings.quiet) {
+        eprintln!("mtlscan: warning: {warning}");
+    }
     let names = Names::from_files(settings.pods.as_deref(), settings.services.as_deref())
         .map_err(|e| format!("{} {e}", e.option()))?;
     let bar = progress::Bar::for_inputs(&settings.inputs, settings.quiet);
