@@ -422,8 +422,6 @@ pub struct FlowTable {
     done: Vec<Flow>,
     /// Tails of tombstones replaced on their key, not yet handed out.
     done_tails: Vec<FlowTail>,
-    /// Open flows that ended, by key and first frame, not yet handed out.
-    ended: Vec<(FlowKey, u64)>,
     /// Tombstones: key, first frame, and last capture time when queued. Roughly in time order.
     tombs: VecDeque<(FlowKey, u64, i64)>,
     /// Latest capture time seen.
@@ -447,7 +445,6 @@ impl FlowTable {
             slots: HashMap::default(),
             done: Vec::new(),
             done_tails: Vec::new(),
-            ended: Vec::new(),
             tombs: VecDeque::new(),
             clock: i64::MIN,
             last_sweep: i64::MIN,
@@ -551,7 +548,7 @@ impl FlowTable {
             self.retire(key, first_frame);
         }
         while self.buffered > self.limits.max_buffered_bytes {
-            if !self.retire_ended(Some(key)) && !self.evict_lru(Some(key), Eviction::Bytes) {
+            if !self.evict_lru(Some(key), Eviction::Bytes) {
                 break;
             }
         }
@@ -570,10 +567,7 @@ impl FlowTable {
     /// recently active open flows.
     fn make_room(&mut self) {
         while self.slots.len() >= self.limits.max_flows && !self.slots.is_empty() {
-            if !self.drop_oldest_tomb()
-                && !self.retire_ended(None)
-                && !self.evict_lru(None, Eviction::Count)
-            {
+            if !self.drop_oldest_tomb() && !self.evict_lru(None, Eviction::Count) {
                 break;
             }
         }
@@ -595,32 +589,6 @@ impl FlowTable {
             self.done.push(state.finish(self.cap));
         }
         self.tombs.push_back((key, first_frame, last_ts));
-    }
-
-    /// Hands out an ended flow not yet drained (never the one on `keep`), leaving its tombstone,
-    /// as [`FlowTable::drain_closed`] would: this changes no result. `false` if there is none.
-    fn retire_ended(&mut self, keep: Option<FlowKey>) -> bool {
-        while let Some((key, first_frame)) = self.ended.pop() {
-            if Some(key) == keep {
-                self.ended.push((key, first_frame));
-                return false;
-            }
-            let Some(slot) = self.slots.get_mut(&key) else {
-                continue;
-            };
-            let tomb = match slot {
-                Slot::Live(state) if state.flow.first_frame == first_frame => state.tomb(),
-                _ => continue,
-            };
-            let last_ts = tomb.tail.last_ts;
-            if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(Box::new(tomb))) {
-                self.buffered = self.buffered.saturating_sub(state.footprint);
-                self.done.push(state.finish(self.cap));
-            }
-            self.tombs.push_back((key, first_frame, last_ts));
-            return true;
-        }
-        false
     }
 
     /// Drops the oldest tombstone, keeping its late segments as a tail. `false` if there is none.
@@ -707,21 +675,6 @@ impl FlowTable {
     /// thousand segments is plenty.
     pub fn drain_closed(&mut self) -> Vec<Flow> {
         let mut out = std::mem::take(&mut self.done);
-        for (key, first_frame) in std::mem::take(&mut self.ended) {
-            let Some(slot) = self.slots.get_mut(&key) else {
-                continue;
-            };
-            let tomb = match slot {
-                Slot::Live(state) if state.flow.first_frame == first_frame => state.tomb(),
-                _ => continue,
-            };
-            let last_ts = tomb.tail.last_ts;
-            if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(Box::new(tomb))) {
-                self.buffered = self.buffered.saturating_sub(state.footprint);
-                out.push(state.finish(self.cap));
-            }
-            self.tombs.push_back((key, first_frame, last_ts));
-        }
         if let Some(idle) = self.limits.idle_timeout_nanos {
             let now = self.clock;
             if now.saturating_sub(self.last_sweep) > idle / 2 {
