@@ -46,7 +46,7 @@ pub fn orient(flow: &mut Flow) {
     }
     let speaks_first =
         |bytes: &[u8]| tls::looks_like_client_hello(bytes) || plaintext::looks_like_request(bytes);
-    let answers = |bytes: &[u8]| looks_like_server_hello(bytes) || bytes.starts_with(b"HTTP/");
+    let answers = |bytes: &[u8]| tls::looks_like_server_hello(bytes) || bytes.starts_with(b"HTTP/");
     let (a, b) = (flow.dir[0].contiguous(), flow.dir[1].contiguous());
     let a_client = speaks_first(a) || answers(b);
     let b_client = speaks_first(b) || answers(a);
@@ -181,19 +181,18 @@ fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
 /// Payload that is neither TLS nor a known cleartext protocol: `opaque` when every direction that
 /// carries enough bytes to judge looks random, `plaintext` otherwise.
 fn classify_unrecognised(flow: &Flow) -> Classification {
-    let judged: Vec<(usize, &[u8])> = (0..2)
-        .zip(&flow.dir)
-        .map(|(d, dir)| (d, dir.contiguous()))
+    let judged: Vec<(usize, &[u8])> = flow
+        .dir
+        .iter()
+        .map(|dir| dir.contiguous())
+        .map(|bytes| bytes.get(..entropy::SAMPLE_BYTES).unwrap_or(bytes))
+        .enumerate()
         .filter(|(_, bytes)| !bytes.is_empty())
         .collect();
     let random = !judged.is_empty()
         && judged
             .iter()
             .all(|(_, bytes)| entropy::is_high_entropy(bytes));
-    let judged: Vec<(usize, &[u8])> = judged
-        .into_iter()
-        .map(|(d, bytes)| (d, bytes.get(..SAMPLE_BYTES).unwrap_or(bytes)))
-        .collect();
     let (d, bytes) = judged
         .iter()
         .copied()
@@ -209,19 +208,19 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
                 "payload is not TLS and not a known cleartext protocol, and looks random \
                  ({bits:.2} bits/byte over the first {} bytes from the {side}): encrypted or \
                  compressed by something else, not proven encrypted",
-                bytes.len().min(SAMPLE_BYTES)
+                bytes.len()
             )],
             tls: None,
             plaintext: None,
         }
     } else {
-        let evidence = quote(bytes);
+        let evidence = plaintext::quote(bytes, QUOTE_CHARS);
         Classification {
             verdict: Verdict::Plaintext,
             reasons: vec![format!(
                 "payload is not TLS and not random ({bits:.2} bits/byte over {} bytes from the \
                  {side}): readable on the wire",
-                bytes.len().min(SAMPLE_BYTES)
+                bytes.len()
             )],
             tls: None,
             plaintext: Some(Box::new(PlaintextSummary {
@@ -249,27 +248,5 @@ fn empty_reason(flow: &Flow) -> String {
     }
 }
 
-/// How many leading bytes of a direction the entropy test looks at.
-const SAMPLE_BYTES: usize = 4096;
-
-/// The bytes start with a TLS handshake record holding a ServerHello.
-fn looks_like_server_hello(bytes: &[u8]) -> bool {
-    matches!(bytes, [22, 3, 0..=4, _, _, 2, ..])
-}
-
-/// A short printable quote of unknown payload: up to 60 bytes, non-printable bytes as `\xNN`.
-fn quote(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for &b in bytes.iter().take(60) {
-        match b {
-            b' '..=b'~' => out.push(char::from(b)),
-            b'\r' => out.push_str("\\r"),
-            b'\n' => out.push_str("\\n"),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    if bytes.len() > 60 {
-        out.push('…');
-    }
-    out
-}
+/// Characters quoted from payload that no detector recognised.
+const QUOTE_CHARS: usize = 60;

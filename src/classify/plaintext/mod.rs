@@ -8,6 +8,8 @@
 //! reset, a bare close or a TLS alert is marked `rejected`.
 
 mod escape;
+
+pub use escape::escape as quote;
 mod h2;
 mod hpack;
 mod http1;

@@ -64,6 +64,12 @@ pub fn looks_like_client_hello(bytes: &[u8]) -> bool {
         && matches!(bytes.get(5), Some(&CLIENT_HELLO))
 }
 
+/// The bytes start with a TLS handshake record holding a ServerHello.
+pub fn looks_like_server_hello(bytes: &[u8]) -> bool {
+    matches!(records::plausible_header(bytes), Some((22, _, _)))
+        && matches!(bytes.get(5), Some(&SERVER_HELLO))
+}
+
 /// `frame N`, or `frame unknown`.
 pub(crate) fn frame_text(frame: Option<u64>) -> String {
     frame.map_or_else(|| "frame unknown".to_string(), |f| format!("frame {f}"))
