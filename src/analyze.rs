@@ -26,7 +26,7 @@ use crate::capture::{
 use crate::classify::KeyLog;
 use crate::decode::Endpoint;
 use crate::flow::{ClientBy, Flow, FlowLimits, FlowTail};
-use crate::model::Classification;
+use crate::model::{Classification, Verdict};
 
 use engine::Engine;
 use shards::{run_sharded, Sequential, WalkNotes};
@@ -35,8 +35,12 @@ use shards::{run_sharded, Sequential, WalkNotes};
 /// it saves.
 const SHARD_MIN_BYTES: usize = 16 << 20;
 
+/// Flows without payload listed one by one by default; see
+/// [`AnalysisOptions::max_empty_flows`].
+pub const MAX_EMPTY_FLOWS: usize = 100_000;
+
 /// Everything that tunes an analysis.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AnalysisOptions {
     pub read: ReadOptions,
     /// Bounds on reading (decompressed size of a gzip capture).
@@ -51,6 +55,25 @@ pub struct AnalysisOptions {
     pub threads: Option<usize>,
     /// Told how far the analysis has come (for a progress bar).
     pub progress: ProgressHook,
+    /// Most flows without payload (SYN-only, refused or idle connections) kept per capture: the
+    /// first seen. The others are only counted ([`CaptureReport::unlisted_empty`]), so a flood
+    /// of SYNs runs in bounded memory; they cannot break a policy, having carried no data.
+    /// Default [`MAX_EMPTY_FLOWS`].
+    pub max_empty_flows: usize,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        AnalysisOptions {
+            read: ReadOptions::default(),
+            read_limits: ReadLimits::default(),
+            limits: FlowLimits::default(),
+            keylog: KeyLog::default(),
+            threads: None,
+            progress: ProgressHook::default(),
+            max_empty_flows: MAX_EMPTY_FLOWS,
+        }
+    }
 }
 
 /// How far an analysis has come.
@@ -105,6 +128,9 @@ pub struct CaptureReport {
     pub info: CaptureInfo,
     /// Frames that yielded no TCP segment, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Flows without payload counted but not listed, past
+    /// [`AnalysisOptions::max_empty_flows`].
+    pub unlisted_empty: u64,
 }
 
 /// A flow's counters, without its buffered bytes.
@@ -221,12 +247,31 @@ pub fn analyze(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, Ana
         flows: Vec::new(),
     };
     for (index, input) in inputs.iter().enumerate() {
-        let (report, mut flows) = analyze_one(input, index, threads, opts)?;
+        let (mut report, mut flows) = analyze_one(input, index, threads, opts)?;
         opts.progress.emit(Progress::Classifying {
             input: index,
             flows: flows.len(),
         });
         flows.par_sort_unstable_by_key(|f| f.facts.first_frame);
+        // Each engine kept its first-seen empty flows; of those, the capture keeps its own.
+        let mut empty = 0usize;
+        let before = flows.len();
+        flows.retain(|f| {
+            if f.class.verdict != Verdict::Empty {
+                return true;
+            }
+            empty += 1;
+            empty <= opts.max_empty_flows
+        });
+        report.unlisted_empty += (before - flows.len()) as u64;
+        if report.unlisted_empty > 0 {
+            report.info.warnings.push(format!(
+                "{} flows without payload (SYN-only, refused or idle connections) are counted in \
+                 the summary but not listed: only the first {} are; raise --max-empty-flows to \
+                 list more",
+                report.unlisted_empty, opts.max_empty_flows
+            ));
+        }
         let first_id = analysis.flows.len() as u64 + 1;
         for (i, flow) in flows.iter_mut().enumerate() {
             flow.id = first_id + i as u64;
@@ -244,41 +289,46 @@ fn analyze_one(
     opts: &AnalysisOptions,
 ) -> Result<(CaptureReport, Vec<FlowResult>), AnalyzeError> {
     let mapped = MappedCapture::open(input, &opts.read);
-    let (info, notes, flows, counters) = match mapped {
+    let (info, notes, found) = match mapped {
         Some(mapped) if threads >= 2 && mapped.len() >= SHARD_MIN_BYTES => run_sharded(
             &mapped,
             threads,
             &opts.limits,
             &opts.keylog,
+            opts.max_empty_flows,
             WalkNotes::new(index, opts.progress.clone()),
         ),
         Some(mapped) => {
             let mut seq = sequential(opts, index);
             let info = mapped.read_into(&mut seq);
-            let (flows, counters) = seq.engine.finish();
-            (info, seq.notes, flows, counters)
+            (info, seq.notes, seq.engine.finish())
         }
         None => {
             let mut seq = sequential(opts, index);
             let info = capture::read_capture_into(input, &opts.read, &opts.read_limits, &mut seq);
-            let (flows, counters) = seq.engine.finish();
-            (info, seq.notes, flows, counters)
+            (info, seq.notes, seq.engine.finish())
         }
     };
     let mut info = info?;
     info.warnings.extend(notes.warnings);
-    info.warnings.extend(counters.warnings(&opts.limits));
+    info.warnings.extend(found.counters.warnings(&opts.limits));
     let report = CaptureReport {
         name: input.display_name(),
         info,
         skipped: notes.skipped,
+        unlisted_empty: found.unlisted_empty,
     };
-    Ok((report, flows))
+    Ok((report, found.results))
 }
 
 fn sequential(opts: &AnalysisOptions, index: usize) -> Sequential {
     Sequential {
-        engine: Engine::new(opts.limits.clone(), opts.keylog.clone(), index),
+        engine: Engine::new(
+            opts.limits.clone(),
+            opts.keylog.clone(),
+            index,
+            opts.max_empty_flows,
+        ),
         notes: WalkNotes::new(index, opts.progress.clone()),
     }
 }

@@ -91,6 +91,11 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
     pub max_buffered_bytes: u64,
 
+    /// Most flows without payload (SYN-only, refused or idle connections) listed one by one: the
+    /// first seen; the others are counted in the summary, with a warning.
+    #[arg(long, value_name = "N", default_value_t = mtlscan::analyze::MAX_EMPTY_FLOWS as u64)]
+    pub max_empty_flows: u64,
+
     /// Bytes kept from the start of each direction of a flow for classification (e.g. 64KiB);
     /// the rest is counted, not kept.
     #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
@@ -165,6 +170,8 @@ pub struct Settings {
     pub read: ReadOptions,
     pub limits: FlowLimits,
     pub read_limits: ReadLimits,
+    /// See [`mtlscan::AnalysisOptions::max_empty_flows`].
+    pub max_empty_flows: usize,
     pub color: ColorArg,
     pub quiet: bool,
 }
@@ -236,6 +243,7 @@ impl Cli {
             read_limits: ReadLimits {
                 max_decompressed_bytes: self.max_gunzip,
             },
+            max_empty_flows: usize::try_from(self.max_empty_flows).unwrap_or(usize::MAX),
             color: self.color,
             quiet: self.quiet,
         })

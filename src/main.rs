@@ -92,6 +92,7 @@ fn run(settings: Settings) -> Result<u8, String> {
             .as_ref()
             .map(|(_, hook)| hook.clone())
             .unwrap_or_default(),
+        max_empty_flows: settings.max_empty_flows,
     };
     let analysis = analyze(&settings.inputs, &opts);
     if let Some((bar, _)) = &bar {

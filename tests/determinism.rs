@@ -78,6 +78,80 @@ fn report_is_identical_for_threads_mmap_and_stdin() {
     assert_eq!(doc["captures"][0]["truncated"], false);
 }
 
+/// Past `--max-empty-flows`, the same first-seen flows without payload are listed whatever the
+/// number of threads (each thread's engine keeps its own first ones, the capture then its own).
+#[test]
+fn unlisted_empty_flows_are_the_same_for_any_thread_count() {
+    let synth = generate(&SynthConfig::with_size(CAPTURE_BYTES));
+    let empty = synth.expected.empty;
+    assert!(
+        empty > 20,
+        "the generated capture has flows without payload"
+    );
+    let keep = empty / 3;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("synthetic.pcap");
+    std::fs::write(&path, &synth.pcap).expect("capture is written");
+    let file = path.to_str().expect("temporary path is UTF-8");
+    let keep_arg = keep.to_string();
+
+    let run = |threads: &str| {
+        let args = [
+            "-q",
+            "-f",
+            "json",
+            "-j",
+            threads,
+            "--max-empty-flows",
+            &keep_arg,
+            file,
+        ];
+        let out = run_mtlscan(&args, None);
+        assert_eq!(out.status.code(), Some(0), "mtlscan {args:?}");
+        String::from_utf8(out.stdout).expect("the report is UTF-8")
+    };
+    let one = run("1");
+    assert!(run("2") == one, "-j 2 lists other flows than -j 1");
+
+    let full: serde_json::Value =
+        serde_json::from_str(&report(&["-f", "json", "-j", "1", file], None)).expect("JSON");
+    let doc: serde_json::Value = serde_json::from_str(&one).expect("the report is JSON");
+    let summary = &doc["summary"];
+    assert_eq!(
+        summary["flows"], synth.flows,
+        "unlisted flows are still counted"
+    );
+    assert_eq!(summary["by_verdict"]["empty"], empty);
+    assert_eq!(summary["unlisted_empty"], empty - keep);
+    let listed = doc["flows"].as_array().expect("flows");
+    assert_eq!(listed.len() as u64, synth.flows - (empty - keep));
+    let warnings = doc["captures"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("{} flows without payload", empty - keep)),
+        "{warnings}"
+    );
+
+    // The listed empty flows are the first seen; the other flows are all there.
+    let first_frames = |flows: &serde_json::Value, verdict_empty: bool| -> Vec<u64> {
+        flows
+            .as_array()
+            .expect("flows")
+            .iter()
+            .filter(|f| (f["verdict"] == "empty") == verdict_empty)
+            .map(|f| f["first_frame"].as_u64().expect("first_frame"))
+            .collect()
+    };
+    let all_empty = first_frames(&full["flows"], true);
+    assert_eq!(
+        first_frames(&doc["flows"], true),
+        all_empty[..keep as usize].to_vec()
+    );
+    assert_eq!(
+        first_frames(&doc["flows"], false),
+        first_frames(&full["flows"], false)
+    );
+}
+
 #[test]
 fn generator_is_deterministic() {
     let a = generate(&SynthConfig::with_size(1 << 20));

@@ -2,11 +2,12 @@
 //! reduced to its counters as soon as the table hands it out, so memory follows the flows that
 //! are open, not the size of the capture.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::classify::{self, Context, KeyLog};
 use crate::decode::Segment;
 use crate::flow::{Flow, FlowLimits, FlowTable, FlowTail, TableCounters};
+use crate::model::Verdict;
 
 use super::{FlowFacts, FlowResult};
 
@@ -19,20 +20,45 @@ pub(super) struct Engine {
     table: FlowTable,
     ctx: Context,
     capture: usize,
+    /// Flows with payload.
     results: Vec<FlowResult>,
     /// Index into `results` by first frame, for the segments that arrive after a flow closed.
     by_first_frame: HashMap<u64, usize>,
+    /// Flows without payload, by first frame: the `max_empty` first-seen ones.
+    empties: BTreeMap<u64, FlowResult>,
+    max_empty: usize,
+    /// Flows without payload dropped from `empties` (seen after the ones kept).
+    unlisted_empty: u64,
     since_drain: u32,
 }
 
+/// What an engine produced.
+#[derive(Debug)]
+pub(super) struct Finished {
+    /// Every kept result, in no particular order.
+    pub results: Vec<FlowResult>,
+    /// Flows without payload counted but not kept (see [`super::AnalysisOptions::max_empty_flows`]).
+    pub unlisted_empty: u64,
+    pub counters: TableCounters,
+}
+
 impl Engine {
-    pub(super) fn new(limits: FlowLimits, keylog: KeyLog, capture: usize) -> Engine {
+    /// An engine that keeps at most `max_empty` flows without payload (the first seen).
+    pub(super) fn new(
+        limits: FlowLimits,
+        keylog: KeyLog,
+        capture: usize,
+        max_empty: usize,
+    ) -> Engine {
         Engine {
             table: FlowTable::new(limits),
             ctx: Context { keylog },
             capture,
             results: Vec::new(),
             by_first_frame: HashMap::new(),
+            empties: BTreeMap::new(),
+            max_empty,
+            unlisted_empty: 0,
             since_drain: 0,
         }
     }
@@ -61,43 +87,57 @@ impl Engine {
         }
     }
 
-    /// Classifies a flow whose bytes are final and keeps only its result.
+    /// Classifies a flow whose bytes are final and keeps only its result. Of the flows without
+    /// payload only the `max_empty` first seen are kept: which ones does not depend on the order
+    /// flows end in, so neither does the report.
     fn settle(&mut self, mut flow: Flow) {
         classify::orient(&mut flow);
         let class = classify::classify(&flow, &self.ctx);
-        self.by_first_frame
-            .insert(flow.first_frame, self.results.len());
-        self.results.push(FlowResult {
+        let result = FlowResult {
             id: 0,
             capture: self.capture,
             facts: FlowFacts::of(&flow),
             class,
-        });
+        };
+        if result.class.verdict == Verdict::Empty {
+            self.empties.insert(flow.first_frame, result);
+            if self.empties.len() > self.max_empty {
+                self.empties.pop_last();
+                self.unlisted_empty += 1;
+            }
+            return;
+        }
+        self.by_first_frame
+            .insert(flow.first_frame, self.results.len());
+        self.results.push(result);
     }
 
     fn apply_tail(&mut self, tail: &FlowTail) {
-        if let Some(result) = self
-            .by_first_frame
-            .get(&tail.first_frame)
-            .and_then(|&i| self.results.get_mut(i))
-        {
+        let result = match self.by_first_frame.get(&tail.first_frame) {
+            Some(&i) => self.results.get_mut(i),
+            None => self.empties.get_mut(&tail.first_frame),
+        };
+        if let Some(result) = result {
             result.facts.apply_tail(tail);
         }
     }
 
-    /// Classifies the flows still open and returns every result, in no particular order, with
-    /// the table's limit counters.
-    pub(super) fn finish(mut self) -> (Vec<FlowResult>, TableCounters) {
+    /// Classifies the flows still open and returns every kept result with the table's limit
+    /// counters.
+    pub(super) fn finish(mut self) -> Finished {
         self.drain();
         let table = std::mem::replace(&mut self.table, FlowTable::new(FlowLimits::default()));
         let counters = table.counters();
-        let (flows, tails) = table.finish_with_tails();
-        for flow in flows {
-            self.settle(flow);
-        }
+        let tails = table.finish_each(|flow| self.settle(flow));
         for tail in &tails {
             self.apply_tail(tail);
         }
-        (self.results, counters)
+        let mut results = self.results;
+        results.extend(self.empties.into_values());
+        Finished {
+            results,
+            unlisted_empty: self.unlisted_empty,
+            counters,
+        }
     }
 }

@@ -13,8 +13,8 @@ use crate::classify::KeyLog;
 use crate::decode::{self, Segment};
 use crate::flow::{FlowLimits, FlowTable, TableCounters};
 
-use super::engine::Engine;
-use super::{FlowResult, Progress, ProgressHook};
+use super::engine::{Engine, Finished};
+use super::{Progress, ProgressHook};
 
 /// Segments sent to a shard at a time.
 const BATCH: usize = 8192;
@@ -184,13 +184,11 @@ pub(super) fn shard_limits(limits: &FlowLimits, shards: usize) -> FlowLimits {
     }
 }
 
-/// What a driver produced: the capture's facts, the walk's notes, the classified flows and the
-/// flow tables' limit counters.
+/// What a driver produced: the capture's facts, the walk's notes and what the engines found.
 pub(super) type Driven = (
     Result<crate::capture::CaptureInfo, crate::capture::CaptureError>,
     WalkNotes,
-    Vec<FlowResult>,
-    TableCounters,
+    Finished,
 );
 
 /// Runs `shards` engines on their own threads over a mapped capture.
@@ -199,6 +197,7 @@ pub(super) fn run_sharded(
     shards: usize,
     limits: &FlowLimits,
     keylog: &KeyLog,
+    max_empty: usize,
     notes: WalkNotes,
 ) -> Driven {
     let capture = notes.input;
@@ -209,7 +208,7 @@ pub(super) fn run_sharded(
         let (spare_tx, spare_rx) = channel();
         for _ in 0..shards {
             let (tx, rx) = sync_channel::<Msg<'_>>(QUEUE);
-            let mut engine = Engine::new(limits.clone(), keylog.clone(), capture);
+            let mut engine = Engine::new(limits.clone(), keylog.clone(), capture, max_empty);
             let spare: Sender<Vec<_>> = spare_tx.clone();
             workers.push(scope.spawn(move || {
                 for msg in rx {
@@ -244,17 +243,21 @@ pub(super) fn run_sharded(
             ..
         } = router;
         drop(senders);
-        let mut results = Vec::new();
-        let mut counters = TableCounters::default();
+        let mut all = Finished {
+            results: Vec::new(),
+            unlisted_empty: 0,
+            counters: TableCounters::default(),
+        };
         for worker in workers {
             match worker.join() {
-                Ok((part, c)) => {
-                    results.extend(part);
-                    counters.merge(&c);
+                Ok(part) => {
+                    all.results.extend(part.results);
+                    all.unlisted_empty += part.unlisted_empty;
+                    all.counters.merge(&part.counters);
                 }
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        (info, notes, results, counters)
+        (info, notes, all)
     })
 }

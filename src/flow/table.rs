@@ -742,19 +742,30 @@ impl FlowTable {
     /// Ends reassembly (pending out-of-order data is placed after a hole) and returns every flow
     /// not yet drained, ordered by first frame, and the tails of drained flows not yet returned.
     pub fn finish_with_tails(self) -> (Vec<Flow>, Vec<FlowTail>) {
+        let mut flows = Vec::with_capacity(self.done.len() + self.slots.len());
+        let mut tails = self.finish_each(|flow| flows.push(flow));
+        flows.sort_unstable_by_key(|f| f.first_frame);
+        tails.sort_unstable_by_key(|t| t.first_frame);
+        (flows, tails)
+    }
+
+    /// [`FlowTable::finish_with_tails`] one flow at a time, in no particular order: each flow's
+    /// buffers are freed as soon as `each` is done with it, so finishing a full table needs no
+    /// second copy of it. Returns the tails, in no particular order.
+    pub fn finish_each(self, mut each: impl FnMut(Flow)) -> Vec<FlowTail> {
         let cap = self.cap;
-        let mut flows = self.done;
         let mut tails = self.done_tails;
+        for flow in self.done {
+            each(flow);
+        }
         for slot in self.slots.into_values() {
             match slot {
-                Slot::Live(state) => flows.push(state.finish(cap)),
+                Slot::Live(state) => each(state.finish(cap)),
                 Slot::Tomb(tomb) if tomb.touched => tails.push(tomb.tail),
                 Slot::Tomb(_) => {}
             }
         }
-        flows.sort_unstable_by_key(|f| f.first_frame);
-        tails.sort_unstable_by_key(|t| t.first_frame);
-        (flows, tails)
+        tails
     }
 
     /// [`FlowTable::finish_with_tails`] with the tails applied: for a caller that never drained

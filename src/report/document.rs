@@ -148,8 +148,13 @@ pub struct MeshSummaryDoc {
 
 #[derive(Debug, Serialize)]
 pub struct SummaryDoc {
+    /// Every flow, listed or not.
     pub flows: u64,
     pub by_verdict: ByVerdict,
+    /// Flows without payload counted here and in `by_verdict.empty` but not listed in `flows`
+    /// (past `--max-empty-flows`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unlisted_empty: u64,
     pub policy: Option<PolicyDoc>,
     pub legs: LegsDoc,
     pub mesh: MeshSummaryDoc,
@@ -263,6 +268,10 @@ pub struct Document<'a> {
     pub captures: Vec<CaptureDoc>,
     pub summary: SummaryDoc,
     pub flows: Vec<FlowDoc<'a>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn endpoint(e: Endpoint, names: &Names) -> EndpointDoc {
@@ -457,9 +466,12 @@ impl<'a> Document<'a> {
         let any_named = flows
             .iter()
             .any(|f| f.client.name.is_some() || f.server.name.is_some());
+        let unlisted_empty: u64 = analysis.captures.iter().map(|c| c.unlisted_empty).sum();
+        by_verdict.empty += unlisted_empty;
         let summary = SummaryDoc {
-            flows: analysis.flows.len() as u64,
+            flows: analysis.flows.len() as u64 + unlisted_empty,
             by_verdict,
+            unlisted_empty,
             policy: outcome.as_ref().map(|o| PolicyDoc {
                 require: o.require.name(),
                 pass: o.pass,
