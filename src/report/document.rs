@@ -1,5 +1,7 @@
-//! The serialized report: schema version 1 of the product contract, built once from an
-//! [`Analysis`] and its [`MeshView`] and shared by every format.
+//! The serialized report: schema version 1 of the product contract, shared by every format. The
+//! captures and the summary are computed once from an [`Analysis`] and its [`MeshView`]; the
+//! entry of each flow ([`FlowDoc`]) is built only when a writer renders it, so the report never
+//! holds one per flow.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
