@@ -124,14 +124,15 @@ fn analysis(input: &Input, threads: usize) -> Analysis {
 fn end_to_end(input: &Input, threads: usize) -> usize {
     let analysis = analysis(input, threads);
     let mesh = mtlscan::mesh::analyze(&analysis, None);
-    let (doc, _) = Document::build(&analysis, &mesh, &Policy::default(), &Names::default());
+    let (policy, names) = (Policy::default(), Names::default());
+    let doc = Document::build(&analysis, &mesh, &policy, &names);
     let style = TableStyle {
         color: false,
         width: None,
         view: Default::default(),
     };
     report::write(&doc, Format::Json, &mut io::sink(), style).expect("report writes");
-    doc.flows.len()
+    doc.len()
 }
 
 fn stages(c: &mut Criterion) {

@@ -100,18 +100,14 @@ fn run(settings: Settings) -> Result<u8, String> {
     }
     let analysis = analysis.map_err(|e| e.to_string())?;
     let view = mesh::analyze(&analysis, settings.mesh);
-    let (doc, outcome) = Document::build(&analysis, &view, &settings.policy, &names);
+    let doc = Document::build(&analysis, &view, &settings.policy, &names);
     if !settings.quiet {
         for c in &analysis.captures {
             for w in &c.info.warnings {
                 eprintln!("mtlscan: warning: {}: {w}", c.name);
             }
         }
-        let named = doc
-            .flows
-            .iter()
-            .any(|f| f.client.name.is_some() || f.server.name.is_some());
-        if !names.is_empty() && !named && !doc.flows.is_empty() {
+        if !names.is_empty() && !doc.any_named() && !doc.is_empty() {
             eprintln!(
                 "mtlscan: warning: no address in the capture matches a pod or service of \
                  --pods/--services ({} known addresses); are they from the same cluster and time?",
@@ -162,10 +158,7 @@ fn run(settings: Settings) -> Result<u8, String> {
             other => other.map_err(|e| format!("cannot write the report: {e}"))?,
         }
     }
-    Ok(match outcome {
-        Some(o) if !o.pass => POLICY_VIOLATED,
-        _ => OK,
-    })
+    Ok(if doc.pass() { OK } else { POLICY_VIOLATED })
 }
 
 /// Colour for a table: `--color`, else only on a terminal without `NO_COLOR`.

@@ -1,5 +1,7 @@
-//! The serialized report: schema version 1 of the product contract, built once from an
-//! [`Analysis`] and its [`MeshView`] and shared by every format.
+//! The serialized report: schema version 1 of the product contract, shared by every format. The
+//! captures and the summary are computed once from an [`Analysis`] and its [`MeshView`]; the
+//! entry of each flow ([`FlowDoc`]) is built only when a writer renders it, so the report never
+//! holds one per flow.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -164,15 +166,15 @@ pub struct SummaryDoc {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct EndpointDoc {
+pub struct EndpointDoc<'a> {
     pub ip: String,
     pub port: u16,
     /// `namespace/name` of the pod or service at this address.
-    pub name: Option<String>,
+    pub name: Option<&'a str>,
     /// `pod` or `service`.
     pub kind: Option<&'static str>,
     /// The services that select this pod.
-    pub services: Vec<String>,
+    pub services: &'a [String],
 }
 
 #[derive(Debug, Serialize)]
@@ -198,7 +200,7 @@ pub struct FlowMeshDoc<'a> {
     /// The SNI decoded as Istio's `outbound_.PORT_.SUBSET_.FQDN`.
     pub istio_sni: Option<&'a IstioSni>,
     /// On the loopback leg: the pod it runs in, when known.
-    pub pod: Option<String>,
+    pub pod: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -206,8 +208,8 @@ pub struct FlowDoc<'a> {
     pub id: u64,
     /// Index into `captures`.
     pub capture: usize,
-    pub client: EndpointDoc,
-    pub server: EndpointDoc,
+    pub client: EndpointDoc<'a>,
+    pub server: EndpointDoc<'a>,
     /// How the client was told from the server: `syn`, `bytes` or `port`.
     pub client_by: &'static str,
     /// `loopback` (inside a pod: application and sidecar) or `network` (between pods).
@@ -224,7 +226,7 @@ pub struct FlowDoc<'a> {
     /// That flow (an id) holds this flow's replies, see `reply_half_of`.
     pub reply_half: Option<u64>,
     /// Where the client meant to connect before iptables `REDIRECT` (from the replies).
-    pub original_destination: Option<EndpointDoc>,
+    pub original_destination: Option<EndpointDoc<'a>>,
     pub first_frame: u64,
     pub last_frame: u64,
     pub first_seen: String,
@@ -260,61 +262,79 @@ impl FlowDoc<'_> {
     }
 }
 
-/// The whole report.
-#[derive(Debug, Serialize)]
+/// The facts of a flow that counting and grouping need, read straight from the analysis and its
+/// mesh view: no text is formatted and nothing is allocated.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowBrief<'a> {
+    /// Index of the flow in the analysis (and in the report's `flows`).
+    pub index: usize,
+    pub id: u64,
+    /// Index into `captures`.
+    pub capture: usize,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub leg: Leg,
+    pub verdict: Verdict,
+    /// Plaintext by design under the mesh profile.
+    pub expected: bool,
+    /// As [`FlowDoc::policy`]: why the flow violates `--require`, `exempt` when exempted.
+    pub policy: Option<&'static str>,
+    /// The flow has a partner on the other leg ([`FlowDoc::paired_with`] is set).
+    pub paired: bool,
+    pub tls: Option<&'a TlsSummary>,
+    pub istio_sni: Option<&'a IstioSni>,
+}
+
+impl FlowBrief<'_> {
+    /// The flow violates `--require` (and no exemption took it out).
+    pub fn violates(&self) -> bool {
+        self.policy.is_some_and(|p| p != "exempt")
+    }
+}
+
+/// The whole report: the captures and the summary, computed once, and the flows, whose
+/// [`FlowDoc`]s are built on demand from the analysis ([`Document::flow_doc`],
+/// [`Document::flow_docs`]) so that a report never holds one per flow. Serializing the document
+/// writes schema version 1 of the contract, flows included.
+#[derive(Debug)]
 pub struct Document<'a> {
     pub schema_version: u32,
     pub tool: Tool,
     pub captures: Vec<CaptureDoc>,
     pub summary: SummaryDoc,
-    pub flows: Vec<FlowDoc<'a>>,
+    analysis: &'a Analysis,
+    mesh: &'a MeshView,
+    policy: &'a Policy,
+    names: &'a Names,
+    /// The one pod that takes part in every named network flow: the pod the capture was taken in.
+    captured_pod: Option<&'a str>,
+    /// Some flow has an end named by `--pods`/`--services`.
+    any_named: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-fn endpoint(e: Endpoint, names: &Names) -> EndpointDoc {
-    let entry = names.lookup(e.ip);
-    EndpointDoc {
-        ip: e.ip.to_string(),
-        port: e.port,
-        name: entry.map(|n| n.name.clone()),
-        kind: entry.map(|n| n.kind.name()),
-        services: entry.map(|n| n.services.clone()).unwrap_or_default(),
+/// The flows of a document as a JSON array, built one at a time.
+struct FlowsSeq<'d, 'a>(&'d Document<'a>);
+
+impl Serialize for FlowsSeq<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.flow_docs())
     }
 }
 
-/// The pod named at either end of a loopback flow (the server first: Istio's inbound leg goes
-/// from 127.0.0.6 to the pod's address).
-fn named_pod(client: &EndpointDoc, server: &EndpointDoc) -> Option<String> {
-    [server, client]
-        .into_iter()
-        .find(|e| e.kind == Some(NameKind::Pod.name()))
-        .and_then(|e| e.name.clone())
-}
-
-/// The one pod that takes part in every named network flow: the pod the capture was taken in.
-fn captured_pod(docs: &[FlowDoc<'_>]) -> Option<String> {
-    let mut common: Option<Vec<String>> = None;
-    for f in docs.iter().filter(|f| !f.is_loopback()) {
-        let here: Vec<String> = [&f.client, &f.server]
-            .into_iter()
-            .filter(|e| e.kind == Some(NameKind::Pod.name()))
-            .filter_map(|e| e.name.clone())
-            .collect();
-        if here.is_empty() {
-            continue;
-        }
-        common = Some(match common {
-            None => here,
-            Some(c) => c.into_iter().filter(|n| here.contains(n)).collect(),
-        });
-    }
-    match common?.as_slice() {
-        [one] => Some(one.clone()),
-        [one, two] if one == two => Some(one.clone()),
-        _ => None,
+impl Serialize for Document<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut doc = serializer.serialize_struct("Document", 5)?;
+        doc.serialize_field("schema_version", &self.schema_version)?;
+        doc.serialize_field("tool", &self.tool)?;
+        doc.serialize_field("captures", &self.captures)?;
+        doc.serialize_field("summary", &self.summary)?;
+        doc.serialize_field("flows", &FlowsSeq(self))?;
+        doc.end()
     }
 }
 
@@ -344,224 +364,444 @@ fn pairing_text(other: &FlowResult, loopback: bool, pair: &Pair) -> String {
     }
 }
 
+fn capture_doc(c: &crate::analyze::CaptureReport) -> CaptureDoc {
+    CaptureDoc {
+        path: c.name.clone(),
+        sha256: c.info.sha256.clone(),
+        format: c.info.format.name(),
+        compression: c.info.compression,
+        link_types: c.info.link_types.iter().map(|l| l.name()).collect(),
+        packets: c.info.packets,
+        bytes: c.info.bytes,
+        truncated: c.info.truncated,
+        warnings: c.info.warnings.clone(),
+        skipped: c.skipped.clone(),
+    }
+}
+
+fn policy_doc(o: PolicyOutcome) -> PolicyDoc {
+    PolicyDoc {
+        require: o.require.name(),
+        pass: o.pass,
+        violations: o.violations,
+        exempted: o.exempted,
+        exemptions: o
+            .waivers
+            .into_iter()
+            .map(|w| ExemptionDoc {
+                by: w.by,
+                count: w.flows.len() as u64,
+                flows: w.flows,
+            })
+            .collect(),
+    }
+}
+
+fn mesh_summary(mesh: &MeshView) -> MeshSummaryDoc {
+    MeshSummaryDoc {
+        requested: mesh.requested.map(|r| r.name()),
+        profile: mesh.profile.map(|p| p.name()),
+        recognised: mesh.recognised.map(|p| p.name()),
+        recognised_by: mesh
+            .recognised_by
+            .iter()
+            .map(|r| RecognitionDoc {
+                what: r.what.to_string(),
+                flow: r.flow,
+                flows: r.flows,
+            })
+            .collect(),
+        expected: mesh
+            .expected_counts()
+            .into_iter()
+            .map(|(rule, flows)| ExpectedCountDoc {
+                rule: rule.name(),
+                description: rule.summary(),
+                flows,
+            })
+            .collect(),
+    }
+}
+
 impl<'a> Document<'a> {
-    /// Builds the report of `analysis`, with its mesh view, judged by `policy`.
+    /// Builds the report of `analysis`, with its mesh view, judged by `policy`: the captures and
+    /// the summary (verdicts, legs, mesh, policy outcome, pod pairs). The flows stay in the
+    /// analysis until a [`FlowDoc`] is asked for.
     pub fn build(
         analysis: &'a Analysis,
         mesh: &'a MeshView,
-        policy: &Policy,
-        names: &Names,
-    ) -> (Document<'a>, Option<PolicyOutcome>) {
+        policy: &'a Policy,
+        names: &'a Names,
+    ) -> Document<'a> {
         let outcome = policy.evaluate(&analysis.flows, mesh);
         let mut by_verdict = ByVerdict::default();
-        let mut flows: Vec<FlowDoc<'a>> = analysis
-            .flows
-            .iter()
-            .enumerate()
-            .map(|(i, flow)| {
-                by_verdict.add(flow.class.verdict);
-                let m = mesh.flows.get(i);
-                let f = &flow.facts;
-                let exempt_by = outcome.as_ref().and_then(|o| {
-                    o.exempted
-                        .binary_search(&flow.id)
-                        .ok()
-                        .and_then(|_| policy.exemption(flow, m))
-                });
-                let policy_note = match (&outcome, &exempt_by) {
-                    (Some(_), Some(_)) => Some("exempt"),
-                    (Some(o), None) => Policy::violation(o.require, flow),
-                    (None, _) => None,
-                };
-                let leg = m.map_or(Leg::Network, |m| m.leg);
-                let pair = m.and_then(|m| m.pair);
-                let other = pair.and_then(|p| analysis.flows.get(p.other));
-                let expected = m.and_then(|m| m.expected.as_ref());
-                let id_at = |i: Option<usize>| i.and_then(|i| analysis.flows.get(i)).map(|f| f.id);
-                let reply_half = m.and_then(|m| m.reply_half);
-                FlowDoc {
-                    id: flow.id,
-                    capture: flow.capture,
-                    client: endpoint(f.client, names),
-                    server: endpoint(f.server, names),
-                    client_by: match f.client_by {
-                        ClientBy::Syn => "syn",
-                        ClientBy::Bytes => "bytes",
-                        ClientBy::Port | ClientBy::FirstSeen => "port",
-                    },
-                    leg: leg.name(),
-                    leg_reason: m.map(|m| m.leg_why.text()).unwrap_or_default(),
-                    paired_with: other.map(|o| o.id),
-                    pairing: match (pair, other) {
-                        (Some(p), Some(o)) => Some(pairing_text(o, leg == Leg::Loopback, &p)),
-                        _ => None,
-                    },
-                    reply_half_of: id_at(m.and_then(|m| m.reply_half_of)),
-                    reply_half: id_at(reply_half),
-                    original_destination: reply_half
-                        .and_then(|i| analysis.flows.get(i))
-                        .map(|b| endpoint(b.facts.server, names)),
-                    first_frame: f.first_frame,
-                    last_frame: f.last_frame,
-                    first_seen: rfc3339_micros(f.first_ts),
-                    last_seen: rfc3339_micros(f.last_ts),
-                    packets: PerSide {
-                        client: f.packets[0],
-                        server: f.packets[1],
-                    },
-                    bytes: PerSide {
-                        client: f.bytes[0],
-                        server: f.bytes[1],
-                    },
-                    tcp: TcpDoc {
-                        syn_seen: f.syn_seen,
-                        close: f.close,
-                        gaps: f.gaps,
-                        out_of_order: f.out_of_order,
-                        retransmitted: f.retransmitted,
-                    },
-                    verdict: flow.class.verdict,
-                    reasons: &flow.class.reasons,
-                    expected: expected.is_some(),
-                    expected_rule: expected.map(|e| e.rule.name()),
-                    expected_reason: expected.map(|e| e.reason),
-                    policy: policy_note,
-                    exempt_by,
-                    tls: flow.class.tls.as_deref(),
-                    plaintext: flow.class.plaintext.as_deref(),
-                    mesh: FlowMeshDoc {
-                        markers: m
-                            .map(|m| {
-                                m.markers
-                                    .iter()
-                                    .map(|k| format!("{}: {}", k.profile.name(), k.what))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                        istio_sni: m.and_then(|m| m.istio_sni.as_ref()),
-                        pod: None,
-                    },
-                    duration_nanos: f.last_ts.saturating_sub(f.first_ts),
-                }
-            })
-            .collect();
-        attribute_loopback_pods(&mut flows, mesh);
-        let captures = analysis
-            .captures
-            .iter()
-            .map(|c| CaptureDoc {
-                path: c.name.clone(),
-                sha256: c.info.sha256.clone(),
-                format: c.info.format.name(),
-                compression: c.info.compression,
-                link_types: c.info.link_types.iter().map(|l| l.name()).collect(),
-                packets: c.info.packets,
-                bytes: c.info.bytes,
-                truncated: c.info.truncated,
-                warnings: c.info.warnings.clone(),
-                skipped: c.skipped.clone(),
-            })
-            .collect();
+        for flow in &analysis.flows {
+            by_verdict.add(flow.class.verdict);
+        }
         let (loopback, network) = mesh.leg_counts();
-        let any_named = flows
-            .iter()
-            .any(|f| f.client.name.is_some() || f.server.name.is_some());
         let unlisted_empty: u64 = analysis.captures.iter().map(|c| c.unlisted_empty).sum();
         by_verdict.empty += unlisted_empty;
-        let summary = SummaryDoc {
-            flows: analysis.flows.len() as u64 + unlisted_empty,
-            by_verdict,
-            unlisted_empty,
-            policy: outcome.as_ref().map(|o| PolicyDoc {
-                require: o.require.name(),
-                pass: o.pass,
-                violations: o.violations.clone(),
-                exempted: o.exempted.clone(),
-                exemptions: o
-                    .waivers
-                    .iter()
-                    .map(|w| ExemptionDoc {
-                        by: w.by.clone(),
-                        count: w.flows.len() as u64,
-                        flows: w.flows.clone(),
-                    })
-                    .collect(),
-            }),
-            legs: LegsDoc {
-                loopback,
-                network,
-                paired: mesh.pairs(),
-            },
-            mesh: MeshSummaryDoc {
-                requested: mesh.requested.map(|r| r.name()),
-                profile: mesh.profile.map(|p| p.name()),
-                recognised: mesh.recognised.map(|p| p.name()),
-                recognised_by: mesh
-                    .recognised_by
-                    .iter()
-                    .map(|r| RecognitionDoc {
-                        what: r.what.clone(),
-                        flow: r.flow,
-                        flows: r.flows,
-                    })
-                    .collect(),
-                expected: mesh
-                    .expected_counts()
-                    .into_iter()
-                    .map(|(rule, flows)| ExpectedCountDoc {
-                        rule: rule.name(),
-                        description: rule.summary(),
-                        flows,
-                    })
-                    .collect(),
-            },
-            pod_pairs: any_named.then(|| pods::group(&flows)),
-        };
-        let doc = Document {
+        let mut doc = Document {
             schema_version: SCHEMA_VERSION,
             tool: Tool {
                 name: env!("CARGO_PKG_NAME"),
                 version: env!("CARGO_PKG_VERSION"),
             },
-            captures,
-            summary,
-            flows,
+            captures: analysis.captures.iter().map(capture_doc).collect(),
+            summary: SummaryDoc {
+                flows: analysis.flows.len() as u64 + unlisted_empty,
+                by_verdict,
+                unlisted_empty,
+                policy: outcome.map(policy_doc),
+                legs: LegsDoc {
+                    loopback,
+                    network,
+                    paired: mesh.pairs(),
+                },
+                mesh: mesh_summary(mesh),
+                pod_pairs: None,
+            },
+            analysis,
+            mesh,
+            policy,
+            names,
+            captured_pod: None,
+            any_named: false,
         };
-        (doc, outcome)
+        doc.captured_pod = doc.find_captured_pod();
+        let any_named = doc
+            .briefs()
+            .any(|b| names.lookup(b.client.ip).is_some() || names.lookup(b.server.ip).is_some());
+        doc.any_named = any_named;
+        if any_named {
+            doc.summary.pod_pairs = Some(pods::group(&doc));
+        }
+        doc
     }
-}
 
-/// Names the pod each loopback flow runs in: a pod named at one of its ends, else the pod at
-/// the local end of its paired network flow, else the pod the capture was taken in.
-fn attribute_loopback_pods(flows: &mut [FlowDoc<'_>], mesh: &MeshView) {
-    let captured = captured_pod(flows);
-    let mut found: Vec<Option<String>> = Vec::with_capacity(flows.len());
-    for (i, f) in flows.iter().enumerate() {
-        if !f.is_loopback() {
-            found.push(None);
-            continue;
+    /// Number of flows.
+    pub fn len(&self) -> usize {
+        self.analysis.flows.len()
+    }
+
+    /// The report has no flow.
+    pub fn is_empty(&self) -> bool {
+        self.analysis.flows.is_empty()
+    }
+
+    /// The policy holds: no `--require`, or no flow violates it.
+    pub fn pass(&self) -> bool {
+        self.summary.policy.as_ref().is_none_or(|p| p.pass)
+    }
+
+    /// Some flow has an end named by `--pods`/`--services`.
+    pub fn any_named(&self) -> bool {
+        self.any_named
+    }
+
+    /// The brief of the flow at `index`.
+    pub fn brief(&self, index: usize) -> Option<FlowBrief<'a>> {
+        self.analysis
+            .flows
+            .get(index)
+            .map(|flow| self.brief_of(index, flow))
+    }
+
+    /// The briefs of all flows, in order.
+    pub fn briefs(&self) -> impl ExactSizeIterator<Item = FlowBrief<'a>> + '_ {
+        self.analysis
+            .flows
+            .iter()
+            .enumerate()
+            .map(|(i, flow)| self.brief_of(i, flow))
+    }
+
+    /// The report entry of the flow at `index`, built now.
+    pub fn flow_doc(&self, index: usize) -> Option<FlowDoc<'a>> {
+        let flow = self.analysis.flows.get(index)?;
+        Some(self.doc_of(&self.brief_of(index, flow), flow))
+    }
+
+    /// The report entries of all flows, in order, each built when the iterator reaches it.
+    pub fn flow_docs(&self) -> impl ExactSizeIterator<Item = FlowDoc<'a>> + '_ {
+        self.analysis
+            .flows
+            .iter()
+            .enumerate()
+            .map(|(i, flow)| self.doc_of(&self.brief_of(i, flow), flow))
+    }
+
+    /// An address and port with what `--pods`/`--services` call it.
+    pub fn endpoint(&self, e: Endpoint) -> EndpointDoc<'a> {
+        let entry = self.names.lookup(e.ip);
+        EndpointDoc {
+            ip: e.ip.to_string(),
+            port: e.port,
+            name: entry.map(|n| n.name.as_str()),
+            kind: entry.map(|n| n.kind.name()),
+            services: entry.map_or(&[], |n| n.services.as_slice()),
+        }
+    }
+
+    /// The pod a loopback flow runs in: a pod named at one of its ends (the server first:
+    /// Istio's inbound leg goes from 127.0.0.6 to the pod's address), else the pod at the local
+    /// end of its paired network flow, else the pod the capture was taken in. `None` for a
+    /// network flow.
+    pub fn loopback_pod(&self, flow: &FlowBrief<'_>) -> Option<&'a str> {
+        if flow.leg != Leg::Loopback {
+            return None;
         }
         let from_pair = || {
-            let pair = mesh.flows.get(i)?.pair?;
-            let other = flows.get(pair.other)?;
+            let pair = self.mesh.flows.get(flow.index)?.pair?;
+            let other = self.analysis.flows.get(pair.other)?;
             // outbound: the application spoke first, the proxy then opened the network leg from
             // this pod; inbound: the network leg came first, to this pod.
             let local = if pair.delay_nanos >= 0 {
-                &other.client
+                other.facts.client
             } else {
-                &other.server
+                other.facts.server
             };
-            (local.kind == Some(NameKind::Pod.name()))
-                .then(|| local.name.clone())
-                .flatten()
+            self.pod_at(local)
         };
-        found.push(
-            named_pod(&f.client, &f.server)
-                .or_else(from_pair)
-                .or_else(|| captured.clone()),
-        );
+        self.pod_at(flow.server)
+            .or_else(|| self.pod_at(flow.client))
+            .or_else(from_pair)
+            .or(self.captured_pod)
     }
-    for (f, pod) in flows.iter_mut().zip(found) {
-        f.mesh.pod = pod;
+
+    /// The pod named at an address.
+    fn pod_at(&self, e: Endpoint) -> Option<&'a str> {
+        self.names
+            .lookup(e.ip)
+            .filter(|n| n.kind == NameKind::Pod)
+            .map(|n| n.name.as_str())
+    }
+
+    /// The one pod that takes part in every named network flow.
+    fn find_captured_pod(&self) -> Option<&'a str> {
+        let mut common: Option<Vec<&'a str>> = None;
+        for b in self.briefs().filter(|b| b.leg != Leg::Loopback) {
+            let here: Vec<&'a str> = [b.client, b.server]
+                .into_iter()
+                .filter_map(|e| self.pod_at(e))
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            common = Some(match common {
+                None => here,
+                Some(c) => c.into_iter().filter(|n| here.contains(n)).collect(),
+            });
+        }
+        match common?.as_slice() {
+            [one] => Some(*one),
+            [one, two] if one == two => Some(*one),
+            _ => None,
+        }
+    }
+
+    /// Why a flow violates the requirement, `exempt` when an exemption took it out.
+    fn policy_note(&self, flow: &FlowResult) -> Option<&'static str> {
+        let outcome = self.summary.policy.as_ref()?;
+        let require = self.policy.require?;
+        if outcome.exempted.binary_search(&flow.id).is_ok() {
+            Some("exempt")
+        } else {
+            Policy::violation(require, flow)
+        }
+    }
+
+    fn brief_of(&self, index: usize, flow: &'a FlowResult) -> FlowBrief<'a> {
+        let m = self.mesh.flows.get(index);
+        FlowBrief {
+            index,
+            id: flow.id,
+            capture: flow.capture,
+            client: flow.facts.client,
+            server: flow.facts.server,
+            leg: m.map_or(Leg::Network, |m| m.leg),
+            verdict: flow.class.verdict,
+            expected: m.is_some_and(|m| m.expected.is_some()),
+            policy: self.policy_note(flow),
+            paired: m
+                .and_then(|m| m.pair)
+                .is_some_and(|p| p.other < self.analysis.flows.len()),
+            tls: flow.class.tls.as_deref(),
+            istio_sni: m.and_then(|m| m.istio_sni.as_ref()),
+        }
+    }
+
+    /// The report entry of `flow`, whose brief is `b`.
+    fn doc_of(&self, b: &FlowBrief<'a>, flow: &'a FlowResult) -> FlowDoc<'a> {
+        let flows = &self.analysis.flows;
+        let m = self.mesh.flows.get(b.index);
+        let f = &flow.facts;
+        let pair = m.and_then(|m| m.pair);
+        let other = pair.and_then(|p| flows.get(p.other));
+        let expected = m.and_then(|m| m.expected.as_ref());
+        let id_at = |i: Option<usize>| i.and_then(|i| flows.get(i)).map(|f| f.id);
+        let reply_half = m.and_then(|m| m.reply_half);
+        FlowDoc {
+            id: flow.id,
+            capture: flow.capture,
+            client: self.endpoint(f.client),
+            server: self.endpoint(f.server),
+            client_by: match f.client_by {
+                ClientBy::Syn => "syn",
+                ClientBy::Bytes => "bytes",
+                ClientBy::Port | ClientBy::FirstSeen => "port",
+            },
+            leg: b.leg.name(),
+            leg_reason: m.map(|m| m.leg_why.text()).unwrap_or_default(),
+            paired_with: other.map(|o| o.id),
+            pairing: match (pair, other) {
+                (Some(p), Some(o)) => Some(pairing_text(o, b.leg == Leg::Loopback, &p)),
+                _ => None,
+            },
+            reply_half_of: id_at(m.and_then(|m| m.reply_half_of)),
+            reply_half: id_at(reply_half),
+            original_destination: reply_half
+                .and_then(|i| flows.get(i))
+                .map(|r| self.endpoint(r.facts.server)),
+            first_frame: f.first_frame,
+            last_frame: f.last_frame,
+            first_seen: rfc3339_micros(f.first_ts),
+            last_seen: rfc3339_micros(f.last_ts),
+            packets: PerSide {
+                client: f.packets[0],
+                server: f.packets[1],
+            },
+            bytes: PerSide {
+                client: f.bytes[0],
+                server: f.bytes[1],
+            },
+            tcp: TcpDoc {
+                syn_seen: f.syn_seen,
+                close: f.close,
+                gaps: f.gaps,
+                out_of_order: f.out_of_order,
+                retransmitted: f.retransmitted,
+            },
+            verdict: flow.class.verdict,
+            reasons: &flow.class.reasons,
+            expected: expected.is_some(),
+            expected_rule: expected.map(|e| e.rule.name()),
+            expected_reason: expected.map(|e| e.reason),
+            policy: b.policy,
+            exempt_by: (b.policy == Some("exempt"))
+                .then(|| self.policy.exemption(flow, m))
+                .flatten(),
+            tls: b.tls,
+            plaintext: flow.class.plaintext.as_deref(),
+            mesh: FlowMeshDoc {
+                markers: m
+                    .map(|m| {
+                        m.markers
+                            .iter()
+                            .map(|k| format!("{}: {}", k.profile.name(), k.what))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                istio_sni: b.istio_sni,
+                pod: self.loopback_pod(b),
+            },
+            duration_nanos: f.last_ts.saturating_sub(f.first_ts),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::capture::Input;
+    use crate::mesh::MeshRequest;
+    use crate::report::Requirement;
+    use crate::{analyze, AnalysisOptions};
+
+    const PRODUCTPAGE: &str = "bookinfo/productpage-v1-7f9d5b8c6d-x2k4p";
+
+    fn sample(name: &str) -> Analysis {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples")
+            .join(name);
+        analyze(&[Input::Path(path)], &AnalysisOptions::default()).expect("sample analyses")
+    }
+
+    fn pods() -> Names {
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+        Names::from_files(
+            Some(&samples.join("pods.json")),
+            Some(&samples.join("services.json")),
+        )
+        .expect("sample names read")
+    }
+
+    #[test]
+    fn flows_are_built_on_demand_and_serialized_in_order() {
+        let analysis = sample("mesh-istio-leak.pcap");
+        let mesh = crate::mesh::analyze(&analysis, Some(MeshRequest::Auto));
+        let names = pods();
+        let policy = Policy {
+            require: Some(Requirement::Mtls),
+            allow: Vec::new(),
+        };
+        let doc = Document::build(&analysis, &mesh, &policy, &names);
+        assert_eq!(doc.len(), 8);
+        assert!(!doc.pass());
+        assert!(doc.any_named());
+        assert!(doc.flow_doc(8).is_none());
+        assert!(doc.brief(8).is_none());
+
+        let whole = serde_json::to_value(&doc).expect("document serializes");
+        let one_by_one: Vec<serde_json::Value> = (0..doc.len())
+            .filter_map(|i| doc.flow_doc(i))
+            .map(|f| serde_json::to_value(&f).expect("flow serializes"))
+            .collect();
+        assert_eq!(whole["flows"], serde_json::Value::Array(one_by_one));
+        assert_eq!(whole["summary"]["flows"], 8);
+
+        let violating: Vec<u64> = doc
+            .briefs()
+            .filter(|b| b.violates())
+            .map(|b| b.id)
+            .collect();
+        assert_eq!(violating, [8]);
+        let pods: Vec<(u64, Option<&str>)> =
+            doc.briefs().map(|b| (b.id, doc.loopback_pod(&b))).collect();
+        assert_eq!(
+            pods,
+            [
+                (1, None),
+                (2, Some(PRODUCTPAGE)),
+                (3, Some(PRODUCTPAGE)),
+                (4, None),
+                (5, None),
+                (6, Some(PRODUCTPAGE)),
+                (7, None),
+                (8, None),
+            ]
+        );
+        let exempt = doc.flow_doc(1).expect("flow 2");
+        assert_eq!(exempt.policy, Some("exempt"));
+        assert_eq!(exempt.exempt_by.as_deref(), Some("istio loopback-leg"));
+        assert_eq!(exempt.mesh.pod, Some(PRODUCTPAGE));
+        assert_eq!(exempt.paired_with, Some(4));
+    }
+
+    #[test]
+    fn without_names_no_pod_is_attributed() {
+        let analysis = sample("mesh-istio.pcap");
+        let mesh = crate::mesh::analyze(&analysis, None);
+        let (policy, names) = (Policy::default(), Names::default());
+        let doc = Document::build(&analysis, &mesh, &policy, &names);
+        assert!(doc.pass());
+        assert!(!doc.any_named());
+        assert!(doc.summary.pod_pairs.is_none());
+        assert!(doc
+            .flow_docs()
+            .all(|f| f.mesh.pod.is_none() && f.policy.is_none()));
+        assert_eq!(doc.flow_docs().len(), doc.len());
     }
 }

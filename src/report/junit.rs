@@ -5,7 +5,8 @@
 
 use std::io::{self, Write};
 
-use super::document::{Document, FlowDoc};
+use super::document::{Document, FlowBrief, FlowDoc};
+use super::render_flows;
 
 /// Escapes text for XML attributes and content; characters XML 1.0 cannot carry become `?`.
 fn escape(text: &str) -> String {
@@ -40,8 +41,8 @@ fn case_name(f: &FlowDoc<'_>) -> String {
     format!(
         "flow {}: {} → {} ({} leg)",
         f.id,
-        end(&f.client.ip, f.client.port, f.client.name.as_deref()),
-        end(&f.server.ip, f.server.port, f.server.name.as_deref()),
+        end(&f.client.ip, f.client.port, f.client.name),
+        end(&f.server.ip, f.server.port, f.server.name),
         f.leg
     )
 }
@@ -61,35 +62,73 @@ fn evidence(f: &FlowDoc<'_>) -> String {
     format!("{what} on the {} leg: {detail}", f.leg)
 }
 
+/// The test case of a flow, on one line; `classname` is the escaped `mtlscan.` + capture path.
+fn testcase(f: &FlowDoc<'_>, classname: &str) -> String {
+    let head = format!(
+        r#"    <testcase classname="{classname}" name="{}" time="{:.6}""#,
+        escape(&case_name(f)),
+        f.duration_nanos.max(0) as f64 / 1e9
+    );
+    let body = match f.policy {
+        Some("exempt") => {
+            let why = f
+                .expected_reason
+                .map(str::to_string)
+                .or_else(|| f.exempt_by.clone())
+                .unwrap_or_default();
+            format!(
+                r#"><skipped message="{}"/></testcase>"#,
+                escape(&format!(
+                    "{} on the {} leg, not counted: {why}",
+                    f.verdict.name(),
+                    f.leg
+                ))
+            )
+        }
+        Some(violation) => format!(
+            r#"><failure message="{}" type="{}">{}</failure></testcase>"#,
+            escape(&evidence(f)),
+            escape(violation),
+            escape(&f.reasons.join("\n"))
+        ),
+        None if f.expected => format!(
+            r#"><skipped message="{}"/></testcase>"#,
+            escape(&format!(
+                "{} on the {} leg: {}",
+                f.verdict.name(),
+                f.leg,
+                f.expected_reason.unwrap_or_default()
+            ))
+        ),
+        None => format!(
+            r#"><system-out>{}</system-out></testcase>"#,
+            escape(&format!("{}: {}", f.verdict.name(), f.reasons.join("\n")))
+        ),
+    };
+    head + &body
+}
+
 /// Writes the JUnit report.
 pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let failures_total = doc
-        .flows
-        .iter()
-        .filter(|f| f.policy.is_some_and(|p| p != "exempt"))
-        .count();
+    let failures_total = doc.briefs().filter(FlowBrief::violates).count();
     let xml = out;
     writeln!(xml, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         xml,
         r#"<testsuites name="mtlscan" tests="{}" failures="{failures_total}" errors="0">"#,
-        doc.flows.len()
+        doc.len()
     )?;
     for (index, capture) in doc.captures.iter().enumerate() {
-        let flows: Vec<&FlowDoc<'_>> = doc.flows.iter().filter(|f| f.capture == index).collect();
-        let failures = flows
-            .iter()
-            .filter(|f| f.policy.is_some_and(|p| p != "exempt"))
-            .count();
-        let skipped = flows
-            .iter()
+        let in_capture = || doc.briefs().filter(move |b| b.capture == index);
+        let tests = in_capture().count();
+        let failures = in_capture().filter(FlowBrief::violates).count();
+        let skipped = in_capture()
             .filter(|f| f.policy == Some("exempt") || (f.expected && f.policy.is_none()))
             .count();
         writeln!(
             xml,
-            r#"  <testsuite name="{}" tests="{}" failures="{failures}" errors="0" skipped="{skipped}">"#,
+            r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" errors="0" skipped="{skipped}">"#,
             escape(&capture.path),
-            flows.len()
         )?;
         writeln!(xml, "    <properties>")?;
         let mut props: Vec<(&str, String)> = vec![
@@ -111,61 +150,13 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
             )?;
         }
         writeln!(xml, "    </properties>")?;
-        for f in flows {
-            write!(
-                xml,
-                r#"    <testcase classname="mtlscan.{}" name="{}" time="{:.6}""#,
-                escape(&capture.path),
-                escape(&case_name(f)),
-                f.duration_nanos.max(0) as f64 / 1e9
-            )?;
-            match f.policy {
-                Some("exempt") => {
-                    let why = f
-                        .expected_reason
-                        .map(str::to_string)
-                        .or_else(|| f.exempt_by.clone())
-                        .unwrap_or_default();
-                    writeln!(
-                        xml,
-                        r#"><skipped message="{}"/></testcase>"#,
-                        escape(&format!(
-                            "{} on the {} leg, not counted: {why}",
-                            f.verdict.name(),
-                            f.leg
-                        ))
-                    )?;
-                }
-                Some(violation) => {
-                    writeln!(
-                        xml,
-                        r#"><failure message="{}" type="{}">{}</failure></testcase>"#,
-                        escape(&evidence(f)),
-                        escape(violation),
-                        escape(&f.reasons.join("\n"))
-                    )?;
-                }
-                None if f.expected => {
-                    writeln!(
-                        xml,
-                        r#"><skipped message="{}"/></testcase>"#,
-                        escape(&format!(
-                            "{} on the {} leg: {}",
-                            f.verdict.name(),
-                            f.leg,
-                            f.expected_reason.unwrap_or_default()
-                        ))
-                    )?;
-                }
-                None => {
-                    writeln!(
-                        xml,
-                        r#"><system-out>{}</system-out></testcase>"#,
-                        escape(&format!("{}: {}", f.verdict.name(), f.reasons.join("\n")))
-                    )?;
-                }
-            }
-        }
+        let classname = format!("mtlscan.{}", escape(&capture.path));
+        render_flows(
+            doc,
+            in_capture().map(|b| b.index),
+            |f| testcase(f, &classname),
+            |case| writeln!(xml, "{case}"),
+        )?;
         writeln!(xml, "  </testsuite>")?;
     }
     writeln!(xml, "</testsuites>")

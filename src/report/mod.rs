@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use document::Document;
+pub use document::{Document, FlowBrief, FlowDoc};
 pub use policy::{AllowRule, Policy, PolicyOutcome, Requirement, Waiver};
 pub use table::{TableStyle, View};
 
@@ -44,14 +44,47 @@ struct JsonlSummary<'a> {
     summary: &'a document::SummaryDoc,
 }
 
-/// Flows rendered in parallel at a time: bounds the rendered bytes held before writing.
+/// Flows built and rendered in parallel at a time: bounds the report entries and the rendered
+/// bytes held before writing.
 const RENDER_CHUNK: usize = 2048;
+
+/// Builds the [`FlowDoc`]s of the flows at `indices` a chunk of [`RENDER_CHUNK`] at a time,
+/// renders each chunk in parallel with `render`, and hands the renderings to `emit` in order.
+/// A chunk's entries are dropped as soon as they are rendered.
+fn render_flows<R, F, E>(
+    doc: &Document<'_>,
+    mut indices: impl Iterator<Item = usize>,
+    render: F,
+    mut emit: E,
+) -> io::Result<()>
+where
+    R: Send,
+    F: Fn(&FlowDoc<'_>) -> R + Sync,
+    E: FnMut(R) -> io::Result<()>,
+{
+    let mut chunk: Vec<usize> = Vec::with_capacity(RENDER_CHUNK);
+    loop {
+        chunk.clear();
+        chunk.extend(indices.by_ref().take(RENDER_CHUNK));
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let rendered: Vec<R> = chunk
+            .par_iter()
+            .filter_map(|&i| doc.flow_doc(i))
+            .map(|flow| render(&flow))
+            .collect();
+        for r in rendered {
+            emit(r)?;
+        }
+    }
+}
 
 /// The JSON document, pretty-printed exactly as `serde_json::to_writer_pretty` would write it,
 /// with the flows rendered in parallel (each is a self-contained object; JSON strings never hold
 /// a raw newline, so indenting a rendered flow is a matter of prefixing its lines).
 fn write_json(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
-    if doc.flows.is_empty() {
+    if doc.is_empty() {
         serde_json::to_writer_pretty(&mut *out, doc).map_err(json_err)?;
         return writeln!(out);
     }
@@ -67,30 +100,29 @@ fn write_json(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(open)?;
     out.write_all(b",\n  \"flows\": [")?;
     let mut first = true;
-    for chunk in doc.flows.chunks(RENDER_CHUNK) {
-        let rendered: Vec<io::Result<Vec<u8>>> = chunk
-            .par_iter()
-            .map(|flow| {
-                let pretty = serde_json::to_vec_pretty(flow).map_err(json_err)?;
-                let mut indented = Vec::with_capacity(pretty.len() + pretty.len() / 8);
-                indented.extend_from_slice(b"\n    ");
-                for &b in &pretty {
-                    indented.push(b);
-                    if b == b'\n' {
-                        indented.extend_from_slice(b"    ");
-                    }
+    render_flows(
+        doc,
+        0..doc.len(),
+        |flow| {
+            let pretty = serde_json::to_vec_pretty(flow).map_err(json_err)?;
+            let mut indented = Vec::with_capacity(pretty.len() + pretty.len() / 8);
+            indented.extend_from_slice(b"\n    ");
+            for &b in &pretty {
+                indented.push(b);
+                if b == b'\n' {
+                    indented.extend_from_slice(b"    ");
                 }
-                Ok(indented)
-            })
-            .collect();
-        for flow in rendered {
+            }
+            Ok(indented)
+        },
+        |flow: io::Result<Vec<u8>>| {
             if !first {
                 out.write_all(b",")?;
             }
             first = false;
-            out.write_all(&flow?)?;
-        }
-    }
+            out.write_all(&flow?)
+        },
+    )?;
     out.write_all(b"\n  ]\n}\n")
 }
 
@@ -110,23 +142,20 @@ pub fn write(
         Format::Junit => junit::write(doc, out),
         Format::Json => write_json(doc, out),
         Format::Jsonl => {
-            for chunk in doc.flows.chunks(RENDER_CHUNK) {
-                let lines: Vec<io::Result<Vec<u8>>> = chunk
-                    .par_iter()
-                    .map(|flow| {
-                        let mut line = serde_json::to_vec(&Tagged {
-                            kind: "flow",
-                            inner: flow,
-                        })
-                        .map_err(json_err)?;
-                        line.push(b'\n');
-                        Ok(line)
+            render_flows(
+                doc,
+                0..doc.len(),
+                |flow| {
+                    let mut line = serde_json::to_vec(&Tagged {
+                        kind: "flow",
+                        inner: flow,
                     })
-                    .collect();
-                for line in lines {
-                    out.write_all(&line?)?;
-                }
-            }
+                    .map_err(json_err)?;
+                    line.push(b'\n');
+                    Ok(line)
+                },
+                |line: io::Result<Vec<u8>>| out.write_all(&line?),
+            )?;
             let summary = JsonlSummary {
                 schema_version: doc.schema_version,
                 tool: &doc.tool,

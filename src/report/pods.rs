@@ -5,7 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::document::{ByVerdict, EndpointDoc, FlowDoc};
+use super::document::{ByVerdict, Document};
+use crate::decode::Endpoint;
 use crate::model::CertificateSide;
 
 /// The flows between one client and one server on one leg.
@@ -35,8 +36,10 @@ pub struct PodPairDoc {
     pub sni_services: Vec<String>,
 }
 
-fn label(e: &EndpointDoc) -> String {
-    e.name.clone().unwrap_or_else(|| e.ip.clone())
+/// `namespace/pod` (or service) at an address, else the address.
+fn label(doc: &Document<'_>, e: Endpoint) -> String {
+    let e = doc.endpoint(e);
+    e.name.map_or(e.ip, str::to_string)
 }
 
 /// The identity a certificate shows: its first URI SAN, else its first DNS SAN.
@@ -45,29 +48,24 @@ pub fn identity(side: &CertificateSide) -> Option<&str> {
     leaf.san_uris
         .first()
         .or_else(|| leaf.san_dns.first())
-        .map(String::as_str)
+        .map(|s| s.as_ref())
 }
 
-/// The client and server labels of a flow's group.
-fn ends(f: &FlowDoc<'_>) -> (String, String) {
-    if f.is_loopback() {
-        if let Some(pod) = &f.mesh.pod {
-            return (pod.clone(), pod.clone());
-        }
-    }
-    (label(&f.client), label(&f.server))
-}
-
-/// Groups flows by (client, server, leg), in order of first appearance.
-pub fn group(flows: &[FlowDoc<'_>]) -> Vec<PodPairDoc> {
+/// Groups flows by (client, server, leg), in order of first appearance. On the loopback leg, a
+/// flow's client and server are the pod it runs in, when known.
+pub fn group(doc: &Document<'_>) -> Vec<PodPairDoc> {
     let mut out: Vec<PodPairDoc> = Vec::new();
     let mut ports: Vec<BTreeSet<u16>> = Vec::new();
     let mut ids: Vec<BTreeSet<String>> = Vec::new();
     let mut snis: Vec<BTreeSet<String>> = Vec::new();
     let mut index: HashMap<(String, String, &'static str), usize> = HashMap::new();
-    for f in flows {
-        let (client, server) = ends(f);
-        let key = (client, server, f.leg);
+    for f in doc.briefs() {
+        let (client, server) = match doc.loopback_pod(&f) {
+            Some(pod) => (pod.to_string(), pod.to_string()),
+            None => (label(doc, f.client), label(doc, f.server)),
+        };
+        let leg = f.leg.name();
+        let key = (client, server, leg);
         let at = match index.get(&key) {
             Some(&at) => at,
             None => {
@@ -76,7 +74,7 @@ pub fn group(flows: &[FlowDoc<'_>]) -> Vec<PodPairDoc> {
                 out.push(PodPairDoc {
                     client,
                     server,
-                    leg: f.leg,
+                    leg,
                     flows: 0,
                     ids: Vec::new(),
                     by_verdict: ByVerdict::default(),
@@ -100,14 +98,14 @@ pub fn group(flows: &[FlowDoc<'_>]) -> Vec<PodPairDoc> {
         ) else {
             continue;
         };
-        if let Some(sni) = f.mesh.istio_sni {
+        if let Some(sni) = f.istio_sni {
             sniset.insert(sni.short());
         }
         g.flows += 1;
         g.ids.push(f.id);
         g.by_verdict.add(f.verdict);
         g.expected += u64::from(f.expected);
-        g.violations += u64::from(f.policy.is_some_and(|p| p != "exempt"));
+        g.violations += u64::from(f.violates());
         p.insert(f.server.port);
         if let Some(tls) = f.tls {
             let c = identity(&tls.client_certificate);

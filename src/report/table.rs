@@ -9,8 +9,9 @@
 
 use std::io::{self, Write};
 
-use super::document::{Document, FlowDoc};
+use super::document::{Document, EndpointDoc, FlowDoc};
 use super::pods::{identity, PodPairDoc};
+use super::render_flows;
 use crate::model::{Evidence, TlsSummary, Verdict};
 
 /// The endpoints column never takes more than this.
@@ -188,7 +189,7 @@ fn base_detail(flow: &FlowDoc<'_>) -> String {
     if let Some(to) = &flow.original_destination {
         text = format!(
             "{text} (meant for {}, redirected to the sidecar)",
-            endpoint(&to.ip, to.port, to.name.as_deref())
+            endpoint(&to.ip, to.port, to.name)
         );
     }
     text
@@ -223,7 +224,7 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
         if let Some(sni) = flow.mesh.istio_sni {
             parts.push(sni.short());
         } else if parts.is_empty() {
-            parts.push(tls.sni.clone().unwrap_or_else(|| "no SNI".to_string()));
+            parts.push(tls.sni.as_deref().unwrap_or("no SNI").to_string());
         }
         if tls.client_certificate.presented == Some(false)
             && tls.certificate_requested == Some(true)
@@ -397,43 +398,92 @@ fn write_pods(
     Ok(())
 }
 
+/// The endpoints column of a flow.
+fn ends_column(client: &EndpointDoc<'_>, server: &EndpointDoc<'_>) -> String {
+    let text = format!(
+        "{} → {}",
+        endpoint(&client.ip, client.port, client.name),
+        endpoint(&server.ip, server.port, server.name)
+    );
+    fit(&text, MAX_ENDS)
+}
+
+/// How the flow lines are laid out.
+struct FlowLayout<'p> {
+    style: TableStyle,
+    pal: &'p Palette,
+    ends_width: usize,
+    /// The PAIR column is shown.
+    pairs: bool,
+}
+
+/// One line of the flow table.
+fn flow_row(flow: &FlowDoc<'_>, layout: &FlowLayout<'_>) -> String {
+    let version = flow.tls.and_then(|t| t.version.as_deref()).unwrap_or("-");
+    let cert = flow.tls.map_or("-", cert_column);
+    let mark = match flow.policy {
+        Some("exempt") => '~',
+        Some(_) => '!',
+        None if flow.expected => '~',
+        None => ' ',
+    };
+    let pair = if layout.pairs {
+        let p = flow
+            .paired_with
+            .map(|id| format!("↔{id}"))
+            .unwrap_or_else(|| "-".to_string());
+        format!("  {p:<4}")
+    } else {
+        String::new()
+    };
+    let ends = ends_column(&flow.client, &flow.server);
+    let prefix = format!(
+        "{:>3}{mark}  {}  {:<8}{pair}",
+        flow.id,
+        pad(&ends, layout.ends_width),
+        flow.leg
+    );
+    let line = format!(
+        "{prefix}  {:<9}  {:<3}  {cert:<5}  {:>5} {:>6}  {}",
+        flow.verdict.name(),
+        fit(version, 3),
+        flow.packets.client + flow.packets.server,
+        human_bytes(flow.bytes.client + flow.bytes.server),
+        detail(flow),
+    );
+    let line = cut(line, layout.style.width);
+    // colour the verdict after cutting, so escape codes never count as columns
+    let counted = mark != '~';
+    paint_verdict(
+        line,
+        flow.verdict,
+        counted,
+        layout.pal,
+        prefix.len().saturating_sub(1),
+    )
+}
+
 fn write_flows(
     doc: &Document<'_>,
     out: &mut dyn Write,
     style: TableStyle,
     pal: &Palette,
 ) -> io::Result<()> {
-    if doc.flows.is_empty() {
+    if doc.is_empty() {
         writeln!(out, "no TCP flows in the capture")?;
         return Ok(());
     }
-    let ends: Vec<String> = doc
-        .flows
-        .iter()
-        .map(|flow| {
-            let text = format!(
-                "{} → {}",
-                endpoint(
-                    &flow.client.ip,
-                    flow.client.port,
-                    flow.client.name.as_deref()
-                ),
-                endpoint(
-                    &flow.server.ip,
-                    flow.server.port,
-                    flow.server.name.as_deref()
-                )
-            );
-            fit(&text, MAX_ENDS)
+    let ends_width = doc
+        .briefs()
+        .map(|b| {
+            ends_column(&doc.endpoint(b.client), &doc.endpoint(b.server))
+                .chars()
+                .count()
         })
-        .collect();
-    let ends_width = ends
-        .iter()
-        .map(|e| e.chars().count())
         .max()
         .unwrap_or(0)
         .max("CLIENT → SERVER".chars().count());
-    let pairs = doc.flows.iter().any(|f| f.paired_with.is_some());
+    let pairs = doc.briefs().any(|b| b.paired);
     let pair_head = if pairs { "  PAIR" } else { "" };
     let head = format!(
         "{:>4}  {}  {:<8}{pair_head}  {:<9}  {:<3}  {:<5}  {:>5} {:>6}  DETAIL",
@@ -447,50 +497,18 @@ fn write_flows(
         "BYTES"
     );
     writeln!(out, "{}", pal.bold(&head))?;
-    for (flow, ends) in doc.flows.iter().zip(&ends) {
-        let version = flow.tls.and_then(|t| t.version.as_deref()).unwrap_or("-");
-        let cert = flow.tls.map_or("-", cert_column);
-        let mark = match flow.policy {
-            Some("exempt") => '~',
-            Some(_) => '!',
-            None if flow.expected => '~',
-            None => ' ',
-        };
-        let pair = if pairs {
-            let p = flow
-                .paired_with
-                .map(|id| format!("↔{id}"))
-                .unwrap_or_else(|| "-".to_string());
-            format!("  {p:<4}")
-        } else {
-            String::new()
-        };
-        let prefix = format!(
-            "{:>3}{mark}  {}  {:<8}{pair}",
-            flow.id,
-            pad(ends, ends_width),
-            flow.leg
-        );
-        let line = format!(
-            "{prefix}  {:<9}  {:<3}  {cert:<5}  {:>5} {:>6}  {}",
-            flow.verdict.name(),
-            fit(version, 3),
-            flow.packets.client + flow.packets.server,
-            human_bytes(flow.bytes.client + flow.bytes.server),
-            detail(flow),
-        );
-        let line = cut(line, style.width);
-        // colour the verdict after cutting, so escape codes never count as columns
-        let counted = mark != '~';
-        let line = paint_verdict(
-            line,
-            flow.verdict,
-            counted,
-            pal,
-            prefix.len().saturating_sub(1),
-        );
-        writeln!(out, "{line}")?;
-    }
+    let layout = FlowLayout {
+        style,
+        pal,
+        ends_width,
+        pairs,
+    };
+    render_flows(
+        doc,
+        0..doc.len(),
+        |flow| flow_row(flow, &layout),
+        |line| writeln!(out, "{line}"),
+    )?;
     writeln!(out)?;
     for legend in legend(doc, pairs) {
         writeln!(out, "{}", cut(legend, style.width))?;
@@ -512,7 +530,7 @@ fn legend(doc: &Document<'_>, pairs: bool) -> Vec<String> {
                 .to_string(),
         );
     }
-    let marks = doc.summary.policy.is_some() || doc.flows.iter().any(|f| f.expected);
+    let marks = doc.summary.policy.is_some() || doc.briefs().any(|b| b.expected);
     if marks {
         lines.push(
             "MARK  !: violates --require   ~: expected by the --mesh profile or exempt by \
@@ -543,16 +561,8 @@ fn flow_line(flow: &FlowDoc<'_>) -> String {
     format!(
         "#{} {} → {} ({} leg, {}): {}",
         flow.id,
-        full_endpoint(
-            &flow.client.ip,
-            flow.client.port,
-            flow.client.name.as_deref()
-        ),
-        full_endpoint(
-            &flow.server.ip,
-            flow.server.port,
-            flow.server.name.as_deref()
-        ),
+        full_endpoint(&flow.client.ip, flow.client.port, flow.client.name),
+        full_endpoint(&flow.server.ip, flow.server.port, flow.server.name),
         flow.leg,
         why,
         base_detail(flow)
@@ -660,9 +670,8 @@ fn write_summary(
         .collect();
     if p.pass {
         let judged = doc
-            .flows
-            .iter()
-            .filter(|f| f.verdict != Verdict::Empty && f.policy.is_none() && !f.expected)
+            .briefs()
+            .filter(|b| b.verdict != Verdict::Empty && b.policy.is_none() && !b.expected)
             .count();
         let what = if p.require == "mtls" {
             "proven mTLS"
@@ -686,11 +695,12 @@ fn write_summary(
             if n == 1 { "s" } else { "" },
         )?;
         for id in p.violations.iter().take(MAX_LISTED) {
-            if let Some(flow) = doc.flows.iter().find(|f| f.id == *id) {
+            let at = doc.briefs().find(|b| b.id == *id).map(|b| b.index);
+            if let Some(flow) = at.and_then(|i| doc.flow_doc(i)) {
                 writeln!(
                     out,
                     "{}",
-                    cut(format!("  {}", flow_line(flow)), style.width)
+                    cut(format!("  {}", flow_line(&flow)), style.width)
                 )?;
             }
         }
