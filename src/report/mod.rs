@@ -1,6 +1,7 @@
 //! Report formats (`table`, `json`, `jsonl`, `junit`) and the CI policy.
 
 pub mod document;
+mod indent;
 pub mod junit;
 pub mod pods;
 pub mod policy;
@@ -11,6 +12,8 @@ use std::io::{self, Write};
 
 use rayon::prelude::*;
 use serde::Serialize;
+
+use indent::NestedPretty;
 
 pub use document::{Document, FlowBrief, FlowDoc};
 pub use policy::{AllowRule, Policy, PolicyOutcome, Requirement, Waiver};
@@ -47,6 +50,8 @@ struct JsonlSummary<'a> {
 /// Flows built and rendered in parallel at a time: bounds the report entries and the rendered
 /// bytes held before writing.
 const RENDER_CHUNK: usize = 2048;
+/// Room reserved for one flow's JSON: most render in one allocation.
+const FLOW_JSON_BYTES: usize = 4096;
 
 /// Builds the [`FlowDoc`]s of the flows at `indices` a chunk of [`RENDER_CHUNK`] at a time,
 /// renders each chunk in parallel with `render`, and hands the renderings to `emit` in order.
@@ -104,16 +109,12 @@ fn write_json(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
         doc,
         0..doc.len(),
         |flow| {
-            let pretty = serde_json::to_vec_pretty(flow).map_err(json_err)?;
-            let mut indented = Vec::with_capacity(pretty.len() + pretty.len() / 8);
-            indented.extend_from_slice(b"\n    ");
-            for &b in &pretty {
-                indented.push(b);
-                if b == b'\n' {
-                    indented.extend_from_slice(b"    ");
-                }
-            }
-            Ok(indented)
+            let mut rendered = Vec::with_capacity(FLOW_JSON_BYTES);
+            rendered.extend_from_slice(b"\n    ");
+            let mut ser =
+                serde_json::Serializer::with_formatter(&mut rendered, NestedPretty::at(2));
+            flow.serialize(&mut ser).map_err(json_err)?;
+            Ok(rendered)
         },
         |flow: io::Result<Vec<u8>>| {
             if !first {

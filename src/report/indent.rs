@@ -1,0 +1,134 @@
+//! serde_json's pretty printing (two spaces a level) starting at a given depth, so that a flow
+//! rendered on its own slots into the document exactly where `to_writer_pretty` would put it.
+
+use std::io::{self, Write};
+
+use serde_json::ser::Formatter;
+
+/// A [`Formatter`] that writes what [`serde_json::ser::PrettyFormatter`] writes, as if the value
+/// were nested `depth` levels deep.
+#[derive(Debug)]
+pub(super) struct NestedPretty {
+    depth: usize,
+    has_value: bool,
+}
+
+impl NestedPretty {
+    pub(super) fn at(depth: usize) -> NestedPretty {
+        NestedPretty {
+            depth,
+            has_value: false,
+        }
+    }
+
+    fn indent<W: ?Sized + Write>(&self, writer: &mut W) -> io::Result<()> {
+        for _ in 0..self.depth {
+            writer.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            writer.write_all(b"\n")?;
+            self.indent(writer)?;
+        }
+        writer.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+        writer.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(writer)
+    }
+}
+
+impl Formatter for NestedPretty {
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.open(writer, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.item(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.open(writer, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.item(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// `value` as `to_string_pretty` writes it inside two levels (the document, its `flows`).
+    fn nested_by_hand(value: &serde_json::Value) -> String {
+        let doc = json!({ "flows": [value] });
+        let pretty = serde_json::to_string_pretty(&doc).unwrap();
+        let start = pretty.find("[\n    ").unwrap() + "[\n    ".len();
+        let end = pretty.rfind("\n  ]").unwrap();
+        pretty[start..end].to_string()
+    }
+
+    fn nested(value: &serde_json::Value) -> String {
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, NestedPretty::at(2));
+        serde::Serialize::serialize(value, &mut ser).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn writes_what_pretty_printing_writes_at_that_depth() {
+        for value in [
+            json!({"id": 1, "reasons": ["a", "b"], "tls": null, "empty": [], "obj": {},
+                   "deep": {"chain": [{"subject": "O=x", "san": []}], "n": 2.5}}),
+            json!({"only": {"inner": [[1, 2], [], [{"k": "v\nw"}]]}}),
+            json!([]),
+            json!({}),
+            json!("text"),
+        ] {
+            assert_eq!(nested(&value), nested_by_hand(&value), "{value}");
+        }
+    }
+}
