@@ -228,7 +228,7 @@ pub struct FlowDoc<'a> {
     pub bytes: PerSide,
     pub tcp: TcpDoc,
     pub verdict: Verdict,
-    pub reasons: &'a [String],
+    pub reasons: &'a [Box<str>],
     /// Plaintext by design under the mesh profile (`--mesh`).
     pub expected: bool,
     /// The profile rule that expects it: `loopback-leg`, `health-check`, `metrics`, ...
@@ -429,7 +429,7 @@ impl<'a> Document<'a> {
                                     .collect()
                             })
                             .unwrap_or_default(),
-                        istio_sni: m.and_then(|m| m.istio_sni.as_ref()),
+                        istio_sni: m.and_then(|m| m.istio_sni.as_deref()),
                         pod: None,
                     },
                     duration_nanos: f.last_ts.saturating_sub(f.first_ts),

@@ -223,7 +223,7 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
         if let Some(sni) = flow.mesh.istio_sni {
             parts.push(sni.short());
         } else if parts.is_empty() {
-            parts.push(tls.sni.clone().unwrap_or_else(|| "no SNI".to_string()));
+            parts.push(tls.sni.as_deref().unwrap_or("no SNI").to_string());
         }
         if tls.client_certificate.presented == Some(false)
             && tls.certificate_requested == Some(true)
@@ -238,7 +238,10 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
         }
         return parts.join(", ");
     }
-    flow.reasons.first().cloned().unwrap_or_default()
+    flow.reasons
+        .first()
+        .map(|r| r.to_string())
+        .unwrap_or_default()
 }
 
 fn cut(line: String, width: Option<usize>) -> String {
