@@ -406,7 +406,7 @@ impl<'a> Document<'a> {
                     },
                     tcp: TcpDoc {
                         syn_seen: f.syn_seen,
-                        close: f.close,
+                        close: f.close.name(),
                         gaps: f.gaps,
                         out_of_order: f.out_of_order,
                         retransmitted: f.retransmitted,
