@@ -3,8 +3,9 @@
 //! and every flow's result is kept until the report is written, so each flow holds a reference
 //! instead of its own copy.
 //!
-//! The tables are per thread (classification runs on several) and bounded: when one is full it
-//! starts over, which costs sharing, never correctness.
+//! The tables are per thread (classification runs on several) and bounded in entries and bytes:
+//! longer strings and lists are not remembered, and a full table starts over, which costs
+//! sharing, never correctness.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -12,8 +13,12 @@ use std::sync::Arc;
 
 /// Distinct strings remembered per thread.
 const MAX_STRINGS: usize = 4096;
+/// Longest string remembered (DNS names stop at 253 bytes).
+const MAX_LEN: usize = 256;
 /// Distinct string lists remembered per thread.
 const MAX_LISTS: usize = 1024;
+/// Longest list remembered.
+const MAX_ITEMS: usize = 16;
 
 thread_local! {
     static STRINGS: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
@@ -22,6 +27,9 @@ thread_local! {
 
 /// `s`, shared with every earlier equal string of this thread.
 pub fn str(s: &str) -> Arc<str> {
+    if s.len() > MAX_LEN {
+        return Arc::from(s);
+    }
     STRINGS.with(|table| {
         if let Some(found) = table.borrow().get(s) {
             return Arc::clone(found);
@@ -39,6 +47,9 @@ pub fn str(s: &str) -> Arc<str> {
 /// `items` as a shared list of shared strings.
 pub fn list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Arc<[Arc<str>]> {
     let items: Vec<Arc<str>> = items.into_iter().map(|s| str(s.as_ref())).collect();
+    if items.len() > MAX_ITEMS {
+        return Arc::from(items);
+    }
     LISTS.with(|table| {
         if let Some(found) = table.borrow().get(items.as_slice()) {
             return Arc::clone(found);
@@ -75,6 +86,21 @@ mod tests {
         assert_eq!(&*a[1], "istio");
         assert!(!Arc::ptr_eq(&a, &list(["istio"])));
         assert!(list(Vec::<String>::new()).is_empty());
+    }
+
+    #[test]
+    fn long_strings_and_lists_are_not_remembered() {
+        let long = "x".repeat(MAX_LEN + 1);
+        let (a, b) = (str(&long), str(&long));
+        assert_eq!(a, b);
+        assert!(!Arc::ptr_eq(&a, &b));
+        STRINGS.with(|t| assert!(!t.borrow().contains(long.as_str())));
+        let many: Vec<String> = (0..=MAX_ITEMS).map(|i| i.to_string()).collect();
+        let (a, b) = (list(&many), list(&many));
+        assert_eq!(a, b);
+        assert!(!Arc::ptr_eq(&a, &b));
+        // the strings inside are still shared
+        assert!(Arc::ptr_eq(&a[3], &b[3]));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Fingerprints {
 /// Distinct ClientHello shapes remembered per thread: a capture's flows come from a few client
 /// stacks, whose hellos differ only in the fields that no fingerprint reads.
 const CACHE_HELLOS: usize = 256;
+/// Largest hello shape remembered (a browser's is about 200 bytes; a hostile one can be 64 KiB).
+const CACHE_SHAPE_BYTES: usize = 1024;
 
 thread_local! {
     static COMPUTED: RefCell<HashMap<Vec<u8>, Fingerprints>> = RefCell::new(HashMap::new());
@@ -45,6 +47,9 @@ thread_local! {
 /// equal those of an earlier one on this thread gets the same shared strings.
 pub fn fingerprints(ch: &ClientHello) -> Fingerprints {
     let key = shape(ch);
+    if key.len() > CACHE_SHAPE_BYTES {
+        return compute(ch);
+    }
     COMPUTED.with(|cache| {
         if let Some(fp) = cache.borrow().get(&key) {
             return fp.clone();
@@ -407,6 +412,14 @@ mod tests {
         d.ec_point_formats = vec![0];
         assert_eq!(fingerprints(&d), compute(&d));
         assert_ne!(fingerprints(&d).ja3, fa.ja3);
+        // a huge hello is computed, not remembered
+        let many: Vec<u16> = (1..=600).collect();
+        let big = hello(&many, &[0], &[], b"");
+        assert!(shape(&big).len() > CACHE_SHAPE_BYTES);
+        let (f1, f2) = (fingerprints(&big), fingerprints(&big));
+        assert_eq!(f1, compute(&big));
+        assert!(!Arc::ptr_eq(&f1.ja4_r, &f2.ja4_r));
+        COMPUTED.with(|c| assert!(!c.borrow().contains_key(&shape(&big))));
     }
 
     #[test]
