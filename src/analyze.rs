@@ -149,21 +149,43 @@ pub struct FlowFacts {
     pub packets: [u64; 2],
     /// `[client, server]` payload byte counts.
     pub bytes: [u64; 2],
-    /// `fin`, `rst` or `none`: how the connection ended in the capture.
-    pub close: &'static str,
+    /// How the connection ended in the capture.
+    pub close: Close,
     pub gaps: u32,
     pub out_of_order: u32,
     pub retransmitted: u32,
 }
 
+/// How a connection ended in the capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// A FIN was seen and no RST.
+    Fin,
+    /// A RST was seen.
+    Rst,
+    /// Neither: the connection was still open when the capture ended.
+    NotSeen,
+}
+
+impl Close {
+    /// `fin`, `rst` or `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Close::Fin => "fin",
+            Close::Rst => "rst",
+            Close::NotSeen => "none",
+        }
+    }
+}
+
 /// How a connection ended in the capture, from its FIN and RST flags.
-fn close_of(fin: bool, rst: bool) -> &'static str {
+fn close_of(fin: bool, rst: bool) -> Close {
     if rst {
-        "rst"
+        Close::Rst
     } else if fin {
-        "fin"
+        Close::Fin
     } else {
-        "none"
+        Close::NotSeen
     }
 }
 
@@ -181,8 +203,8 @@ impl FlowFacts {
                 *p += extra;
             }
         }
-        let fin = self.close == "fin" || tail.fin_frame.iter().any(Option::is_some);
-        let rst = self.close == "rst" || tail.rst_frame.iter().any(Option::is_some);
+        let fin = self.close == Close::Fin || tail.fin_frame.iter().any(Option::is_some);
+        let rst = self.close == Close::Rst || tail.rst_frame.iter().any(Option::is_some);
         self.close = close_of(fin, rst);
         self.last_frame = self.last_frame.max(tail.last_frame);
         self.last_ts = self.last_ts.max(tail.last_ts);

@@ -98,7 +98,7 @@ pub struct CertificateSide {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<u64>,
     /// Leaf first. Certificates are shared between the flows that present the same one.
-    pub chain: Vec<Arc<CertInfo>>,
+    pub chain: Box<[Arc<CertInfo>]>,
 }
 
 /// A TLS alert.
@@ -108,23 +108,26 @@ pub struct AlertInfo {
     pub from: &'static str,
     pub frame: Option<u64>,
     /// `fatal`/`warning` with the description name, or `encrypted` when hidden by TLS 1.3.
-    pub level: String,
-    pub description: String,
+    pub level: &'static str,
+    pub description: &'static str,
 }
 
 /// TLS facts of a flow.
+///
+/// The strings repeat across the flows of one client or server stack, so they are shared
+/// (`Arc<str>`) between the flows that carry the same value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TlsSummary {
     /// Negotiated version: `1.0`, `1.1`, `1.2`, `1.3`, `ssl3`, `ssl2`, or a draft name.
-    pub version: Option<String>,
+    pub version: Option<Arc<str>>,
     pub handshake: Option<HandshakeState>,
     /// IANA name of the selected cipher suite (or `0xNNNN`).
-    pub cipher_suite: Option<String>,
-    pub sni: Option<String>,
-    pub alpn_offered: Vec<String>,
-    pub alpn_selected: Option<String>,
+    pub cipher_suite: Option<Arc<str>>,
+    pub sni: Option<Arc<str>>,
+    pub alpn_offered: Arc<[Arc<str>]>,
+    pub alpn_selected: Option<Arc<str>>,
     /// Versions the client offered (supported_versions, else the ClientHello version).
-    pub versions_offered: Vec<String>,
+    pub versions_offered: Arc<[Arc<str>]>,
     /// The server sent a CertificateRequest (`null`: unknown, e.g. TLS 1.3 without keys).
     pub certificate_requested: Option<bool>,
     pub client_certificate: CertificateSide,
@@ -134,14 +137,14 @@ pub struct TlsSummary {
     pub hello_retry_request: bool,
     pub early_data: bool,
     /// JA3 of the ClientHello: MD5 (hex) of [`TlsSummary::ja3_full`].
-    pub ja3: Option<String>,
+    pub ja3: Option<Arc<str>>,
     /// The JA3 string that `ja3` hashes (`version,ciphers,extensions,groups,point_formats`).
-    pub ja3_full: Option<String>,
+    pub ja3_full: Option<Arc<str>>,
     /// JA4 (client) of the ClientHello.
-    pub ja4: Option<String>,
+    pub ja4: Option<Arc<str>>,
     /// JA4 with its cipher and extension lists unhashed (`JA4_r`).
-    pub ja4_r: Option<String>,
-    pub alerts: Vec<AlertInfo>,
+    pub ja4_r: Option<Arc<str>>,
+    pub alerts: Box<[AlertInfo]>,
     /// Frame of the ClientHello.
     pub client_hello_frame: Option<u64>,
     /// Cleartext bytes that preceded the TLS handshake (STARTTLS and similar upgrades).
@@ -152,9 +155,10 @@ pub struct TlsSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlaintextSummary {
     /// `http/1.1`, `http/1.0`, `h2c`, `grpc`, or `unknown`.
-    pub protocol: String,
-    /// A short, redacted quote: request line, status line, or printable bytes.
-    pub evidence: String,
+    pub protocol: &'static str,
+    /// A short, redacted quote: request line, status line, or printable bytes (shared between
+    /// the flows that quote the same bytes).
+    pub evidence: Arc<str>,
     pub frame: Option<u64>,
     /// `client` or `server`: who sent the quoted bytes.
     pub direction: &'static str,
@@ -166,7 +170,8 @@ pub struct PlaintextSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
     pub verdict: Verdict,
-    pub reasons: Vec<String>,
+    /// Why, in sentences that name the frames they rest on.
+    pub reasons: Box<[Box<str>]>,
     /// Boxed: most flows of a large capture keep only a small result.
     pub tls: Option<Box<TlsSummary>>,
     pub plaintext: Option<Box<PlaintextSummary>>,

@@ -7,6 +7,10 @@
 //! `t{version}{d|i}{ciphers:02}{extensions:02}{alpn}_{sha256(sorted ciphers)[..12]}_{sha256(sorted
 //! extensions without SNI and ALPN, then signature algorithms)[..12]}`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -16,29 +20,82 @@ use super::tls::ClientHello;
 const EXT_SNI: u16 = 0x0000;
 const EXT_ALPN: u16 = 0x0010;
 
-/// The fingerprints of one ClientHello.
+/// The fingerprints of one ClientHello, shared between the flows of the same client stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprints {
     /// JA3: lowercase hex MD5 of [`Fingerprints::ja3_full`].
-    pub ja3: String,
+    pub ja3: Arc<str>,
     /// The JA3 string before hashing.
-    pub ja3_full: String,
+    pub ja3_full: Arc<str>,
     /// JA4, e.g. `t13d1516h2_8daaf6152771_e5627efa2ab1`.
-    pub ja4: String,
+    pub ja4: Arc<str>,
     /// JA4 with its lists in the clear instead of hashed (`JA4_r`).
-    pub ja4_r: String,
+    pub ja4_r: Arc<str>,
 }
 
-/// Computes JA3 and JA4 of a ClientHello seen over TCP.
+/// Distinct ClientHello shapes remembered per thread: a capture's flows come from a few client
+/// stacks, whose hellos differ only in the fields that no fingerprint reads.
+const CACHE_HELLOS: usize = 256;
+/// Largest hello shape remembered (a browser's is about 200 bytes; a hostile one can be 64 KiB).
+const CACHE_SHAPE_BYTES: usize = 1024;
+
+thread_local! {
+    static COMPUTED: RefCell<HashMap<Vec<u8>, Fingerprints>> = RefCell::new(HashMap::new());
+}
+
+/// Computes JA3 and JA4 of a ClientHello seen over TCP; a hello whose fingerprinted fields
+/// equal those of an earlier one on this thread gets the same shared strings.
 pub fn fingerprints(ch: &ClientHello) -> Fingerprints {
+    let key = shape(ch);
+    if key.len() > CACHE_SHAPE_BYTES {
+        return compute(ch);
+    }
+    COMPUTED.with(|cache| {
+        if let Some(fp) = cache.borrow().get(&key) {
+            return fp.clone();
+        }
+        let fp = compute(ch);
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= CACHE_HELLOS {
+            cache.clear();
+        }
+        cache.insert(key, fp.clone());
+        fp
+    })
+}
+
+/// Every field of the hello that JA3 or JA4 reads, each list prefixed by its length.
+fn shape(ch: &ClientHello) -> Vec<u8> {
+    fn list(out: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u16>) {
+        out.extend_from_slice(&(values.len() as u64).to_le_bytes());
+        for v in values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&ch.version.to_le_bytes());
+    list(&mut out, ch.cipher_suites.iter().copied());
+    list(&mut out, ch.extensions.iter().map(|e| e.ext_type));
+    list(&mut out, ch.supported_groups.iter().copied());
+    list(&mut out, ch.ec_point_formats.iter().map(|&f| u16::from(f)));
+    list(&mut out, ch.supported_versions.iter().copied());
+    list(&mut out, ch.signature_algorithms.iter().copied());
+    let alpn = first_alpn(ch);
+    out.push(u8::from(alpn.is_some()));
+    out.extend_from_slice(alpn.unwrap_or_default());
+    out
+}
+
+/// JA3 and JA4 of a ClientHello, computed.
+fn compute(ch: &ClientHello) -> Fingerprints {
     let ja3_full = ja3_string(ch);
     let ja3 = hex::encode(Md5::digest(ja3_full.as_bytes()));
     let parts = Ja4Parts::of(ch);
     Fingerprints {
-        ja3,
-        ja3_full,
-        ja4: parts.hashed(),
-        ja4_r: parts.raw(),
+        ja3: ja3.into(),
+        ja3_full: ja3_full.into(),
+        ja4: parts.hashed().into(),
+        ja4_r: parts.raw().into(),
     }
 }
 
@@ -252,9 +309,9 @@ mod tests {
         exts.push(0x3a3a);
         let sigalgs = hexes("0403,0804,0401,0503,0805,0501,0806,0601");
         let fp = fingerprints(&hello(&ciphers, &exts, &sigalgs, b"h2"));
-        assert_eq!(fp.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(&*fp.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
         assert_eq!(
-            fp.ja4_r,
+            &*fp.ja4_r,
             "t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,\
              cca9_0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01_0403,\
              0804,0401,0503,0805,0501,0806,0601"
@@ -278,7 +335,7 @@ mod tests {
             "0904,0905,0906,0403,0804,0401,0503,0805,0501,0806,0601",
         ));
         let fp = fingerprints(&hello(&ciphers, &exts, &sigalgs, b"h2"));
-        assert_eq!(fp.ja4, "t13d1517h2_8daaf6152771_cb7bf5808d99");
+        assert_eq!(&*fp.ja4, "t13d1517h2_8daaf6152771_cb7bf5808d99");
     }
 
     /// The example string of the JA3 README and its published MD5.
@@ -302,10 +359,10 @@ mod tests {
         };
         let fp = fingerprints(&ch);
         assert_eq!(
-            fp.ja3_full,
+            &*fp.ja3_full,
             "769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0"
         );
-        assert_eq!(fp.ja3, "ada70206e40642a3e4461f35503241d5");
+        assert_eq!(&*fp.ja3, "ada70206e40642a3e4461f35503241d5");
         // no supported_versions: JA4 takes the hello version; no ALPN: "00"
         assert!(fp.ja4.starts_with("t10d1203"), "{}", fp.ja4);
         assert!(fp.ja4.starts_with("t10d120300_"), "{}", fp.ja4);
@@ -329,12 +386,48 @@ mod tests {
         assert_eq!(ja4_alpn(&hello(&[], &[], &[], b"")), "00");
     }
 
+    /// Hellos that differ only where no fingerprint looks share one computation; a difference
+    /// in any fingerprinted field, even only the first ALPN protocol, gets its own.
+    #[test]
+    fn equal_shapes_share_their_fingerprints() {
+        let mut a = hello(&[0x1301, 0x1302], &[0, EXT_ALPN, 0x002b], &[0x0403], b"h2");
+        a.random = [1; 32];
+        let mut b = a.clone();
+        b.random = [2; 32];
+        b.session_id = vec![7; 32];
+        let (fa, fb) = (fingerprints(&a), fingerprints(&b));
+        assert!(Arc::ptr_eq(&fa.ja4_r, &fb.ja4_r) && Arc::ptr_eq(&fa.ja3_full, &fb.ja3_full));
+        assert_eq!(fa, compute(&a));
+        let c = hello(
+            &[0x1301, 0x1302],
+            &[0, EXT_ALPN, 0x002b],
+            &[0x0403],
+            b"http/1.1",
+        );
+        let fc = fingerprints(&c);
+        assert_eq!(fc, compute(&c));
+        assert_ne!(fa.ja4, fc.ja4);
+        assert_eq!(fa.ja3, fc.ja3);
+        let mut d = a.clone();
+        d.ec_point_formats = vec![0];
+        assert_eq!(fingerprints(&d), compute(&d));
+        assert_ne!(fingerprints(&d).ja3, fa.ja3);
+        // a huge hello is computed, not remembered
+        let many: Vec<u16> = (1..=600).collect();
+        let big = hello(&many, &[0], &[], b"");
+        assert!(shape(&big).len() > CACHE_SHAPE_BYTES);
+        let (f1, f2) = (fingerprints(&big), fingerprints(&big));
+        assert_eq!(f1, compute(&big));
+        assert!(!Arc::ptr_eq(&f1.ja4_r, &f2.ja4_r));
+        COMPUTED.with(|c| assert!(!c.borrow().contains_key(&shape(&big))));
+    }
+
     #[test]
     fn empty_and_odd_hellos_do_not_panic() {
         let fp = fingerprints(&ClientHello::default());
-        assert_eq!(fp.ja3_full, "0,,,,");
-        assert_eq!(fp.ja4, "t00i000000_000000000000_000000000000");
-        assert_eq!(fp.ja4_r, "t00i000000__");
+        assert_eq!(&*fp.ja3_full, "0,,,,");
+        assert_eq!(&*fp.ja4, "t00i000000_000000000000_000000000000");
+        assert_eq!(&*fp.ja4_r, "t00i000000__");
         // counts stop at 99
         let many: Vec<u16> = (1..=150).collect();
         let fp = fingerprints(&hello(&many, &many, &[], b""));

@@ -29,6 +29,7 @@ pub mod plaintext;
 pub mod tls;
 
 use crate::flow::{ClientBy, Flow};
+use crate::intern;
 use crate::model::{Classification, HandshakeState, PlaintextSummary, TlsSummary, Verdict};
 pub use tls::KeyLog;
 
@@ -81,7 +82,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
     if flow.is_empty() {
         return Classification {
             verdict: Verdict::Empty,
-            reasons: vec![empty_reason(flow)],
+            reasons: one(empty_reason(flow)),
             tls: None,
             plaintext: None,
         };
@@ -89,11 +90,11 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
     if is_keepalive_only(flow) {
         return Classification {
             verdict: Verdict::Empty,
-            reasons: vec![format!(
+            reasons: one(format!(
                 "no application payload: a single 1-byte segment (frame {}) on a connection \
                  that started before the capture is a TCP keep-alive probe",
                 flow.first_frame
-            )],
+            )),
             tls: None,
             plaintext: None,
         };
@@ -116,7 +117,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
         };
         return Classification {
             verdict,
-            reasons: analysis.reasons,
+            reasons: boxed(analysis.reasons),
             tls: Some(Box::new(analysis.summary)),
             plaintext: None,
         };
@@ -138,7 +139,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
         }
         return Classification {
             verdict: Verdict::Plaintext,
-            reasons,
+            reasons: boxed(reasons),
             tls: None,
             plaintext: Some(Box::new(found.summary)),
         };
@@ -147,10 +148,10 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
         let at = frame.map_or_else(String::new, |f| format!(" (frame {f})"));
         return Classification {
             verdict: Verdict::Opaque,
-            reasons: vec![format!(
+            reasons: one(format!(
                 "{protocol} session{at}: `{banner}`; encrypted by {protocol}, not TLS, so not proven \
                  encrypted by the mesh"
-            )],
+            )),
             tls: None,
             plaintext: None,
         };
@@ -169,7 +170,7 @@ fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
     );
     Classification {
         verdict: Verdict::Tls,
-        reasons,
+        reasons: boxed(reasons),
         tls: Some(Box::new(TlsSummary {
             handshake: Some(HandshakeState::NotCaptured),
             ..TlsSummary::default()
@@ -204,12 +205,12 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
     if random {
         Classification {
             verdict: Verdict::Opaque,
-            reasons: vec![format!(
+            reasons: one(format!(
                 "payload is not TLS and not a known cleartext protocol, and looks random \
                  ({bits:.2} bits/byte over the first {} bytes from the {side}): encrypted or \
                  compressed by something else, not proven encrypted",
                 bytes.len()
-            )],
+            )),
             tls: None,
             plaintext: None,
         }
@@ -217,21 +218,31 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
         let evidence = plaintext::quote(bytes, QUOTE_CHARS);
         Classification {
             verdict: Verdict::Plaintext,
-            reasons: vec![format!(
+            reasons: one(format!(
                 "payload is not TLS and not random ({bits:.2} bits/byte over {} bytes from the \
                  {side}): readable on the wire",
                 bytes.len()
-            )],
+            )),
             tls: None,
             plaintext: Some(Box::new(PlaintextSummary {
-                protocol: "unknown".to_string(),
-                evidence,
+                protocol: "unknown",
+                evidence: intern::str(&evidence),
                 frame,
                 direction: side,
                 rejected: false,
             })),
         }
     }
+}
+
+/// Reasons as kept until the report: without the spare capacity their building left.
+fn boxed(reasons: Vec<String>) -> Box<[Box<str>]> {
+    reasons.into_iter().map(String::into_boxed_str).collect()
+}
+
+/// A single reason, as kept until the report.
+fn one(reason: String) -> Box<[Box<str>]> {
+    Box::new([reason.into_boxed_str()])
 }
 
 /// A connection seen only mid-stream whose whole payload is one byte: TCP keep-alive probes

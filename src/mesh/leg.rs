@@ -140,7 +140,7 @@ pub(crate) mod tests {
             loopback_if: false,
             packets: [5, 5],
             bytes: [100, 100],
-            close: "fin",
+            close: crate::analyze::Close::Fin,
             gaps: 0,
             out_of_order: 0,
             retransmitted: 0,

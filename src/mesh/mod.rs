@@ -22,7 +22,8 @@ pub mod profile;
 pub mod redirect;
 pub mod sni;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 pub use leg::{Leg, LegWhy};
 pub use pair::{Link, Pair};
@@ -56,10 +57,11 @@ impl MeshRequest {
 pub struct FlowMesh {
     pub leg: Leg,
     pub leg_why: LegWhy,
-    /// The flow's SNI decoded as Istio's `outbound_.PORT_.SUBSET_.FQDN`.
-    pub istio_sni: Option<IstioSni>,
-    /// Signs of a mesh in this flow.
-    pub markers: Vec<Marker>,
+    /// The flow's SNI decoded as Istio's `outbound_.PORT_.SUBSET_.FQDN` (shared between the
+    /// flows with the same SNI).
+    pub istio_sni: Option<Arc<IstioSni>>,
+    /// Signs of a mesh in this flow (shared between the flows that show the same ones).
+    pub markers: Arc<[Marker]>,
     /// Plaintext by design under the active profile (`None` without a profile).
     pub expected: Option<Expected>,
     /// The other leg of the same request.
@@ -124,6 +126,10 @@ impl MeshView {
 
 /// Computes the mesh view of an analysis.
 pub fn analyze(analysis: &Analysis, requested: Option<MeshRequest>) -> MeshView {
+    // A capture's flows name a few services and show a few sets of markers: each is decoded
+    // once and shared.
+    let mut decoded: HashMap<&str, Option<Arc<IstioSni>>> = HashMap::new();
+    let mut marker_sets: HashSet<Arc<[Marker]>> = HashSet::new();
     let mut flows: Vec<FlowMesh> = analysis
         .flows
         .iter()
@@ -134,8 +140,21 @@ pub fn analyze(analysis: &Analysis, requested: Option<MeshRequest>) -> MeshView 
                 .tls
                 .as_ref()
                 .and_then(|t| t.sni.as_deref())
-                .and_then(sni::decode);
-            let markers = profile::markers(flow, leg, istio_sni.as_ref());
+                .and_then(|name| {
+                    decoded
+                        .entry(name)
+                        .or_insert_with(|| sni::decode(name).map(Arc::new))
+                        .clone()
+                });
+            let markers = profile::markers(flow, leg, istio_sni.as_deref());
+            let markers = match marker_sets.get(markers.as_slice()) {
+                Some(shared) => Arc::clone(shared),
+                None => {
+                    let shared: Arc<[Marker]> = markers.into();
+                    marker_sets.insert(Arc::clone(&shared));
+                    shared
+                }
+            };
             FlowMesh {
                 leg,
                 leg_why,
@@ -213,7 +232,7 @@ fn recognitions(
     // key: marker text → (weight, first flow id, count)
     let mut seen: BTreeMap<&str, (u32, u64, u64)> = BTreeMap::new();
     for (m, flow) in flows.iter().zip(&analysis.flows) {
-        for marker in &m.markers {
+        for marker in m.markers.iter() {
             if profile.is_some_and(|p| p != marker.profile) {
                 continue;
             }

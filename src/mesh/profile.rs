@@ -74,7 +74,7 @@ pub mod ports {
 pub const AMBIENT_PROBE_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::new(169, 254, 7, 127));
 
 /// A sign of a mesh in one flow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Marker {
     pub profile: Profile,
     /// What was seen, e.g. `ALPN istio-peer-exchange`.
@@ -101,23 +101,25 @@ pub fn markers(flow: &FlowResult, leg: Leg, istio_sni: Option<&IstioSni>) -> Vec
         if let Some(alpn) = tls
             .alpn_offered
             .iter()
-            .find(|a| ISTIO_ALPN.contains(&a.as_str()))
+            .map(|a| &**a)
+            .find(|a| ISTIO_ALPN.contains(a))
         {
             out.push(marker(Profile::Istio, format!("ALPN {alpn}"), 3));
         }
         if let (Some(sni), Some(_)) = (&tls.sni, istio_sni) {
             out.push(marker(Profile::Istio, format!("SNI {sni}"), 3));
         }
-        if tls.alpn_offered.iter().any(|a| a == LINKERD_ALPN) {
+        if tls.alpn_offered.iter().any(|a| &**a == LINKERD_ALPN) {
             out.push(marker(Profile::Linkerd, format!("ALPN {LINKERD_ALPN}"), 3));
         }
         let sans = [&tls.client_certificate, &tls.server_certificate]
             .into_iter()
             .filter_map(|side| side.chain.first())
-            .flat_map(|leaf| leaf.san_dns.iter());
+            .flat_map(|leaf| leaf.san_dns.iter().map(String::as_str));
         if let Some(id) = tls
             .sni
-            .iter()
+            .as_deref()
+            .into_iter()
             .chain(sans)
             .find(|n| n.ends_with(LINKERD_IDENTITY_SUFFIX))
         {
@@ -131,7 +133,7 @@ pub fn markers(flow: &FlowResult, leg: Leg, istio_sni: Option<&IstioSni>) -> Vec
             ));
         }
         if server_port == ports::HBONE {
-            if tls.sni.is_none() && tls.alpn_offered.iter().any(|a| a == "h2") {
+            if tls.sni.is_none() && tls.alpn_offered.iter().any(|a| &**a == "h2") {
                 out.push(marker(
                     Profile::Ambient,
                     "HBONE: TLS to port 15008, ALPN h2, no SNI".to_string(),
@@ -319,7 +321,7 @@ mod tests {
                 } else {
                     Verdict::Plaintext
                 },
-                reasons: Vec::new(),
+                reasons: Box::default(),
                 tls: tls.map(Box::new),
                 plaintext: None,
             },
@@ -328,8 +330,8 @@ mod tests {
 
     fn tls(sni: Option<&str>, alpn: &[&str]) -> TlsSummary {
         TlsSummary {
-            sni: sni.map(str::to_string),
-            alpn_offered: alpn.iter().map(|a| a.to_string()).collect(),
+            sni: sni.map(Into::into),
+            alpn_offered: alpn.iter().map(|&a| a.into()).collect(),
             ..TlsSummary::default()
         }
     }
@@ -390,12 +392,10 @@ mod tests {
             Some("web.emojivoto.serviceaccount.identity.linkerd.cluster.local"),
             &["transport.l5d.io/v1"],
         );
-        t.server_certificate
-            .chain
-            .push(std::sync::Arc::new(CertInfo {
-                san_dns: vec!["web.emojivoto.serviceaccount.identity.linkerd.cluster.local".into()],
-                ..CertInfo::default()
-            }));
+        t.server_certificate.chain = Box::new([std::sync::Arc::new(CertInfo {
+            san_dns: vec!["web.emojivoto.serviceaccount.identity.linkerd.cluster.local".into()],
+            ..CertInfo::default()
+        })]);
         let f = result(1, "10.0.0.1:40000", "10.0.0.2:4143", Some(t));
         let m = markers(&f, Leg::Network, None);
         assert_eq!(

@@ -235,7 +235,7 @@ pub struct FlowDoc<'a> {
     pub bytes: PerSide,
     pub tcp: TcpDoc,
     pub verdict: Verdict,
-    pub reasons: &'a [String],
+    pub reasons: &'a [Box<str>],
     /// Plaintext by design under the mesh profile (`--mesh`).
     pub expected: bool,
     /// The profile rule that expects it: `loopback-leg`, `health-check`, `metrics`, ...
@@ -627,7 +627,7 @@ impl<'a> Document<'a> {
                 .and_then(|m| m.pair)
                 .is_some_and(|p| p.other < self.analysis.flows.len()),
             tls: flow.class.tls.as_deref(),
-            istio_sni: m.and_then(|m| m.istio_sni.as_ref()),
+            istio_sni: m.and_then(|m| m.istio_sni.as_deref()),
         }
     }
 
@@ -677,7 +677,7 @@ impl<'a> Document<'a> {
             },
             tcp: TcpDoc {
                 syn_seen: f.syn_seen,
-                close: f.close,
+                close: f.close.name(),
                 gaps: f.gaps,
                 out_of_order: f.out_of_order,
                 retransmitted: f.retransmitted,

@@ -239,7 +239,10 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
         }
         return parts.join(", ");
     }
-    flow.reasons.first().cloned().unwrap_or_default()
+    flow.reasons
+        .first()
+        .map(|r| r.to_string())
+        .unwrap_or_default()
 }
 
 fn cut(line: String, width: Option<usize>) -> String {

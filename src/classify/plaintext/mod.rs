@@ -23,6 +23,7 @@ pub use redact::{
 };
 
 use crate::flow::{Direction, Flow};
+use crate::intern;
 use crate::model::PlaintextSummary;
 
 /// Who sent a run of bytes.
@@ -74,7 +75,7 @@ enum Rank {
 struct Finding {
     side: Side,
     rank: Rank,
-    protocol: String,
+    protocol: &'static str,
     evidence: String,
     offset: usize,
     frame: Option<u64>,
@@ -90,11 +91,17 @@ struct Finding {
 }
 
 impl Finding {
-    fn new(side: Side, rank: Rank, protocol: &str, evidence: String, offset: usize) -> Finding {
+    fn new(
+        side: Side,
+        rank: Rank,
+        protocol: &'static str,
+        evidence: String,
+        offset: usize,
+    ) -> Finding {
         Finding {
             side,
             rank,
-            protocol: protocol.to_string(),
+            protocol,
             evidence,
             offset,
             frame: None,
@@ -133,11 +140,11 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
         (None, Some(s)) => (s, s),
         (None, None) => return None,
     };
-    let mut protocol = named_by.protocol.clone();
+    let mut protocol = named_by.protocol;
     // A banner names a protocol better than a command several protocols share.
     if let (Some(c), Some(s)) = (&client, &server) {
         if c.weak && s.rank == Rank::Named {
-            protocol = s.protocol.clone();
+            protocol = s.protocol;
         }
     }
 
@@ -175,7 +182,7 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
     Some(Detection {
         summary: PlaintextSummary {
             protocol,
-            evidence: best.evidence.clone(),
+            evidence: intern::str(&best.evidence),
             frame: best.frame,
             direction: best.side.name(),
             rejected,
@@ -377,7 +384,7 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
             }
             _ if switched => {
                 f.rank = Rank::H2c;
-                f.protocol = "h2c".into();
+                f.protocol = "h2c";
                 let text = format!("{who} accepted the upgrade to HTTP/2 cleartext (h2c)");
                 f.reasons.push((text, Some(0)));
             }

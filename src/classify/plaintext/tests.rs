@@ -56,7 +56,7 @@ fn http_request_and_response() {
     assert_eq!(
         d.summary,
         PlaintextSummary {
-            protocol: "http/1.1".into(),
+            protocol: "http/1.1",
             evidence: "GET /productpage?u=normal HTTP/1.1".into(),
             frame: Some(4),
             direction: "client",
@@ -86,7 +86,7 @@ fn http_request_and_response() {
 #[test]
 fn http_request_split_over_segments_quotes_the_first_frame() {
     let d = detect_ok(&flow(&[(4, &GET[..10]), (5, &GET[10..])], &[]));
-    assert_eq!(d.summary.evidence, "GET /productpage?u=normal HTTP/1.1");
+    assert_eq!(&*d.summary.evidence, "GET /productpage?u=normal HTTP/1.1");
     assert_eq!(d.summary.frame, Some(4));
     assert_eq!(
         d.reasons.last().unwrap(),
@@ -103,7 +103,7 @@ fn credentials_are_named_never_quoted() {
     let d = detect_ok(&flow(&[(3, req)], &[(5, resp)]));
     assert_eq!(d.summary.protocol, "http/1.0");
     assert_eq!(
-        d.summary.evidence,
+        &*d.summary.evidence,
         "POST http://<redacted>@api:8080/login?password=<redacted>&u=1 HTTP/1.0"
     );
     assert_eq!(d.credentials, ["Authorization", "Cookie", "Set-Cookie"]);
@@ -125,7 +125,7 @@ fn credentials_are_named_never_quoted() {
 #[test]
 fn response_only_capture() {
     let d = detect_ok(&flow(&[], &[(9, OK)]));
-    assert_eq!(d.summary.evidence, "HTTP/1.1 200 OK");
+    assert_eq!(&*d.summary.evidence, "HTTP/1.1 200 OK");
     assert_eq!(d.summary.direction, "server");
     assert_eq!(d.summary.frame, Some(9));
     assert!(!d.summary.rejected);
@@ -205,7 +205,7 @@ fn h2c_with_preface() {
     assert_eq!(
         d.summary,
         PlaintextSummary {
-            protocol: "h2c".into(),
+            protocol: "h2c",
             evidence: "GET / HTTP/2".into(),
             frame: Some(4),
             direction: "client",
@@ -230,7 +230,7 @@ fn h2c_with_preface() {
 fn h2c_preface_alone() {
     let d = detect_ok(&flow(&[(3, h2::PREFACE)], &[]));
     assert_eq!(d.summary.protocol, "h2c");
-    assert_eq!(d.summary.evidence, "PRI * HTTP/2.0");
+    assert_eq!(&*d.summary.evidence, "PRI * HTTP/2.0");
     assert_eq!(d.summary.frame, Some(3));
 }
 
@@ -248,7 +248,7 @@ fn h2c_upgrade_from_http1() {
     resp.extend(h2_frame(1, 0x04, 1, &[0x88]));
     let d = detect_ok(&flow(&[(1, req), (3, &preface)], &[(2, &resp)]));
     assert_eq!(d.summary.protocol, "h2c");
-    assert_eq!(d.summary.evidence, "GET /robots.txt HTTP/1.1");
+    assert_eq!(&*d.summary.evidence, "GET /robots.txt HTTP/1.1");
     assert_eq!(d.summary.frame, Some(1));
     assert_eq!(d.summary.direction, "client");
     assert!(d
@@ -278,7 +278,7 @@ fn h2c_mid_stream_without_preface() {
     client.extend(h2_frame(0, 0x01, 3, b"{\"x\":1}"));
     let d = detect_ok(&flow(&[(10, &client[..30]), (11, &client[30..])], &[]));
     assert_eq!(d.summary.protocol, "h2c");
-    assert_eq!(d.summary.evidence, "GET HTTP/2");
+    assert_eq!(&*d.summary.evidence, "GET HTTP/2");
     assert_eq!(d.summary.frame, Some(11));
     assert_eq!(
         d.reasons[0],
@@ -294,7 +294,7 @@ fn h2c_mid_stream_frames_without_headers() {
     let d = detect_ok(&flow(&[], &[(20, &server)]));
     assert_eq!(d.summary.protocol, "h2c");
     assert_eq!(
-        d.summary.evidence,
+        &*d.summary.evidence,
         "HTTP/2 frames: PING, WINDOW_UPDATE, DATA"
     );
     assert_eq!(d.summary.direction, "server");
@@ -312,7 +312,10 @@ fn grpc_by_content_type() {
     client.extend(h2_frame(0, 0x01, 1, &[0, 0, 0, 0, 2, 0x0a, 0x00]));
     let d = detect_ok(&flow(&[(31, &client)], &[]));
     assert_eq!(d.summary.protocol, "grpc");
-    assert_eq!(d.summary.evidence, "POST /greet.GreetService/Greet HTTP/2");
+    assert_eq!(
+        &*d.summary.evidence,
+        "POST /greet.GreetService/Greet HTTP/2"
+    );
     assert!(d
         .reasons
         .contains(&"content-type application/grpc: a gRPC call without TLS".to_string()));
@@ -339,18 +342,18 @@ fn other_protocols_are_named() {
         &[(4, b"220 mx ESMTP ready\r\n")],
     ));
     assert_eq!(
-        (d.summary.protocol.as_str(), d.summary.evidence.as_str()),
+        (d.summary.protocol, &*d.summary.evidence),
         ("smtp", "EHLO client.example")
     );
     let d = detect_ok(&flow(&[(5, b"USER bob\r\n")], &[(4, b"+OK hello\r\n")]));
     assert_eq!(d.summary.protocol, "pop3");
-    assert_eq!(d.summary.evidence, "USER bob");
+    assert_eq!(&*d.summary.evidence, "USER bob");
     let d = detect_ok(&flow(
         &[(5, b"*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n")],
         &[(6, b"+OK\r\n")],
     ));
     assert_eq!(d.summary.protocol, "redis");
-    assert_eq!(d.summary.evidence, "AUTH with 1 argument");
+    assert_eq!(&*d.summary.evidence, "AUTH with 1 argument");
 }
 
 #[test]
@@ -374,7 +377,7 @@ fn binary_low_entropy_is_plaintext_unknown() {
     let d = detect_ok(&flow(&[(2, &bytes)], &[]));
     assert_eq!(d.summary.protocol, "unknown");
     assert_eq!(
-        d.summary.evidence,
+        &*d.summary.evidence,
         "\\x01\\x00\\x00\\x0c\\x00\\x00\\x00\\x00\\x00\\x01\\x00\\x00\\x01\\x00\\x00\\x0c\\x00\\x01\\x00\\x00\\x00\\x01\\x00\\x00\\x01\\x00\\x00\\x0c\\x00…"
     );
     assert!(d.reasons[0].starts_with("client sent binary data that is not high-entropy (1.9 bits/byte over 1200 bytes) in cleartext"), "{}", d.reasons[0]);
@@ -530,7 +533,7 @@ fn capture_grpc_unary() {
     assert_eq!(
         d.summary,
         PlaintextSummary {
-            protocol: "grpc".into(),
+            protocol: "grpc",
             evidence: "POST /greet.GreetService/Greet HTTP/2".into(),
             frame: Some(37),
             direction: "client",
@@ -552,7 +555,7 @@ fn capture_http_without_syn() {
     let d = detect_ok(&fixture("http_get_nosyn.txt"));
     assert_eq!(d.summary.protocol, "http/1.1");
     assert_eq!(
-        d.summary.evidence,
+        &*d.summary.evidence,
         "GET /download/CHANGES.bro-aux.txt HTTP/1.1"
     );
     assert_eq!(d.summary.frame, Some(1));
@@ -568,7 +571,7 @@ fn capture_http_without_syn() {
 #[test]
 fn capture_tls_client_plaintext_server() {
     let d = detect_ok(&fixture("tls_client_http_server.txt"));
-    assert_eq!(d.summary.evidence, "HTTP/1.1 400 Bad Request");
+    assert_eq!(&*d.summary.evidence, "HTTP/1.1 400 Bad Request");
     assert_eq!(d.summary.direction, "server");
     assert_eq!(d.summary.frame, Some(8));
 }
@@ -576,7 +579,7 @@ fn capture_tls_client_plaintext_server() {
 #[test]
 fn capture_http_connect_then_tls() {
     let d = detect_ok(&fixture("http_connect_tls.txt"));
-    assert_eq!(d.summary.evidence, "CONNECT abc:443 HTTP/1.1");
+    assert_eq!(&*d.summary.evidence, "CONNECT abc:443 HTTP/1.1");
     // what follows the `200 OK` is an empty handshake record header (16 03 00 00 00) and zeros:
     // no TLS record, so the cleartext CONNECT is not an upgrade to TLS
     assert!(!d.upgrades_to_tls);
@@ -587,7 +590,7 @@ fn capture_postgresql_startup() {
     let d = detect_ok(&fixture("pgsql_startup.txt"));
     assert_eq!(d.summary.protocol, "postgresql");
     assert_eq!(
-        d.summary.evidence,
+        &*d.summary.evidence,
         "StartupMessage v3.0 user=rep database=replication application_name=walreceiver"
     );
     assert_eq!(d.summary.frame, Some(20));
@@ -596,7 +599,7 @@ fn capture_postgresql_startup() {
 #[test]
 fn capture_response_only() {
     let d = detect_ok(&fixture("http_response_only.txt"));
-    assert_eq!(d.summary.evidence, "HTTP/1.1 200 OK");
+    assert_eq!(&*d.summary.evidence, "HTTP/1.1 200 OK");
     assert_eq!(d.summary.direction, "server");
     assert_eq!(d.summary.frame, Some(1));
 }

@@ -1,13 +1,24 @@
 //! TLS alerts: cleartext alerts by level and description name; after encryption starts an alert
 //! is hidden, and only its record shape can show it.
 
+use std::sync::OnceLock;
+
 use tls_parser::{TlsAlertDescription, TlsAlertSeverity};
 
 use super::records::{Record, ALERT, APPLICATION_DATA};
 use crate::model::AlertInfo;
 
 /// The IANA name of an alert description (`handshake_failure`), or `unknown(N)`.
-pub fn description_name(code: u8) -> String {
+pub fn description_name(code: u8) -> &'static str {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| (0..=u8::MAX).map(describe).collect());
+    names
+        .get(usize::from(code))
+        .map_or("unknown", String::as_str)
+}
+
+/// `handshake_failure` from tls-parser's `HandshakeFailure`.
+fn describe(code: u8) -> String {
     let camel = TlsAlertDescription(code).to_string();
     if camel.contains('(') {
         return format!("unknown({code})");
@@ -27,11 +38,15 @@ pub fn description_name(code: u8) -> String {
 }
 
 /// `warning`, `fatal`, or `level(N)`.
-pub fn level_name(level: u8) -> String {
+pub fn level_name(level: u8) -> &'static str {
+    static OTHERS: OnceLock<Vec<String>> = OnceLock::new();
     match TlsAlertSeverity(level) {
-        TlsAlertSeverity::Warning => "warning".into(),
-        TlsAlertSeverity::Fatal => "fatal".into(),
-        _ => format!("level({level})"),
+        TlsAlertSeverity::Warning => "warning",
+        TlsAlertSeverity::Fatal => "fatal",
+        _ => OTHERS
+            .get_or_init(|| (0..=u8::MAX).map(|l| format!("level({l})")).collect())
+            .get(usize::from(level))
+            .map_or("level", String::as_str),
     }
 }
 
@@ -79,6 +94,11 @@ pub fn collect(
     out
 }
 
+/// The alerts of both directions, client first.
+pub fn both(client: Vec<AlertInfo>, server: Vec<AlertInfo>) -> Box<[AlertInfo]> {
+    client.into_iter().chain(server).collect()
+}
+
 /// Body length of a TLS 1.3 record holding only an alert: 2 + 1 (content type) + tag.
 pub fn alert_record_len(tag_len: usize) -> Option<usize> {
     tag_len.checked_add(3)
@@ -88,8 +108,8 @@ fn encrypted(from: &'static str, frame: Option<u64>) -> AlertInfo {
     AlertInfo {
         from,
         frame,
-        level: "encrypted".into(),
-        description: "unknown".into(),
+        level: "encrypted",
+        description: "unknown",
     }
 }
 
@@ -118,6 +138,10 @@ mod tests {
         assert_eq!(level_name(2), "fatal");
         assert_eq!(level_name(1), "warning");
         assert_eq!(level_name(9), "level(9)");
+        assert_eq!(level_name(255), "level(255)");
+        assert_eq!(description_name(255), "unknown(255)");
+        // one table, handed out again
+        assert!(std::ptr::eq(description_name(40), description_name(40)));
     }
 
     #[test]
@@ -130,12 +154,9 @@ mod tests {
         ];
         let a = collect(&records, "server", Some(3), None, false);
         assert_eq!(a.len(), 2);
-        assert_eq!(
-            (a[0].level.as_str(), a[0].description.as_str()),
-            ("fatal", "bad_certificate")
-        );
+        assert_eq!((a[0].level, a[0].description), ("fatal", "bad_certificate"));
         assert_eq!(a[0].frame, Some(2));
-        assert_eq!((a[1].level.as_str(), a[1].frame), ("encrypted", Some(4)));
+        assert_eq!((a[1].level, a[1].frame), ("encrypted", Some(4)));
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! SNI, ALPN, session resumption signals, HelloRetryRequest, early data, and the raw extension
 //! list (JA3/JA4 fingerprints are computed from it).
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use tls_parser::{
     parse_tls_client_hello_extension, parse_tls_handshake_client_hello,
     parse_tls_handshake_server_hello, parse_tls_server_hello_extension, SNIType, TlsCipherSuite,
@@ -9,6 +12,7 @@ use tls_parser::{
 };
 
 use super::cursor::Cursor;
+use crate::intern;
 
 /// Handshake message types.
 pub(crate) const CLIENT_HELLO: u8 = 1;
@@ -98,19 +102,20 @@ pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
 }
 
-/// The report's name for a protocol version.
-pub fn version_name(v: u16) -> String {
-    match v {
+/// The report's name for a protocol version (shared: see [`crate::intern`]).
+pub fn version_name(v: u16) -> Arc<str> {
+    let name: Cow<'static, str> = match v {
         0x0002 => "ssl2".into(),
         0x0300 => "ssl3".into(),
         0x0301 => "1.0".into(),
         0x0302 => "1.1".into(),
         0x0303 => "1.2".into(),
         0x0304 => "1.3".into(),
-        0x7f00..=0x7fff => format!("1.3-draft{}", v & 0xff),
-        0x7e01..=0x7e02 => format!("1.3-experiment{}", v & 0xff),
-        _ => format!("0x{v:04x}"),
-    }
+        0x7f00..=0x7fff => format!("1.3-draft{}", v & 0xff).into(),
+        0x7e01..=0x7e02 => format!("1.3-experiment{}", v & 0xff).into(),
+        _ => format!("0x{v:04x}").into(),
+    };
+    intern::str(&name)
 }
 
 /// TLS 1.3 or one of its drafts and experiments: everything after the ServerHello is encrypted.
@@ -118,9 +123,12 @@ pub fn is_tls13(v: u16) -> bool {
     v == 0x0304 || (0x7f00..=0x7fff).contains(&v) || (0x7e01..=0x7e02).contains(&v)
 }
 
-/// IANA name of a cipher suite, or `0xNNNN`.
-pub fn cipher_suite_name(id: u16) -> String {
-    TlsCipherSuite::from_id(id).map_or_else(|| format!("0x{id:04x}"), |c| c.name.to_string())
+/// IANA name of a cipher suite, or `0xNNNN` (shared: see [`crate::intern`]).
+pub fn cipher_suite_name(id: u16) -> Arc<str> {
+    match TlsCipherSuite::from_id(id) {
+        Some(suite) => intern::str(suite.name),
+        None => intern::str(&format!("0x{id:04x}")),
+    }
 }
 
 /// Splits an extensions block into raw extensions (stops at the first malformed one).
@@ -473,16 +481,16 @@ pub(crate) mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(version_name(0x0303), "1.2");
-        assert_eq!(version_name(0x7f17), "1.3-draft23");
-        assert_eq!(version_name(0x7e02), "1.3-experiment2");
-        assert_eq!(version_name(0x1234), "0x1234");
-        assert_eq!(cipher_suite_name(0x1301), "TLS_AES_128_GCM_SHA256");
+        assert_eq!(&*version_name(0x0303), "1.2");
+        assert_eq!(&*version_name(0x7f17), "1.3-draft23");
+        assert_eq!(&*version_name(0x7e02), "1.3-experiment2");
+        assert_eq!(&*version_name(0x1234), "0x1234");
+        assert_eq!(&*cipher_suite_name(0x1301), "TLS_AES_128_GCM_SHA256");
         assert_eq!(
-            cipher_suite_name(0xc030),
+            &*cipher_suite_name(0xc030),
             "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
         );
-        assert_eq!(cipher_suite_name(0xeeee), "0xeeee");
+        assert_eq!(&*cipher_suite_name(0xeeee), "0xeeee");
         assert!(is_grease(0x3a3a) && !is_grease(0x3a4a) && !is_grease(0x1301));
         assert!(is_tls13(0x0304) && is_tls13(0x7f1c) && !is_tls13(0x0303));
     }

@@ -22,6 +22,7 @@ pub use hello::{ClientHello, RawExtension, ServerHello};
 pub use keylog::{KeyLog, KeyLogError};
 
 use crate::flow::{Direction, Flow};
+use crate::intern;
 use crate::model::{CertificateSide, Evidence, HandshakeState, TlsSummary};
 use hello::{CLIENT_HELLO, SERVER_HELLO};
 use locate::Start;
@@ -101,8 +102,10 @@ fn mid_stream(
         .into_iter()
         .flatten()
         .collect();
-    let mut alerts = alerts::collect(&cw.records, "client", Some(0), None, false);
-    alerts.extend(alerts::collect(&sw.records, "server", Some(0), None, false));
+    let alerts = alerts::both(
+        alerts::collect(&cw.records, "client", Some(0), None, false),
+        alerts::collect(&sw.records, "server", Some(0), None, false),
+    );
     let mut summary = TlsSummary {
         handshake: Some(HandshakeState::NotCaptured),
         alerts,
@@ -127,7 +130,7 @@ fn mid_stream(
             summary.handshake = Some(HandshakeState::Partial);
             summary.version = Some(hello::version_name(sh.negotiated_version()));
             summary.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
-            summary.alpn_selected = sh.alpn.clone();
+            summary.alpn_selected = sh.alpn.as_deref().map(intern::str);
             reasons.push(format!(
                 "the client's ClientHello is not in the capture, the server's ServerHello is ({})",
                 frame_text(frame)
@@ -244,8 +247,8 @@ impl<'a> Session<'a> {
             None => client_hellos.first().and_then(|m| m.frame),
         };
         if let Some(ch) = &ch {
-            s.sni = ch.sni.clone();
-            s.alpn_offered = ch.alpn.clone();
+            s.sni = ch.sni.as_deref().map(intern::str);
+            s.alpn_offered = intern::list(&ch.alpn);
             s.early_data = ch.early_data;
             let offered: Vec<u16> = if ch.supported_versions.is_empty() {
                 vec![ch.version]
@@ -256,7 +259,7 @@ impl<'a> Session<'a> {
                     .filter(|v| !hello::is_grease(*v))
                     .collect()
             };
-            s.versions_offered = offered.into_iter().map(hello::version_name).collect();
+            s.versions_offered = intern::list(offered.into_iter().map(hello::version_name));
         }
         // ServerHello: the last one answers; an earlier one with the special random is a
         // HelloRetryRequest.
@@ -280,7 +283,7 @@ impl<'a> Session<'a> {
         if let Some(sh) = &sh {
             s.version = Some(hello::version_name(sh.negotiated_version()));
             s.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
-            s.alpn_selected = sh.alpn.clone();
+            s.alpn_selected = sh.alpn.as_deref().map(intern::str);
         }
         if sh.is_none() {
             if let Some((_, hrr)) = server_hellos.iter().find(|(_, sh)| sh.hello_retry) {
@@ -351,14 +354,10 @@ impl<'a> Session<'a> {
         s.resumed = facts.resumed;
         self.reasons.extend(facts.reasons);
         let enc = |i: Option<usize>| i.map(|i| i.saturating_add(1));
-        s.alerts = alerts::collect(&self.cw.records, "client", enc(client_ccs), None, false);
-        s.alerts.extend(alerts::collect(
-            &self.sw.records,
-            "server",
-            enc(server_ccs),
-            None,
-            false,
-        ));
+        s.alerts = alerts::both(
+            alerts::collect(&self.cw.records, "client", enc(client_ccs), None, false),
+            alerts::collect(&self.sw.records, "server", enc(server_ccs), None, false),
+        );
         // Complete: each side sent ChangeCipherSpec followed by its (encrypted) Finished.
         let finished = |w: &Walk<'_>, ccs: Option<usize>| {
             ccs.is_some_and(|i| w.records.get(i.saturating_add(1)).is_some())
@@ -412,9 +411,9 @@ impl<'a> Session<'a> {
     }
 
     fn no_server_hello(&mut self, s: &mut TlsSummary, ch: Option<&ClientHello>) {
-        s.alerts = alerts::collect(&self.sw.records, "server", None, None, false);
+        s.alerts = alerts::collect(&self.sw.records, "server", None, None, false).into();
         if self.start.sslv2_server_hello {
-            s.version = Some("ssl2".into());
+            s.version = Some(intern::str("ssl2"));
             self.reasons.push(format!(
                 "SSLv2 handshake: the server answered with an SSLv2 ServerHello ({})",
                 frame_text(self.server.frame_at(0))
@@ -495,20 +494,22 @@ impl<'a> Session<'a> {
         let early_offered = ch.is_some_and(|c| c.early_data) && !s.hello_retry_request;
         let client_enc_from = Self::first_of(&self.cw, APPLICATION_DATA, last_ch_record);
         let server_enc_from = Some(sh_record.saturating_add(1));
-        s.alerts = alerts::collect(
-            &self.cw.records,
-            "client",
-            client_enc_from,
-            tag,
-            closed(self.client),
+        s.alerts = alerts::both(
+            alerts::collect(
+                &self.cw.records,
+                "client",
+                client_enc_from,
+                tag,
+                closed(self.client),
+            ),
+            alerts::collect(
+                &self.sw.records,
+                "server",
+                server_enc_from,
+                tag,
+                closed(self.server),
+            ),
         );
-        s.alerts.extend(alerts::collect(
-            &self.sw.records,
-            "server",
-            server_enc_from,
-            tag,
-            closed(self.server),
-        ));
 
         if sh.psk_accepted {
             s.resumed = Some(true);
@@ -550,7 +551,7 @@ impl<'a> Session<'a> {
                 presented: Some(true),
                 evidence: Some(Evidence::Inferred),
                 frame: server_rec.frame,
-                chain: Vec::new(),
+                chain: Box::default(),
             };
             self.reasons.push(format!(
                 "full TLS 1.3 handshake (no pre_shared_key accepted): the server authenticates with a certificate in its encrypted flight (from {})",
@@ -569,7 +570,10 @@ impl<'a> Session<'a> {
                     s.server_certificate = side;
                 }
                 s.certificate_requested = facts.certificate_requested;
-                s.alpn_selected = s.alpn_selected.take().or(facts.alpn_selected);
+                s.alpn_selected = s
+                    .alpn_selected
+                    .take()
+                    .or(facts.alpn_selected.as_deref().map(intern::str));
             }
             None => {
                 self.reasons.extend(inference.reasons.iter().cloned());
@@ -579,7 +583,7 @@ impl<'a> Session<'a> {
                         presented: inference.presented,
                         evidence: Some(Evidence::Inferred),
                         frame: inference.frame,
-                        chain: Vec::new(),
+                        chain: Box::default(),
                     };
                 }
             }

@@ -48,7 +48,7 @@ fn certificate_side(msg: &HandshakeMsg) -> CertificateSide {
         presented: declared.map(|n| n > 0),
         evidence: declared.map(|_| Evidence::Observed),
         frame: msg.frame,
-        chain: chain.certs,
+        chain: chain.certs.into(),
     }
 }
 
@@ -152,7 +152,7 @@ pub fn analyze(
             presented: Some(false),
             evidence: Some(Evidence::Observed),
             frame: m.frame,
-            chain: Vec::new(),
+            chain: Box::default(),
         };
         f.reasons.push(format!(
             "client sent its ClientKeyExchange without a Certificate message before it ({})",
@@ -164,7 +164,7 @@ pub fn analyze(
             presented: Some(false),
             evidence: Some(Evidence::Observed),
             frame,
-            chain: Vec::new(),
+            chain: Box::default(),
         };
         f.reasons.push(format!(
             "client finished its handshake without a Certificate message (ChangeCipherSpec, {})",

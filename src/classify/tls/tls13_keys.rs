@@ -123,7 +123,7 @@ pub(crate) fn read_flight(
                 } else {
                     format!("decrypted {who} Certificate message is empty ({at})")
                 });
-                side.chain = chain.certs;
+                side.chain = chain.certs.into();
             }
             FINISHED => {
                 if side.presented.is_none() {
