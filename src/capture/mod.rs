@@ -49,6 +49,7 @@ mod pcapng;
 mod record;
 mod sniff;
 mod source;
+mod stream_hash;
 #[cfg(test)]
 mod testutil;
 

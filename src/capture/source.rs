@@ -22,6 +22,7 @@ use super::pcap::PcapReader;
 use super::pcapng::PcapNgReader;
 use super::record::Tally;
 use super::sniff::{describe, sniff_format, Sniffed};
+use super::stream_hash::StreamHasher;
 use super::{CaptureError, CaptureFormat, CaptureInfo, Frame, LinkType};
 
 /// Most bytes decompressed from a gzip input by default: a decompression bomb must end.
@@ -590,7 +591,7 @@ fn info(
 /// Counts and hashes the bytes read through it; remembers whether the input failed.
 struct HashingReader<'r> {
     inner: &'r mut dyn Read,
-    sha: Sha256,
+    sha: StreamHasher,
     count: u64,
     failed: bool,
     error: Option<io::Error>,
@@ -600,7 +601,7 @@ impl<'r> HashingReader<'r> {
     fn new(inner: &'r mut dyn Read) -> Self {
         HashingReader {
             inner,
-            sha: Sha256::new(),
+            sha: StreamHasher::new(),
             count: 0,
             failed: false,
             error: None,
@@ -615,7 +616,7 @@ impl<'r> HashingReader<'r> {
     }
 
     fn finish(self) -> String {
-        hex::encode(self.sha.finalize())
+        self.sha.finish()
     }
 }
 
