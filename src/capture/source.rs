@@ -34,8 +34,9 @@ const MAX_DECOMPRESSED: u64 = DEFAULT_MAX_DECOMPRESSED;
 /// Bytes read from a stream before telling its format (enough to describe a non-capture).
 const SNIFF_LEN: usize = 256;
 
-/// Mapped inputs at least this large are hashed on a second thread while they are parsed.
-const PARALLEL_HASH_MIN: usize = 8 << 20;
+/// Inputs at least this large are hashed on a second thread while they are parsed (a stream
+/// from the point it has passed this size).
+pub(super) const PARALLEL_HASH_MIN: usize = 8 << 20;
 
 /// Where a capture comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

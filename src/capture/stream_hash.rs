@@ -1,14 +1,15 @@
-//! SHA-256 of a capture read as a stream (standard input, a pipe, `--no-mmap`): the bytes are
-//! hashed on a second thread once the stream is large, so that hashing does not slow the record
-//! walk down, as a mapped file's is (see `hashed_while`).
+//! SHA-256 of a capture read as a stream (standard input, a pipe, `--no-mmap`). The first
+//! `PARALLEL_HASH_MIN` bytes are hashed in place, so small captures never start a thread; past
+//! them the hashing moves to a second thread and no longer slows the record walk down, as for a
+//! mapped file (see `hashed_while`).
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::{self, JoinHandle};
 
 use sha2::{Digest, Sha256};
 
-/// Bytes hashed in place before the work moves to a thread: small captures never start one.
-const THREAD_AFTER: u64 = 8 << 20;
+use super::source::PARALLEL_HASH_MIN;
+
 /// Bytes handed to the hashing thread at a time.
 const CHUNK: usize = 1 << 20;
 /// Chunks waiting for the hashing thread before the reader waits for it.
@@ -50,7 +51,7 @@ impl StreamHasher {
         match &mut self.state {
             State::InPlace(sha) => {
                 sha.update(bytes);
-                if self.seen >= THREAD_AFTER {
+                if self.seen >= PARALLEL_HASH_MIN as u64 {
                     self.start_worker();
                 }
             }
@@ -134,7 +135,7 @@ mod tests {
 
     #[test]
     fn same_hash_in_place_and_on_a_thread_whatever_the_pieces() {
-        let mut data = vec![0u8; (THREAD_AFTER as usize) + 3 * CHUNK + 12345];
+        let mut data = vec![0u8; PARALLEL_HASH_MIN + 3 * CHUNK + 12345];
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for b in data.iter_mut() {
             x ^= x << 13;
