@@ -299,7 +299,12 @@ pub fn analyze(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, Ana
             flow.id = first_id + i as u64;
         }
         analysis.captures.push(report);
-        analysis.flows.extend(flows);
+        if analysis.flows.is_empty() {
+            // One capture (the usual case): move its results rather than copy them.
+            analysis.flows = flows;
+        } else {
+            analysis.flows.extend(flows);
+        }
     }
     Ok(analysis)
 }

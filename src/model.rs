@@ -5,6 +5,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+mod reasons;
+
+pub use reasons::{Reason, Reasons};
+
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The verdict of one flow.
@@ -171,7 +175,7 @@ pub struct PlaintextSummary {
 pub struct Classification {
     pub verdict: Verdict,
     /// Why, in sentences that name the frames they rest on.
-    pub reasons: Box<[Box<str>]>,
+    pub reasons: Reasons,
     /// Boxed: most flows of a large capture keep only a small result.
     pub tls: Option<Box<TlsSummary>>,
     pub plaintext: Option<Box<PlaintextSummary>>,

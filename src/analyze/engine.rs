@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::classify::{self, Context, KeyLog};
 use crate::decode::Segment;
-use crate::flow::{Flow, FlowLimits, FlowTable, FlowTail, TableCounters};
+use crate::flow::{Flow, FlowLimits, FlowTable, FlowTail, Leftover, TableCounters};
 use crate::model::Verdict;
 
 use super::{FlowFacts, FlowResult};
@@ -128,11 +128,12 @@ impl Engine {
         self.drain();
         let table = std::mem::replace(&mut self.table, FlowTable::new(FlowLimits::default()));
         let counters = table.counters();
-        let tails = table.finish_each(|flow| self.settle(flow));
-        for tail in &tails {
-            self.apply_tail(tail);
-        }
+        table.finish_each(|left| match left {
+            Leftover::Flow(flow) => self.settle(flow),
+            Leftover::Tail(tail) => self.apply_tail(&tail),
+        });
         let mut results = self.results;
+        results.reserve_exact(self.empties.len());
         results.extend(self.empties.into_values());
         Finished {
             results,

@@ -30,7 +30,9 @@ pub mod tls;
 
 use crate::flow::{ClientBy, Flow};
 use crate::intern;
-use crate::model::{Classification, HandshakeState, PlaintextSummary, TlsSummary, Verdict};
+use crate::model::{
+    Classification, HandshakeState, PlaintextSummary, Reasons, TlsSummary, Verdict,
+};
 pub use tls::KeyLog;
 
 /// What classification may use besides the flow itself.
@@ -235,14 +237,14 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
     }
 }
 
-/// Reasons as kept until the report: without the spare capacity their building left.
-fn boxed(reasons: Vec<String>) -> Box<[Box<str>]> {
-    reasons.into_iter().map(String::into_boxed_str).collect()
+/// Reasons as kept until the report.
+fn boxed(reasons: Vec<String>) -> Reasons {
+    Reasons::new(reasons)
 }
 
 /// A single reason, as kept until the report.
-fn one(reason: String) -> Box<[Box<str>]> {
-    Box::new([reason.into_boxed_str()])
+fn one(reason: String) -> Reasons {
+    Reasons::new([reason])
 }
 
 /// A connection seen only mid-stream whose whole payload is one byte: TCP keep-alive probes

@@ -35,7 +35,7 @@ mod table;
 #[cfg(test)]
 mod testkit;
 
-pub use table::{apply_tails, merge_flows, FlowTable, TableCounters};
+pub use table::{apply_tails, merge_flows, FlowTable, Leftover, TableCounters};
 
 use crate::decode::Endpoint;
 

@@ -95,6 +95,17 @@ fn count_late(
     }
 }
 
+/// What [`FlowTable::finish_each`] hands out.
+// Handed to a callback one at a time and never stored, so the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Leftover {
+    /// A flow not yet handed out.
+    Flow(Flow),
+    /// Late segments of a flow handed out earlier.
+    Tail(FlowTail),
+}
+
 /// What the table holds for a key.
 #[derive(Debug)]
 enum Slot {
@@ -743,29 +754,35 @@ impl FlowTable {
     /// not yet drained, ordered by first frame, and the tails of drained flows not yet returned.
     pub fn finish_with_tails(self) -> (Vec<Flow>, Vec<FlowTail>) {
         let mut flows = Vec::with_capacity(self.done.len() + self.slots.len());
-        let mut tails = self.finish_each(|flow| flows.push(flow));
+        let mut tails = Vec::new();
+        self.finish_each(|end| match end {
+            Leftover::Flow(flow) => flows.push(flow),
+            Leftover::Tail(tail) => tails.push(tail),
+        });
         flows.sort_unstable_by_key(|f| f.first_frame);
         tails.sort_unstable_by_key(|t| t.first_frame);
         (flows, tails)
     }
 
-    /// [`FlowTable::finish_with_tails`] one flow at a time, in no particular order: each flow's
-    /// buffers are freed as soon as `each` is done with it, so finishing a full table needs no
-    /// second copy of it. Returns the tails, in no particular order.
-    pub fn finish_each(self, mut each: impl FnMut(Flow)) -> Vec<FlowTail> {
+    /// [`FlowTable::finish_with_tails`] one item at a time, in no particular order except that a
+    /// tail comes after its flow: each flow's buffers are freed as soon as `each` is done with
+    /// it, and nothing is gathered, so finishing a full table needs no second copy of it.
+    pub fn finish_each(self, mut each: impl FnMut(Leftover)) {
         let cap = self.cap;
-        let mut tails = self.done_tails;
+        // A tombstone's flow was handed out before it was made: either already, or in `done`.
         for flow in self.done {
-            each(flow);
+            each(Leftover::Flow(flow));
+        }
+        for tail in self.done_tails {
+            each(Leftover::Tail(tail));
         }
         for slot in self.slots.into_values() {
             match slot {
-                Slot::Live(state) => each(state.finish(cap)),
-                Slot::Tomb(tomb) if tomb.touched => tails.push(tomb.tail),
+                Slot::Live(state) => each(Leftover::Flow(state.finish(cap))),
+                Slot::Tomb(tomb) if tomb.touched => each(Leftover::Tail(tomb.tail)),
                 Slot::Tomb(_) => {}
             }
         }
-        tails
     }
 
     /// [`FlowTable::finish_with_tails`] with the tails applied: for a caller that never drained

@@ -321,7 +321,7 @@ mod tests {
                 } else {
                     Verdict::Plaintext
                 },
-                reasons: Box::default(),
+                reasons: Default::default(),
                 tls: tls.map(Box::new),
                 plaintext: None,
             },

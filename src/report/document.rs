@@ -15,7 +15,7 @@ use crate::analyze::{Analysis, FlowResult};
 use crate::decode::Endpoint;
 use crate::flow::ClientBy;
 use crate::mesh::{IstioSni, Leg, MeshView, Pair};
-use crate::model::{PlaintextSummary, TlsSummary, Verdict, SCHEMA_VERSION};
+use crate::model::{PlaintextSummary, Reasons, TlsSummary, Verdict, SCHEMA_VERSION};
 use crate::names::{NameKind, Names};
 
 #[derive(Debug, Serialize)]
@@ -235,7 +235,7 @@ pub struct FlowDoc<'a> {
     pub bytes: PerSide,
     pub tcp: TcpDoc,
     pub verdict: Verdict,
-    pub reasons: &'a [Box<str>],
+    pub reasons: &'a Reasons,
     /// Plaintext by design under the mesh profile (`--mesh`).
     pub expected: bool,
     /// The profile rule that expects it: `loopback-leg`, `health-check`, `metrics`, ...

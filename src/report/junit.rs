@@ -57,7 +57,7 @@ fn evidence(f: &FlowDoc<'_>) -> String {
             p.protocol, p.direction, p.evidence
         )
     } else {
-        f.reasons.first().map(|r| r.to_string()).unwrap_or_default()
+        f.reasons.first().unwrap_or_default()
     };
     format!("{what} on the {} leg: {detail}", f.leg)
 }

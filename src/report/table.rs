@@ -239,10 +239,7 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
         }
         return parts.join(", ");
     }
-    flow.reasons
-        .first()
-        .map(|r| r.to_string())
-        .unwrap_or_default()
+    flow.reasons.first().unwrap_or_default()
 }
 
 fn cut(line: String, width: Option<usize>) -> String {

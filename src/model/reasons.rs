@@ -1,0 +1,261 @@
+//! The sentences that justify a verdict, kept compactly until the report is written.
+//!
+//! Every flow of a capture keeps its reasons, and the reasons of two flows of one kind differ
+//! only in their numbers (frames, byte counts). So a reason is kept as its shape, the sentence
+//! with each number taken out, shared between the flows that have the same shapes, and the
+//! numbers themselves, packed in a few bytes per flow.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+use serde::ser::{Serialize, Serializer};
+
+use crate::intern;
+
+/// Stands for one packed number in a shape. Packed value 0 stands for the character itself,
+/// so a sentence that contains it is kept exactly too.
+const SLOT: char = '\0';
+/// Longest digit run taken out as a number: 19 digits always fit a `u64` with room for `+ 1`.
+const MAX_DIGITS: usize = 19;
+
+/// The reasons of one flow, in order.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Reasons {
+    /// One shape per reason: its text with [`SLOT`] where a number was.
+    shapes: Arc<[Arc<str>]>,
+    /// The numbers of all shapes in order, each as LEB128 of `value + 1` (0: a literal `SLOT`).
+    numbers: Box<[u8]>,
+}
+
+impl Reasons {
+    /// Packs `texts`, one reason each.
+    pub fn new<S: AsRef<str>>(texts: impl IntoIterator<Item = S>) -> Reasons {
+        let mut shapes = Vec::new();
+        let mut numbers = Vec::new();
+        for text in texts {
+            shapes.push(shape_of(text.as_ref(), &mut numbers));
+        }
+        Reasons {
+            shapes: intern::list(shapes),
+            numbers: numbers.into_boxed_slice(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.shapes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shapes.is_empty()
+    }
+
+    /// Each reason, to display or serialize without building its text.
+    pub fn iter(&self) -> impl Iterator<Item = Reason<'_>> + '_ {
+        let mut numbers = Numbers(&self.numbers);
+        self.shapes.iter().map(move |shape| {
+            let start = numbers.0;
+            numbers.skip(shape.matches(SLOT).count());
+            Reason {
+                shape,
+                numbers: start
+                    .get(..start.len() - numbers.0.len())
+                    .unwrap_or_default(),
+            }
+        })
+    }
+
+    /// The first reason's text.
+    pub fn first(&self) -> Option<String> {
+        self.iter().next().map(|r| r.to_string())
+    }
+
+    /// Every reason's text.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(|r| r.to_string()).collect()
+    }
+
+    /// The reasons' texts separated by `sep`.
+    pub fn join(&self, sep: &str) -> String {
+        let mut out = String::new();
+        for (i, reason) in self.iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{reason}");
+        }
+        out
+    }
+}
+
+/// `text` with its numbers replaced by [`SLOT`] (and appended to `numbers`), shared.
+fn shape_of(text: &str, numbers: &mut Vec<u8>) -> Arc<str> {
+    let mut shape = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let run = rest.get(..digits).unwrap_or_default();
+        let value = if digits > MAX_DIGITS || (digits > 1 && run.starts_with('0')) {
+            None
+        } else {
+            run.parse::<u64>().ok()
+        };
+        if let Some(value) = value {
+            shape.push(SLOT);
+            push_number(numbers, value + 1);
+            rest = rest.get(digits..).unwrap_or_default();
+        } else if digits > 0 {
+            shape.push_str(run);
+            rest = rest.get(digits..).unwrap_or_default();
+        } else {
+            if c == SLOT {
+                push_number(numbers, 0);
+            }
+            shape.push(c);
+            rest = rest.get(c.len_utf8()..).unwrap_or_default();
+        }
+    }
+    intern::str(&shape)
+}
+
+fn push_number(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let low = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+/// Packed numbers being read.
+struct Numbers<'a>(&'a [u8]);
+
+impl Numbers<'_> {
+    /// The next number (0 once they run out, which a packed `Reasons` never does).
+    fn next(&mut self) -> u64 {
+        let mut value = 0u64;
+        for (i, &byte) in self.0.iter().enumerate() {
+            value |= u64::from(byte & 0x7f) << (7 * i).min(63);
+            if byte & 0x80 == 0 {
+                self.0 = self.0.get(i + 1..).unwrap_or_default();
+                return value;
+            }
+        }
+        self.0 = &[];
+        value
+    }
+
+    fn skip(&mut self, n: usize) {
+        for _ in 0..n {
+            self.next();
+        }
+    }
+}
+
+/// One reason: its shape and its numbers.
+#[derive(Clone, Copy)]
+pub struct Reason<'a> {
+    shape: &'a str,
+    numbers: &'a [u8],
+}
+
+impl fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut numbers = Numbers(self.numbers);
+        for (i, part) in self.shape.split(SLOT).enumerate() {
+            if i > 0 {
+                match numbers.next() {
+                    0 => f.write_char(SLOT)?,
+                    n => write!(f, "{}", n - 1)?,
+                }
+            }
+            f.write_str(part)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_string(), f)
+    }
+}
+
+impl Serialize for Reason<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl fmt::Debug for Reasons {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Reasons {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(texts: &[&str]) {
+        let r = Reasons::new(texts);
+        assert_eq!(r.to_vec(), texts, "{:?}", r.shapes);
+        assert_eq!(r.len(), texts.len());
+        assert_eq!(r.join("\n"), texts.join("\n"));
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            serde_json::to_string(texts).unwrap()
+        );
+    }
+
+    #[test]
+    fn texts_come_back_exactly() {
+        round_trip(&[]);
+        round_trip(&[""]);
+        round_trip(&["no payload in either direction: the connection carried no data"]);
+        round_trip(&[
+            "full TLS 1.3 handshake: certificate in its encrypted flight (from frame 131)",
+            "first client handshake record 1733 bytes > Finished-only 69 bytes (frame 386)",
+        ]);
+        // leading zeros, long runs, the slot character itself, digits at both ends, non-ASCII
+        round_trip(&[
+            "0x0304 007 0 00 10",
+            "18446744073709551615 99999999999999999999 12345678901234567890123",
+            "a\0b\u{0}0\0",
+            "7 bytes é 8",
+            "`GET /login?u=191 HTTP/1.1` (frame 17) \"quoted\" \\ ",
+        ]);
+    }
+
+    #[test]
+    fn flows_of_one_kind_share_their_shapes() {
+        let a = Reasons::new(["server sent 1200 bytes (frame 4)", "then 3 more"]);
+        let b = Reasons::new(["server sent 77 bytes (frame 91011)", "then 5 more"]);
+        assert!(Arc::ptr_eq(&a.shapes, &b.shapes));
+        assert_eq!(
+            b.to_vec(),
+            ["server sent 77 bytes (frame 91011)", "then 5 more"]
+        );
+        assert_eq!(
+            a.first().as_deref(),
+            Some("server sent 1200 bytes (frame 4)")
+        );
+        assert!(a.numbers.len() <= 5);
+    }
+
+    #[test]
+    fn numbers_past_the_end_read_as_zero() {
+        let mut n = Numbers(&[0x81]);
+        assert_eq!(n.next(), 1);
+        assert_eq!(n.next(), 0);
+    }
+}
