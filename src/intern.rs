@@ -11,6 +11,8 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::hash::FxBuildHasher;
+
 /// Distinct strings remembered per thread.
 const MAX_STRINGS: usize = 4096;
 /// Longest string remembered (DNS names stop at 253 bytes).
@@ -21,8 +23,8 @@ const MAX_LISTS: usize = 1024;
 const MAX_ITEMS: usize = 16;
 
 thread_local! {
-    static STRINGS: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
-    static LISTS: RefCell<HashSet<Arc<[Arc<str>]>>> = RefCell::new(HashSet::new());
+    static STRINGS: RefCell<HashSet<Arc<str>, FxBuildHasher>> = RefCell::new(HashSet::default());
+    static LISTS: RefCell<HashSet<Arc<[Arc<str>]>, FxBuildHasher>> = RefCell::new(HashSet::default());
 }
 
 /// `s`, shared with every earlier equal string of this thread.

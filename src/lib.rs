@@ -18,6 +18,7 @@ pub mod decode;
 pub mod flow;
 #[doc(hidden)]
 pub mod fuzzing;
+mod hash;
 mod intern;
 pub mod mesh;
 pub mod model;

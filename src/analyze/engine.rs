@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::classify::{self, Context, KeyLog};
 use crate::decode::Segment;
 use crate::flow::{Flow, FlowLimits, FlowTable, FlowTail, Leftover, TableCounters};
+use crate::hash::FxBuildHasher;
 use crate::model::Verdict;
 
 use super::{FlowFacts, FlowResult};
@@ -23,7 +24,7 @@ pub(super) struct Engine {
     /// Flows with payload.
     results: Vec<FlowResult>,
     /// Index into `results` by first frame, for the segments that arrive after a flow closed.
-    by_first_frame: HashMap<u64, usize>,
+    by_first_frame: HashMap<u64, usize, FxBuildHasher>,
     /// Flows without payload, by first frame: the `max_empty` first-seen ones.
     empties: BTreeMap<u64, FlowResult>,
     max_empty: usize,
@@ -55,7 +56,7 @@ impl Engine {
             ctx: Context { keylog },
             capture,
             results: Vec::new(),
-            by_first_frame: HashMap::new(),
+            by_first_frame: HashMap::default(),
             empties: BTreeMap::new(),
             max_empty,
             unlisted_empty: 0,

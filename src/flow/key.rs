@@ -5,6 +5,8 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 
 use crate::decode::Endpoint;
+pub(crate) use crate::hash::fmix64;
+use crate::hash::fx_add;
 
 /// The two endpoints of a connection in canonical (lower, higher) order. Fixed size, no heap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,23 +66,6 @@ fn ip_bits(ip: IpAddr) -> (u128, bool) {
         IpAddr::V4(v4) => (u128::from(u32::from(v4)), false),
         IpAddr::V6(v6) => (u128::from(v6), true),
     }
-}
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-/// One FxHash step (as in rustc's hasher): cheap, good enough once finished by [`fmix64`].
-fn fx_add(h: u64, w: u64) -> u64 {
-    (h.rotate_left(5) ^ w).wrapping_mul(FX_SEED)
-}
-
-/// MurmurHash3's 64-bit finaliser: spreads every input bit over the low bits (bucket index) and
-/// the high bits (control bytes) of the table.
-pub(crate) fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
 }
 
 impl Hash for FlowKey {
