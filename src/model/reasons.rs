@@ -89,31 +89,45 @@ impl Reasons {
 }
 
 /// `text` with its numbers replaced by [`SLOT`] (and appended to `numbers`), shared.
+///
+/// Digits and [`SLOT`] are ASCII, so the text is scanned as bytes: the runs between them are
+/// copied whole, and every cut falls on a character boundary.
 fn shape_of(text: &str, numbers: &mut Vec<u8>) -> Arc<str> {
     let mut shape = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(c) = rest.chars().next() {
+    loop {
+        let plain = rest
+            .bytes()
+            .position(|b| b.is_ascii_digit() || b == SLOT as u8)
+            .unwrap_or(rest.len());
+        let (head, tail) = rest.split_at(plain);
+        shape.push_str(head);
+        rest = tail;
+        if rest.is_empty() {
+            break;
+        }
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let run = rest.get(..digits).unwrap_or_default();
+        if digits == 0 {
+            // A literal SLOT: packed as 0 so that it comes back as itself.
+            push_number(numbers, 0);
+            shape.push(SLOT);
+            rest = rest.get(1..).unwrap_or_default();
+            continue;
+        }
+        let (run, tail) = rest.split_at(digits);
         let value = if digits > MAX_DIGITS || (digits > 1 && run.starts_with('0')) {
             None
         } else {
             run.parse::<u64>().ok()
         };
-        if let Some(value) = value {
-            shape.push(SLOT);
-            push_number(numbers, value + 1);
-            rest = rest.get(digits..).unwrap_or_default();
-        } else if digits > 0 {
-            shape.push_str(run);
-            rest = rest.get(digits..).unwrap_or_default();
-        } else {
-            if c == SLOT {
-                push_number(numbers, 0);
+        match value {
+            Some(value) => {
+                shape.push(SLOT);
+                push_number(numbers, value + 1);
             }
-            shape.push(c);
-            rest = rest.get(c.len_utf8()..).unwrap_or_default();
+            None => shape.push_str(run),
         }
+        rest = tail;
     }
     intern::str(&shape)
 }
