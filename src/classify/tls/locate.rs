@@ -4,8 +4,8 @@
 
 use super::hello::{self, ClientHello, CLIENT_HELLO, SERVER_HELLO};
 use super::records::{
-    find_chain, first_chain, plausible_header, sslv2_client_hello_len, sslv2_server_hello_len,
-    WalkEnd, ALERT, HANDSHAKE, HEADER_LEN,
+    find_chain, first_chain, header_candidates, plausible_header, sslv2_client_hello_len,
+    sslv2_server_hello_len, WalkEnd, ALERT, HANDSHAKE, HEADER_LEN,
 };
 use crate::flow::Direction;
 
@@ -67,9 +67,14 @@ fn server_tls_at(bytes: &[u8]) -> bool {
     }
 }
 
+/// The first offset within [`MAX_PLAINTEXT_PREFIX`] where `pred` holds; `pred` only ever holds
+/// where a record header starts, so only [`header_candidates`] are tried.
 fn search(bytes: &[u8], pred: impl Fn(&[u8]) -> bool) -> Option<usize> {
     let last = bytes.len().min(MAX_PLAINTEXT_PREFIX);
-    (0..last).find(|&p| bytes.get(p..).is_some_and(&pred))
+    let region = bytes.get(..last.saturating_add(1).min(bytes.len()))?;
+    header_candidates(region)
+        .take_while(|&p| p < last)
+        .find(|&p| bytes.get(p..).is_some_and(&pred))
 }
 
 /// Finds where TLS starts in the flow. `None` when neither direction carries TLS.

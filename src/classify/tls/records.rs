@@ -135,17 +135,20 @@ fn chain_len(stream: &[u8], mut offset: usize, end: usize, want: usize) -> (usiz
 pub(crate) fn find_chain(stream: &[u8], start: usize, end: usize, window: usize) -> Option<usize> {
     let last = start.saturating_add(window).min(end);
     let region = stream.get(start..last.saturating_add(1).min(end))?;
-    // Only offsets that start like a record header (content type 20..=24, major version 3)
-    // are worth the full check; a cheap pass over pairs of bytes finds them.
-    region
-        .windows(2)
-        .enumerate()
-        .filter(|(_, w)| matches!(w, [20..=24, 3]))
-        .map(|(i, _)| start + i)
-        .find(|&o| {
-            let (n, exact) = chain_len(stream, o, end, 2);
-            n >= 2 || (n == 1 && exact)
-        })
+    header_candidates(region).map(|i| start + i).find(|&o| {
+        let (n, exact) = chain_len(stream, o, end, 2);
+        n >= 2 || (n == 1 && exact)
+    })
+}
+
+/// Offsets in `region` where a record header may start: a content type byte (20..=24) followed
+/// by major version 3, in increasing order. Every header [`plausible_header`] accepts is among
+/// them. Byte 3 is rare in text and in most binary payloads, so `memchr` finds the few offsets
+/// worth a full check.
+pub(crate) fn header_candidates(region: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let after_first = region.get(1..).unwrap_or_default();
+    // A 3 at `after_first[i]` is at `region[i + 1]`: the header would start at `i`.
+    memchr::memchr_iter(3, after_first).filter(move |&i| matches!(region.get(i), Some(20..=24)))
 }
 
 /// Walks the records of `dir` from `start`. At a hole the walk resynchronises on the next chain
