@@ -442,6 +442,10 @@ pub struct FlowTable {
     /// Open flows, least recently active first: key, first frame, and last frame when queued
     /// (entries of flows gone from the table are skipped when met).
     lru: VecDeque<(FlowKey, u64, u64)>,
+    /// Entries `lru` kept at its last pruning (all of them open flows then): the queue is pruned
+    /// again once it holds twice that many plus a margin, so stale entries follow the open
+    /// flows, not the tombstones that share the map with them.
+    lru_kept: usize,
     /// Bytes buffered by the open flows.
     buffered: usize,
     counters: TableCounters,
@@ -460,6 +464,7 @@ impl FlowTable {
             clock: i64::MIN,
             last_sweep: i64::MIN,
             lru: VecDeque::new(),
+            lru_kept: 0,
             buffered: 0,
             counters: TableCounters::default(),
         }
@@ -563,7 +568,7 @@ impl FlowTable {
                 break;
             }
         }
-        if self.lru.len() > self.slots.len().saturating_mul(2).saturating_add(1024) {
+        if self.lru.len() > self.lru_kept.saturating_mul(2).saturating_add(1024) {
             self.prune_lru();
         }
     }
@@ -673,6 +678,7 @@ impl FlowTable {
         self.lru.retain(|(key, first_frame, _)| {
             matches!(slots.get(key), Some(Slot::Live(s)) if s.flow.first_frame == *first_frame)
         });
+        self.lru_kept = self.lru.len();
     }
 
     /// Takes the flows that are over: ended (FIN both ways, or RST; a tombstone stays to count
