@@ -7,12 +7,26 @@ pub fn rfc3339_micros(ts_nanos: i64) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    let (hh, mm, ss) = (sod / 3600, (sod / 60) % 60, sod % 60);
+    // Nanoseconds in an i64 span the years 1677 to 2262, so every field is non-negative and
+    // fits its fixed width: the digits are written in place.
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let fields: [(usize, usize, i64); 7] = [
+        (0, 4, y),
+        (5, 2, i64::from(m)),
+        (8, 2, i64::from(d)),
+        (11, 2, hh),
+        (14, 2, mm),
+        (17, 2, ss),
+        (20, 6, micros),
+    ];
+    for (at, width, mut value) in fields {
+        for slot in out.iter_mut().skip(at).take(width).rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -47,5 +61,20 @@ mod tests {
             "2000-02-29T00:00:00.000000Z"
         );
         assert_eq!(rfc3339_micros(-1_000), "1969-12-31T23:59:59.999999Z");
+        // the ends of the range, against the general formatter
+        for ts in [i64::MIN, i64::MAX, -1, 1, 253_402_300_799_999_999] {
+            let secs = ts.div_euclid(1_000_000_000);
+            let sod = secs.rem_euclid(86_400);
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            let expected = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60,
+                ts.rem_euclid(1_000_000_000) / 1_000
+            );
+            assert_eq!(rfc3339_micros(ts), expected);
+        }
+        assert_eq!(rfc3339_micros(i64::MIN), "1677-09-21T00:12:43.145224Z");
     }
 }
