@@ -65,7 +65,7 @@ pub(crate) type FxBuildHasher = BuildHasherDefault<FxHasher>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::{BuildHasher, Hash};
+    use std::hash::BuildHasher;
 
     fn hash_of(s: &str) -> u64 {
         FxBuildHasher::default().hash_one(s)

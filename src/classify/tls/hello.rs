@@ -26,6 +26,7 @@ pub const HELLO_RETRY_RANDOM: [u8; 32] = [
 
 /// Extension type numbers used here.
 mod ext {
+    pub const ALPN: u16 = 16;
     pub const SESSION_TICKET: u16 = 35;
     pub const PRE_SHARED_KEY: u16 = 41;
     pub const EARLY_DATA: u16 = 42;
@@ -133,18 +134,27 @@ pub fn cipher_suite_name(id: u16) -> Arc<str> {
 
 /// Splits an extensions block into raw extensions (stops at the first malformed one).
 fn raw_extensions(block: &[u8]) -> Vec<RawExtension> {
-    let mut c = Cursor::new(block);
-    let mut out = Vec::new();
-    while !c.is_empty() {
-        let (Some(ext_type), Some(data)) = (c.u16(), c.vec16()) else {
-            break;
-        };
-        out.push(RawExtension {
+    extension_spans(block)
+        .map(|(ext_type, data, _)| RawExtension {
             ext_type,
             data: data.to_vec(),
-        });
-    }
-    out
+        })
+        .collect()
+}
+
+/// Each whole extension of an extensions block: its type, its data, and its wire form (type,
+/// length and data: what tls-parser's single-extension parsers read), all borrowed from `block`.
+/// Stops at the first extension that does not fit.
+fn extension_spans(block: &[u8]) -> impl Iterator<Item = (u16, &[u8], &[u8])> + '_ {
+    let mut rest = block;
+    std::iter::from_fn(move || {
+        let (&[t0, t1, l0, l1], after) = rest.split_first_chunk::<4>()?;
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
+        let data = after.get(..len)?;
+        let wire = rest.get(..len + 4)?;
+        rest = after.get(len..).unwrap_or_default();
+        Some((u16::from_be_bytes([t0, t1]), data, wire))
+    })
 }
 
 /// The wire form of one extension (what tls-parser's single-extension parsers read).
@@ -154,6 +164,12 @@ fn wire(e: &RawExtension) -> Vec<u8> {
     v.extend_from_slice(&u16::try_from(e.data.len()).unwrap_or(0).to_be_bytes());
     v.extend_from_slice(&e.data);
     v
+}
+
+/// Whether `body` parses as a ClientHello: exactly when [`parse_client_hello`] succeeds, without
+/// building one.
+pub fn is_client_hello(body: &[u8]) -> bool {
+    parse_tls_handshake_client_hello(body).is_ok()
 }
 
 fn random32(bytes: &[u8]) -> [u8; 32] {
@@ -180,14 +196,14 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
         extensions: raw_extensions(ch.ext.unwrap_or(&[])),
         ..ClientHello::default()
     };
-    for e in &out.extensions {
-        match e.ext_type {
+    for (ext_type, data, wire) in extension_spans(ch.ext.unwrap_or(&[])) {
+        match ext_type {
             ext::PRE_SHARED_KEY => out.psk_offered = true,
             ext::EARLY_DATA => out.early_data = true,
-            ext::SESSION_TICKET => out.session_ticket = !e.data.is_empty(),
+            ext::SESSION_TICKET => out.session_ticket = !data.is_empty(),
             ext::SUPPORTED_VERSIONS => {
                 // Read by hand: tls-parser takes a 2-byte body for the ServerHello form.
-                let mut c = Cursor::new(&e.data);
+                let mut c = Cursor::new(data);
                 if let Some(list) = c.vec8() {
                     out.supported_versions = list
                         .chunks_exact(2)
@@ -201,8 +217,7 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
             }
             _ => {}
         }
-        let bytes = wire(e);
-        let Ok((_, parsed)) = parse_tls_client_hello_extension(&bytes) else {
+        let Ok((_, parsed)) = parse_tls_client_hello_extension(wire) else {
             continue;
         };
         match parsed {
@@ -307,12 +322,13 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, HelloError> {
                     out.selected_version = Some(u16::from_be_bytes([*a, *b]));
                 }
             }
-            _ => {
+            ext::ALPN => {
                 let bytes = wire(e);
                 if let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(&bytes) {
                     out.alpn = p.first().map(|p| lossy(p));
                 }
             }
+            _ => {}
         }
     }
     Ok(out)

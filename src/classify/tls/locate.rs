@@ -53,7 +53,7 @@ fn client_hello_at(bytes: &[u8]) -> bool {
     let body = bytes.get(HEADER_LEN..).unwrap_or(&[]);
     let body = body.get(..len).unwrap_or(body);
     match body {
-        [CLIENT_HELLO, _, _, _, rest @ ..] => hello::parse_client_hello(rest).is_ok(),
+        [CLIENT_HELLO, _, _, _, rest @ ..] => hello::is_client_hello(rest),
         _ => false,
     }
 }
