@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+mod alert;
 mod reasons;
 
+pub use alert::{description_name, level_name, AlertInfo};
 pub use reasons::{Reason, Reasons};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -103,17 +105,6 @@ pub struct CertificateSide {
     pub frame: Option<u64>,
     /// Leaf first. Certificates are shared between the flows that present the same one.
     pub chain: Box<[Arc<CertInfo>]>,
-}
-
-/// A TLS alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AlertInfo {
-    /// `client` or `server`.
-    pub from: &'static str,
-    pub frame: Option<u64>,
-    /// `fatal`/`warning` with the description name, or `encrypted` when hidden by TLS 1.3.
-    pub level: &'static str,
-    pub description: &'static str,
 }
 
 /// TLS facts of a flow.

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::source::PARALLEL_HASH_MIN;
 
 /// Bytes handed to the hashing thread at a time.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
 /// Chunks waiting for the hashing thread before the reader waits for it.
 const QUEUE: usize = 4;
 

@@ -1,54 +1,8 @@
 //! TLS alerts: cleartext alerts by level and description name; after encryption starts an alert
 //! is hidden, and only its record shape can show it.
 
-use std::sync::OnceLock;
-
-use tls_parser::{TlsAlertDescription, TlsAlertSeverity};
-
 use super::records::{Record, ALERT, APPLICATION_DATA};
 use crate::model::AlertInfo;
-
-/// The IANA name of an alert description (`handshake_failure`), or `unknown(N)`.
-pub fn description_name(code: u8) -> &'static str {
-    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
-    let names = NAMES.get_or_init(|| (0..=u8::MAX).map(describe).collect());
-    names
-        .get(usize::from(code))
-        .map_or("unknown", String::as_str)
-}
-
-/// `handshake_failure` from tls-parser's `HandshakeFailure`.
-fn describe(code: u8) -> String {
-    let camel = TlsAlertDescription(code).to_string();
-    if camel.contains('(') {
-        return format!("unknown({code})");
-    }
-    let mut out = String::with_capacity(camel.len().saturating_add(4));
-    for (i, ch) in camel.chars().enumerate() {
-        if ch.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(ch.to_ascii_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-/// `warning`, `fatal`, or `level(N)`.
-pub fn level_name(level: u8) -> &'static str {
-    static OTHERS: OnceLock<Vec<String>> = OnceLock::new();
-    match TlsAlertSeverity(level) {
-        TlsAlertSeverity::Warning => "warning",
-        TlsAlertSeverity::Fatal => "fatal",
-        _ => OTHERS
-            .get_or_init(|| (0..=u8::MAX).map(|l| format!("level({l})")).collect())
-            .get(usize::from(level))
-            .map_or("level", String::as_str),
-    }
-}
 
 /// The alerts of one direction.
 ///
@@ -72,10 +26,9 @@ pub fn collect(
         }
         match (i < encrypted_from, r.body) {
             (true, [level, code]) => out.push(AlertInfo {
-                from,
                 frame: r.frame,
-                level: level_name(*level),
-                description: description_name(*code),
+                from_server: from == "server",
+                codes: Some((*level, *code)),
             }),
             _ => out.push(encrypted(from, r.frame)),
         }
@@ -106,16 +59,16 @@ pub fn alert_record_len(tag_len: usize) -> Option<usize> {
 
 fn encrypted(from: &'static str, frame: Option<u64>) -> AlertInfo {
     AlertInfo {
-        from,
         frame,
-        level: "encrypted",
-        description: "unknown",
+        from_server: from == "server",
+        codes: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{description_name, level_name};
 
     fn rec(content_type: u8, body: &'static [u8], frame: u64) -> Record<'static> {
         Record {
@@ -154,9 +107,12 @@ mod tests {
         ];
         let a = collect(&records, "server", Some(3), None, false);
         assert_eq!(a.len(), 2);
-        assert_eq!((a[0].level, a[0].description), ("fatal", "bad_certificate"));
+        assert_eq!(
+            (a[0].level(), a[0].description()),
+            ("fatal", "bad_certificate")
+        );
         assert_eq!(a[0].frame, Some(2));
-        assert_eq!((a[1].level, a[1].frame), ("encrypted", Some(4)));
+        assert_eq!((a[1].level(), a[1].frame), ("encrypted", Some(4)));
     }
 
     #[test]

@@ -335,7 +335,7 @@ impl<'a> Session<'a> {
     }
 
     fn fatal_alert(s: &TlsSummary) -> bool {
-        s.alerts.iter().any(|a| a.level == "fatal")
+        s.alerts.iter().any(|a| a.level() == "fatal")
     }
 
     fn tls12(&mut self, s: &mut TlsSummary, ch: Option<&ClientHello>, sh: &ServerHello) {
@@ -369,12 +369,12 @@ impl<'a> Session<'a> {
     /// Handshake state from what was seen: a fatal alert or a close before completion is a
     /// failure; `complete` otherwise when both flights ended.
     fn state(&mut self, s: &TlsSummary, complete: bool, rejected: bool) -> HandshakeState {
-        if let Some(a) = s.alerts.iter().find(|a| a.level == "fatal") {
+        if let Some(a) = s.alerts.iter().find(|a| a.level() == "fatal") {
             if !complete || rejected {
                 self.reasons.push(format!(
                     "{} sent a fatal {} alert ({}): handshake failed",
-                    a.from,
-                    a.description,
+                    a.from(),
+                    a.description(),
                     frame_text(a.frame)
                 ));
                 return HandshakeState::Failed;

@@ -226,7 +226,7 @@ fn tls12_rejected_empty_certificate() {
     );
     assert_eq!(t.handshake, Some(HandshakeState::Failed));
     assert_eq!(t.alerts.len(), 1);
-    assert_eq!(t.alerts[0].description, "certificate_required");
+    assert_eq!(t.alerts[0].description(), "certificate_required");
     assert!(a.reasons.contains(
         &"server sent a fatal certificate_required alert (frame 4): handshake failed".to_string()
     ));
@@ -288,7 +288,7 @@ fn tls13_rejected_client_without_certificate() {
     assert_eq!(t.handshake, Some(HandshakeState::Failed));
     assert_eq!(t.alerts.len(), 1);
     assert_eq!(
-        (t.alerts[0].level, t.alerts[0].frame),
+        (t.alerts[0].level(), t.alerts[0].frame),
         ("encrypted", Some(4))
     );
     assert!(
@@ -432,7 +432,7 @@ fn mid_stream_records() {
     assert_eq!(t.client_certificate.presented, None);
     assert_eq!(t.version, None);
     assert_eq!(t.alerts.len(), 1);
-    assert_eq!(t.alerts[0].level, "encrypted");
+    assert_eq!(t.alerts[0].level(), "encrypted");
     assert_eq!(
         a.reasons[0],
         "capture starts after the TLS handshake: 2 TLS records from the client starting at frame 20, 2 TLS records from the server starting at frame 21 and no ClientHello"
@@ -505,8 +505,8 @@ fn server_alert_before_encryption() {
     let s = Side::default().send(2, &record(21, &[2, 40])).fin(3);
     let a = run(&flow(c, s));
     assert_eq!(a.summary.handshake, Some(HandshakeState::Failed));
-    assert_eq!(a.summary.alerts[0].description, "handshake_failure");
-    assert_eq!(a.summary.alerts[0].level, "fatal");
+    assert_eq!(a.summary.alerts[0].description(), "handshake_failure");
+    assert_eq!(a.summary.alerts[0].level(), "fatal");
 }
 
 #[test]
