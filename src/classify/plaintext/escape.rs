@@ -45,10 +45,11 @@ pub fn escape_into(out: &mut String, bytes: &[u8], max_chars: usize) -> bool {
 /// without a backslash. Each byte is then one character, so the byte length is the length in
 /// characters.
 pub fn plain_ascii(bytes: &[u8]) -> Option<&str> {
-    if bytes
-        .iter()
-        .all(|&b| (b' '..=b'~').contains(&b) && b != b'\\')
-    {
+    // A fold without an early exit, so that the compiler can test many bytes at once.
+    let plain = bytes.iter().fold(true, |plain, &b| {
+        plain & (b' '..=b'~').contains(&b) & (b != b'\\')
+    });
+    if plain {
         std::str::from_utf8(bytes).ok()
     } else {
         None

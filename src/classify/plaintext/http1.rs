@@ -111,27 +111,32 @@ pub struct Head {
 
 /// Parses the head at the start of `bytes` if it begins with a request or status line.
 ///
-/// One pass over the head's lines: each line is escaped on its own (so that escaping never merges
-/// or splits lines; a line of plain printable ASCII is borrowed as it is), then read once for
-/// redaction, credential names and sample headers.
+/// One pass over the head's lines, up to the blank line that ends it (or the end of the first
+/// [`MAX_HEAD`] bytes): each line is escaped on its own (so that escaping never merges or splits
+/// lines; a line of plain printable ASCII is borrowed as it is), then read once for redaction,
+/// credential names and sample headers.
 pub fn parse(bytes: &[u8]) -> Option<Head> {
     let start = parse_start_line(first_line(bytes))?;
     let window = bytes.get(..MAX_HEAD).unwrap_or(bytes);
-    let end = find_head_end(window);
-    let head_bytes = end.and_then(|e| window.get(..e)).unwrap_or(window);
+    let mut lines = lines_with_ends(window);
 
-    let mut lines = head_bytes.split(|&b| b == b'\n').map(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        escape_cow(line, MAX_HEAD)
-    });
-    let first_text = lines.next().unwrap_or_default();
+    let first_text = lines
+        .next()
+        .map(|(line, _)| escaped_line(line))
+        .unwrap_or_default();
     let mut credentials = Vec::new();
     let first = redact_first_line(&first_text, &mut credentials);
 
     let mut headers = Vec::new();
     let mut upgrade_h2c = false;
-    for text in lines {
-        match head_line(&text) {
+    let mut end = None;
+    for (line, next) in lines {
+        // `\r\n\r\n` or `\n\n`: the head ends just past the blank line.
+        if matches!(line, b"" | b"\r") && next.is_some() {
+            end = next;
+            break;
+        }
+        match head_line(&escaped_line(line)) {
             HeadLine::Sensitive(name) => note_credential(&mut credentials, name),
             HeadLine::Header(name, value) => {
                 let value = value.trim();
@@ -160,7 +165,7 @@ pub fn parse(bytes: &[u8]) -> Option<Head> {
         _ => "http/1.1",
     };
     Some(Head {
-        line: truncate_line(&first),
+        line: truncate_line(first),
         start,
         protocol,
         headers,
@@ -196,10 +201,11 @@ fn offers_h2c(name: &str, value: &str) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("h2c"))
 }
 
-/// Cuts a long start line inside its target, keeping the method and the version visible.
-fn truncate_line(line: &str) -> String {
+/// Cuts a long start line inside its target, keeping the method and the version visible. A
+/// line that fits is returned as it is (moved, not copied, when it is already owned).
+fn truncate_line(line: Cow<'_, str>) -> String {
     if line.chars().count() <= MAX_LINE_CHARS {
-        return line.to_string();
+        return line.into_owned();
     }
     let parts: Vec<&str> = line.splitn(3, ' ').collect();
     if let [method, target, version] = parts.as_slice() {
@@ -209,24 +215,25 @@ fn truncate_line(line: &str) -> String {
             return format!("{method} {} {version}", truncate(target, room.max(2)));
         }
     }
-    truncate(line, MAX_LINE_CHARS)
+    truncate(&line, MAX_LINE_CHARS)
 }
 
-/// Offset just past `\r\n\r\n` (or `\n\n`), if present.
-fn find_head_end(bytes: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(pos) = bytes.get(i..)?.iter().position(|&b| b == b'\n') {
-        let nl = i + pos;
-        let rest = bytes.get(nl + 1..)?;
-        if rest.starts_with(b"\r\n") {
-            return Some(nl + 3);
+/// The lines of `bytes`, each without its `\n` (a `\r` before it is kept), with the offset just
+/// past that `\n` (`None` for a last line that has none).
+fn lines_with_ends(bytes: &[u8]) -> impl Iterator<Item = (&[u8], Option<usize>)> {
+    let mut offset = 0;
+    bytes.split_inclusive(|&b| b == b'\n').map(move |piece| {
+        offset += piece.len();
+        match piece.strip_suffix(b"\n") {
+            Some(line) => (line, Some(offset)),
+            None => (piece, None),
         }
-        if rest.starts_with(b"\n") {
-            return Some(nl + 2);
-        }
-        i = nl + 1;
-    }
-    None
+    })
+}
+
+/// A head line as quoted: without its `\r`, escaped on its own.
+fn escaped_line(line: &[u8]) -> Cow<'_, str> {
+    escape_cow(line.strip_suffix(b"\r").unwrap_or(line), MAX_HEAD)
 }
 
 fn parse_start_line(line: &[u8]) -> Option<StartLine> {
@@ -457,6 +464,23 @@ mod tests {
             names
         }
 
+        /// Offset just past `\r\n\r\n` (or `\n\n`), if present.
+        fn find_head_end(bytes: &[u8]) -> Option<usize> {
+            let mut i = 0;
+            while let Some(pos) = bytes.get(i..)?.iter().position(|&b| b == b'\n') {
+                let nl = i + pos;
+                let rest = bytes.get(nl + 1..)?;
+                if rest.starts_with(b"\r\n") {
+                    return Some(nl + 3);
+                }
+                if rest.starts_with(b"\n") {
+                    return Some(nl + 2);
+                }
+                i = nl + 1;
+            }
+            None
+        }
+
         pub fn parse(bytes: &[u8]) -> Option<Head> {
             let start = parse_start_line(first_line(bytes))?;
             let window = bytes.get(..MAX_HEAD).unwrap_or(bytes);
@@ -503,7 +527,7 @@ mod tests {
                 _ => "http/1.1",
             };
             Some(Head {
-                line: truncate_line(first),
+                line: truncate_line(first.into()),
                 start,
                 protocol,
                 headers,

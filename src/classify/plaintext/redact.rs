@@ -230,18 +230,21 @@ pub fn has_credentials(head: &str) -> Vec<String> {
 
 /// Redacts a request line (`METHOD target VERSION`); other start lines are returned unchanged.
 pub(super) fn redact_start_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
     let mut parts = line.splitn(3, ' ');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(method), Some(target), rest) if !line.starts_with("HTTP/") => {
-            let mut out = format!("{method} {}", redact_target(target));
+            out.push_str(method);
+            out.push(' ');
+            push_redacted_target(&mut out, target);
             if let Some(rest) = rest {
                 out.push(' ');
                 out.push_str(rest);
             }
-            out
         }
-        _ => line.to_string(),
+        _ => out.push_str(line),
     }
+    out
 }
 
 /// Redacts a request target or URI: the userinfo of an absolute URI (`http://user:pass@host/`
@@ -249,11 +252,18 @@ pub(super) fn redact_start_line(line: &str) -> String {
 /// (`?access_token=abc&u=normal` becomes `?access_token=<redacted>&u=normal`). The rest of the
 /// query string is kept: it identifies the request.
 pub fn redact_target(target: &str) -> String {
+    let mut out = String::with_capacity(target.len());
+    push_redacted_target(&mut out, target);
+    out
+}
+
+/// Appends `target` to `out`, redacted as [`redact_target`] says.
+fn push_redacted_target(out: &mut String, target: &str) {
     let (before_query, query) = match target.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (target, None),
     };
-    let mut out = redact_userinfo(before_query);
+    push_redacted_userinfo(out, before_query);
     if let Some(query) = query {
         out.push('?');
         let (query, fragment) = match query.split_once('#') {
@@ -278,23 +288,45 @@ pub fn redact_target(target: &str) -> String {
             out.push_str(fragment);
         }
     }
-    out
 }
 
 /// `scheme://user:pass@host/path` -> `scheme://<redacted>@host/path`. Also covers an
 /// authority-form target (`user:pass@host:443`, as in CONNECT).
 fn redact_userinfo(uri: &str) -> String {
-    let (prefix, rest) = match uri.find("://") {
-        Some(i) => uri.split_at(i + 3),
+    let mut out = String::with_capacity(uri.len());
+    push_redacted_userinfo(&mut out, uri);
+    out
+}
+
+/// Appends `uri` to `out`, redacted as [`redact_userinfo`] says.
+fn push_redacted_userinfo(out: &mut String, uri: &str) {
+    let (prefix, rest) = match find_scheme_end(uri) {
+        Some(i) => uri.split_at(i),
         None if !uri.starts_with('/') => ("", uri),
-        None => return uri.to_string(),
+        None => {
+            out.push_str(uri);
+            return;
+        }
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     match authority.rfind('@') {
-        Some(at) => format!("{prefix}{REDACTED}{}{path}", &authority[at..]),
-        None => uri.to_string(),
+        Some(at) => {
+            out.push_str(prefix);
+            out.push_str(REDACTED);
+            out.push_str(authority.get(at..).unwrap_or_default());
+            out.push_str(path);
+        }
+        None => out.push_str(uri),
     }
+}
+
+/// Offset just past the first `://` in `uri` (a byte search: no substring searcher to set up).
+fn find_scheme_end(uri: &str) -> Option<usize> {
+    uri.as_bytes()
+        .windows(3)
+        .position(|w| w == b"://")
+        .map(|i| i + 3)
 }
 
 /// Commands of text protocols whose arguments are credentials (SMTP/POP3 `AUTH`, `PASS`, FTP
