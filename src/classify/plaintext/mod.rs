@@ -229,6 +229,20 @@ fn frame_suffix(frame: Option<u64>) -> String {
     text
 }
 
+/// The longest ` (frame N)` suffix: `N` is a `u64`.
+const FRAME_SUFFIX_MAX: usize = " (frame )".len() + 20;
+
+/// A reason sentence made of `pieces`, with room left for the frame suffix that [`examine`]
+/// appends: the same text as `format!` would build, in one exact allocation.
+fn sentence(pieces: &[&str]) -> String {
+    let len: usize = pieces.iter().map(|p| p.len()).sum();
+    let mut text = String::with_capacity(len + FRAME_SUFFIX_MAX);
+    for piece in pieces {
+        text.push_str(piece);
+    }
+    text
+}
+
 /// Appends ` (frame N)` to `text` when the frame is known.
 fn push_frame_suffix(text: &mut String, frame: Option<u64>) {
     if let Some(f) = frame {
@@ -348,10 +362,16 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
     } else {
         "HTTP/1.1"
     };
-    let text = format!(
-        "{who} sent an {version} {what} in cleartext: `{}`",
-        head.line
-    );
+    let text = sentence(&[
+        who,
+        " sent an ",
+        version,
+        " ",
+        what,
+        " in cleartext: `",
+        &head.line,
+        "`",
+    ]);
     // The head is consumed: its quoted line, credential names and sample headers move here.
     let mut f = Finding::new(side, Rank::Http1, head.protocol, head.line, 0);
     f.reasons.push((text, Some(0)));
