@@ -1,5 +1,6 @@
 //! Quoting captured bytes: printable text kept, everything else escaped, length bounded.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// Appends `bytes` to `out` with control characters, backslashes and invalid UTF-8 escaped
@@ -40,8 +41,36 @@ pub fn escape_into(out: &mut String, bytes: &[u8], max_chars: usize) -> bool {
     true
 }
 
+/// `bytes` as text when escaping would leave them unchanged: printable ASCII (space to `~`)
+/// without a backslash. Each byte is then one character, so the byte length is the length in
+/// characters.
+pub fn plain_ascii(bytes: &[u8]) -> Option<&str> {
+    // A fold without an early exit, so that the compiler can test many bytes at once.
+    let plain = bytes.iter().fold(true, |plain, &b| {
+        plain & (b' '..=b'~').contains(&b) & (b != b'\\')
+    });
+    if plain {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
+}
+
+/// `bytes` escaped (see [`escape_into`]), borrowed when escaping changes nothing and the text fits
+/// in `max_chars`; the same text as [`escape`] either way.
+pub fn escape_cow(bytes: &[u8], max_chars: usize) -> Cow<'_, str> {
+    match plain_ascii(bytes) {
+        Some(text) if text.len() <= max_chars => Cow::Borrowed(text),
+        _ => Cow::Owned(escape(bytes, max_chars)),
+    }
+}
+
 /// `bytes` escaped, cut to `max_chars` characters with a trailing `…` when longer.
 pub fn escape(bytes: &[u8], max_chars: usize) -> String {
+    // Common case: text that needs no escaping and fits is copied as it is.
+    if let Some(text) = plain_ascii(bytes).filter(|t| t.len() <= max_chars) {
+        return text.to_string();
+    }
     let mut out = String::new();
     if escape_into(&mut out, bytes, max_chars) {
         return out;
@@ -83,6 +112,44 @@ mod tests {
             "a\\r\\n\\t\\\\b\\x00\\x7f\\xff"
         );
         assert_eq!(escape("héllo ✓".as_bytes(), 120), "héllo ✓");
+    }
+
+    #[test]
+    fn plain_text_is_borrowed_and_reads_as_escaped() {
+        let full = |bytes: &[u8], max: usize| {
+            let mut out = String::new();
+            if escape_into(&mut out, bytes, max) {
+                return out;
+            }
+            out.clear();
+            escape_into(&mut out, bytes, max.saturating_sub(1));
+            out.push('…');
+            out
+        };
+        assert!(matches!(
+            escape_cow(b"Host: a", 80),
+            Cow::Borrowed("Host: a")
+        ));
+        assert!(matches!(escape_cow(b"a\\b", 80), Cow::Owned(_)));
+        assert!(matches!(escape_cow(b"abcdef", 4), Cow::Owned(_)));
+        for bytes in [
+            &b"GET / HTTP/1.1"[..],
+            b"~ !",
+            b"a\\b",
+            b"tab\there",
+            b"\x7f",
+            b"\x1f",
+            b"caf\xc3\xa9",
+            b"\xc2\x85",
+            b"\xff",
+            b"abcdef",
+            b"",
+        ] {
+            for max in [0, 1, 3, 4, 6, 80] {
+                assert_eq!(escape(bytes, max), full(bytes, max), "{bytes:?} {max}");
+                assert_eq!(escape_cow(bytes, max), full(bytes, max), "{bytes:?} {max}");
+            }
+        }
     }
 
     #[test]

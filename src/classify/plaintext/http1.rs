@@ -1,7 +1,11 @@
 //! HTTP/1.x: request and status lines, and the head (headers) that follows them.
 
-use super::escape::{escape, first_line, truncate};
-use super::redact::{self, has_credentials, redact_http_head, redact_target, split_header};
+use std::borrow::Cow;
+
+use super::escape::{escape_cow, first_line, truncate};
+use super::redact::{
+    self, head_line, note_credential, redact_start_line, redact_target, redacted_header, HeadLine,
+};
 
 /// Methods recognised from the first bytes alone (RFC 9110, WebDAV and its extensions, and a few
 /// common extensions). `PRI` is the HTTP/2 preface, not a method.
@@ -106,48 +110,53 @@ pub struct Head {
 }
 
 /// Parses the head at the start of `bytes` if it begins with a request or status line.
+///
+/// One pass over the head's lines, up to the blank line that ends it (or the end of the first
+/// [`MAX_HEAD`] bytes): each line is escaped on its own (so that escaping never merges or splits
+/// lines; a line of plain printable ASCII is borrowed as it is), then read once for redaction,
+/// credential names and sample headers.
 pub fn parse(bytes: &[u8]) -> Option<Head> {
     let start = parse_start_line(first_line(bytes))?;
     let window = bytes.get(..MAX_HEAD).unwrap_or(bytes);
-    let end = find_head_end(window);
-    let head_bytes = end.and_then(|e| window.get(..e)).unwrap_or(window);
+    let mut lines = lines_with_ends(window);
 
-    // Escape each raw line separately so that escaping never merges or splits lines.
-    let mut text = String::new();
-    for line in head_bytes.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        text.push_str(&escape(line, MAX_HEAD));
-        text.push('\n');
-    }
-    let redacted = redact_http_head(&text);
-    let credentials = has_credentials(&text);
+    let first_text = lines
+        .next()
+        .map(|(line, _)| escaped_line(line))
+        .unwrap_or_default();
+    let mut credentials = Vec::new();
+    let first = redact_first_line(&first_text, &mut credentials);
 
     let mut headers = Vec::new();
     let mut upgrade_h2c = false;
-    for line in redacted.lines().skip(1) {
-        let Some((name, value)) = split_header(line) else {
-            continue;
-        };
-        let value = value.trim();
-        let lower = name.to_ascii_lowercase();
-        if lower == "upgrade"
-            && value
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("h2c"))
-        {
-            upgrade_h2c = true;
+    let mut end = None;
+    for (line, next) in lines {
+        // `\r\n\r\n` or `\n\n`: the head ends just past the blank line.
+        if matches!(line, b"" | b"\r") && next.is_some() {
+            end = next;
+            break;
         }
-        if SAMPLE_HEADERS.contains(&lower.as_str())
-            && !redact::is_sensitive_header(name)
-            && !headers
-                .iter()
-                .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case(name))
-        {
-            headers.push((name.to_string(), truncate(value, MAX_VALUE_CHARS)));
+        match head_line(&escaped_line(line)) {
+            HeadLine::Sensitive(name) => note_credential(&mut credentials, name),
+            HeadLine::Header(name, value) => {
+                let value = value.trim();
+                upgrade_h2c |= offers_h2c(name, value);
+                // Sample headers are never sensitive: a `Header` line is not a credential.
+                if SAMPLE_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s))
+                    && !headers
+                        .iter()
+                        .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case(name))
+                {
+                    headers.push((name.to_string(), truncate(value, MAX_VALUE_CHARS)));
+                }
+            }
+            // A continuation is never a header (a name cannot start with whitespace), and only the
+            // start line is quoted: whether a continuation of a secret would be dropped from a
+            // redacted head does not matter here.
+            HeadLine::Continuation | HeadLine::Other => {}
         }
     }
 
-    let first = redacted.lines().next().unwrap_or_default();
     let version = first.rsplit(' ').next().unwrap_or_default();
     let status_version = first.split(' ').next().unwrap_or_default();
     let protocol = match &start {
@@ -166,10 +175,37 @@ pub fn parse(bytes: &[u8]) -> Option<Head> {
     })
 }
 
-/// Cuts a long start line inside its target, keeping the method and the version visible.
-fn truncate_line(line: &str) -> String {
+/// The escaped first line of a head as quoted, redacted as [`redact::redact_http_head`] does: a
+/// request line with its target redacted, a status line unchanged, and in the odd case where the
+/// line also splits as a header (`X-TOKEN :a HTTP/1.1`), that header redacted or kept like any
+/// other. A credential header it names is added to `credentials` (see
+/// [`redact::first_line_names_credential`]).
+fn redact_first_line<'a>(text: &'a str, credentials: &mut Vec<String>) -> Cow<'a, str> {
+    match head_line(text) {
+        HeadLine::Sensitive(name) => {
+            if redact::first_line_names_credential(text) {
+                note_credential(credentials, name);
+            }
+            Cow::Owned(redacted_header(name))
+        }
+        HeadLine::Header(..) => Cow::Borrowed(text),
+        HeadLine::Continuation | HeadLine::Other => Cow::Owned(redact_start_line(text)),
+    }
+}
+
+/// An `Upgrade` header whose comma-separated list names h2c.
+fn offers_h2c(name: &str, value: &str) -> bool {
+    name.eq_ignore_ascii_case("upgrade")
+        && value
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("h2c"))
+}
+
+/// Cuts a long start line inside its target, keeping the method and the version visible. A
+/// line that fits is returned as it is (moved, not copied, when it is already owned).
+fn truncate_line(line: Cow<'_, str>) -> String {
     if line.chars().count() <= MAX_LINE_CHARS {
-        return line.to_string();
+        return line.into_owned();
     }
     let parts: Vec<&str> = line.splitn(3, ' ').collect();
     if let [method, target, version] = parts.as_slice() {
@@ -179,24 +215,25 @@ fn truncate_line(line: &str) -> String {
             return format!("{method} {} {version}", truncate(target, room.max(2)));
         }
     }
-    truncate(line, MAX_LINE_CHARS)
+    truncate(&line, MAX_LINE_CHARS)
 }
 
-/// Offset just past `\r\n\r\n` (or `\n\n`), if present.
-fn find_head_end(bytes: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(pos) = bytes.get(i..)?.iter().position(|&b| b == b'\n') {
-        let nl = i + pos;
-        let rest = bytes.get(nl + 1..)?;
-        if rest.starts_with(b"\r\n") {
-            return Some(nl + 3);
+/// The lines of `bytes`, each without its `\n` (a `\r` before it is kept), with the offset just
+/// past that `\n` (`None` for a last line that has none).
+fn lines_with_ends(bytes: &[u8]) -> impl Iterator<Item = (&[u8], Option<usize>)> {
+    let mut offset = 0;
+    bytes.split_inclusive(|&b| b == b'\n').map(move |piece| {
+        offset += piece.len();
+        match piece.strip_suffix(b"\n") {
+            Some(line) => (line, Some(offset)),
+            None => (piece, None),
         }
-        if rest.starts_with(b"\n") {
-            return Some(nl + 2);
-        }
-        i = nl + 1;
-    }
-    None
+    })
+}
+
+/// A head line as quoted: without its `\r`, escaped on its own.
+fn escaped_line(line: &[u8]) -> Cow<'_, str> {
+    escape_cow(line.strip_suffix(b"\r").unwrap_or(line), MAX_HEAD)
 }
 
 fn parse_start_line(line: &[u8]) -> Option<StartLine> {
@@ -235,7 +272,7 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine> {
     }
     Some(StartLine::Request {
         method: method.to_string(),
-        target: redact_target(&escape(target, MAX_HEAD)),
+        target: redact_target(&escape_cow(target, MAX_HEAD)),
     })
 }
 
@@ -338,6 +375,251 @@ mod tests {
         let head = parse(b"POST /login HTTP/1.1\r\nCookie: sid=abc").unwrap();
         assert_eq!(head.end, None);
         assert_eq!(head.credentials, ["Cookie"]);
+    }
+
+    /// The multi-pass reading `parse` replaced, kept to check that the one-pass reading gives the
+    /// same head: each line escaped into one text, the whole text redacted, credentials read from
+    /// the text, sample headers read from the redacted text, names compared through lowercase
+    /// copies.
+    mod reference {
+        use super::super::*;
+        use crate::classify::plaintext::escape::escape;
+        use crate::classify::plaintext::redact::{split_header, REDACTED};
+
+        fn is_sensitive_header(name: &str) -> bool {
+            let words = [
+                "token",
+                "secret",
+                "password",
+                "passwd",
+                "api-key",
+                "api_key",
+                "apikey",
+                "session",
+                "cookie",
+                "credential",
+                "authorization",
+            ];
+            let names = [
+                "authorization",
+                "proxy-authorization",
+                "cookie",
+                "set-cookie",
+                "x-api-key",
+                "x-auth-token",
+            ];
+            let lower = name.trim().to_ascii_lowercase();
+            names.contains(&lower.as_str()) || words.iter().any(|w| lower.contains(w))
+        }
+
+        fn redact_http_head(text: &str) -> String {
+            let mut out = String::new();
+            let mut in_sensitive = false;
+            for (i, raw) in text.split_inclusive('\n').enumerate() {
+                let body = raw.trim_end_matches(['\r', '\n']);
+                let ending = &raw[body.len()..];
+                if i == 0 && split_header(body).is_none() {
+                    out.push_str(&redact_start_line(body));
+                    out.push_str(ending);
+                    continue;
+                }
+                if body.starts_with([' ', '\t']) && !body.trim().is_empty() {
+                    if !in_sensitive {
+                        out.push_str(raw);
+                    }
+                    continue;
+                }
+                match split_header(body) {
+                    Some((name, _)) if is_sensitive_header(name) => {
+                        in_sensitive = true;
+                        out.push_str(&format!("{name}: {REDACTED}{ending}"));
+                    }
+                    _ => {
+                        in_sensitive = false;
+                        out.push_str(raw);
+                    }
+                }
+            }
+            out
+        }
+
+        fn has_credentials(head: &str) -> Vec<String> {
+            let mut names: Vec<String> = Vec::new();
+            for (i, line) in head.split('\n').enumerate() {
+                let line = line.trim_end_matches('\r');
+                if line.starts_with([' ', '\t']) {
+                    continue;
+                }
+                let Some((name, _)) = split_header(line) else {
+                    continue;
+                };
+                if i == 0 && !line.contains(": ") && line.contains(' ') {
+                    continue;
+                }
+                if is_sensitive_header(name) && !names.iter().any(|n| n.eq_ignore_ascii_case(name))
+                {
+                    names.push(name.to_string());
+                }
+            }
+            names
+        }
+
+        /// Offset just past `\r\n\r\n` (or `\n\n`), if present.
+        fn find_head_end(bytes: &[u8]) -> Option<usize> {
+            let mut i = 0;
+            while let Some(pos) = bytes.get(i..)?.iter().position(|&b| b == b'\n') {
+                let nl = i + pos;
+                let rest = bytes.get(nl + 1..)?;
+                if rest.starts_with(b"\r\n") {
+                    return Some(nl + 3);
+                }
+                if rest.starts_with(b"\n") {
+                    return Some(nl + 2);
+                }
+                i = nl + 1;
+            }
+            None
+        }
+
+        pub fn parse(bytes: &[u8]) -> Option<Head> {
+            let start = parse_start_line(first_line(bytes))?;
+            let window = bytes.get(..MAX_HEAD).unwrap_or(bytes);
+            let end = find_head_end(window);
+            let head_bytes = end.and_then(|e| window.get(..e)).unwrap_or(window);
+            let mut text = String::new();
+            for line in head_bytes.split(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                text.push_str(&escape(line, MAX_HEAD));
+                text.push('\n');
+            }
+            let redacted = redact_http_head(&text);
+            let credentials = has_credentials(&text);
+            let mut headers = Vec::new();
+            let mut upgrade_h2c = false;
+            for line in redacted.lines().skip(1) {
+                let Some((name, value)) = split_header(line) else {
+                    continue;
+                };
+                let value = value.trim();
+                let lower = name.to_ascii_lowercase();
+                if lower == "upgrade"
+                    && value
+                        .split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("h2c"))
+                {
+                    upgrade_h2c = true;
+                }
+                if SAMPLE_HEADERS.contains(&lower.as_str())
+                    && !is_sensitive_header(name)
+                    && !headers
+                        .iter()
+                        .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case(name))
+                {
+                    headers.push((name.to_string(), truncate(value, MAX_VALUE_CHARS)));
+                }
+            }
+            let first = redacted.lines().next().unwrap_or_default();
+            let version = first.rsplit(' ').next().unwrap_or_default();
+            let status_version = first.split(' ').next().unwrap_or_default();
+            let protocol = match &start {
+                StartLine::Request { .. } if version == "HTTP/1.0" => "http/1.0",
+                StartLine::Status { .. } if status_version == "HTTP/1.0" => "http/1.0",
+                _ => "http/1.1",
+            };
+            Some(Head {
+                line: truncate_line(first.into()),
+                start,
+                protocol,
+                headers,
+                credentials,
+                upgrade_h2c,
+                end,
+            })
+        }
+    }
+
+    /// Heads built from pieces that exercise every branch of the reading: sensitive and sample
+    /// names in any case, folded lines (space, tab, blank), control bytes, backslashes, non-ASCII
+    /// text and invalid UTF-8, a start line that also splits as a header, cut heads.
+    fn odd_heads() -> Vec<Vec<u8>> {
+        let starts: [&[u8]; 8] = [
+            b"GET /a?token=x&u=1 HTTP/1.1",
+            b"HTTP/1.0 200 OK",
+            b"X-TOKEN :a HTTP/1.1",
+            b"GET :x?token=t HTTP/1.0",
+            b"POST http://u:p@h/\\x\x01 HTTP/1.1",
+            b"BREW /pot HTTP/1.1",
+            b"GET /caf\xc3\xa9\xff HTTP/1.1",
+            b"HTTP/1.1 101 Switching Protocols",
+        ];
+        let lines: [&[u8]; 24] = [
+            b"Host: h",
+            b"HOST: second",
+            b"user-agent: kube-probe/1.29",
+            b"Cookie: a=1",
+            b"\tc=3",
+            b" b=2",
+            b" \xc2\xa0",
+            b"   ",
+            b"X-Db-Password: hunter2",
+            b"authorization : Basic x",
+            b"Upgrade: websocket, H2C",
+            b"upgrade:h2c",
+            b"Content-Type: text/plain\x00\x7f",
+            b"Server: caf\xc3\xa9 \xe2\x80\x85",
+            b"Via: 1.1 \\proxy\\",
+            b"Sec-Fetch-Mode: cors",
+            b"X-Note: a\rb",
+            b"Bad Header: x",
+            b"x-Session-Id: 77",
+            b"Set-Cookie: s",
+            b"Accept: \xff\xfe",
+            b"Via: second",
+            b"",
+            b"\r",
+        ];
+        let mut heads = Vec::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for round in 0..600 {
+            let mut head = starts[round % starts.len()].to_vec();
+            for _ in 0..next(9) {
+                head.extend_from_slice(if next(2) == 0 { b"\r\n" } else { b"\n" });
+                head.extend_from_slice(lines[next(lines.len())]);
+            }
+            if next(3) > 0 {
+                head.extend_from_slice(b"\r\n\r\nbody: x\r\n");
+            }
+            heads.push(head);
+        }
+        heads
+    }
+
+    #[test]
+    fn one_pass_reading_matches_the_multi_pass_reading() {
+        for head in odd_heads() {
+            for cut in 0..=head.len() {
+                let bytes = &head[..cut];
+                assert_eq!(
+                    parse(bytes),
+                    reference::parse(bytes),
+                    "{:?}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+        }
+        // A head longer than the parsed window, and lines that escape past it.
+        let mut long = b"GET /x HTTP/1.1\r\nHost: ".to_vec();
+        long.extend(std::iter::repeat_n(0x01u8, MAX_HEAD));
+        assert_eq!(parse(&long), reference::parse(&long));
+        let mut long = b"GET /x HTTP/1.1\r\nHost: ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', MAX_HEAD));
+        assert_eq!(parse(&long), reference::parse(&long));
     }
 
     #[test]

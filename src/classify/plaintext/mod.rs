@@ -22,6 +22,8 @@ pub use redact::{
     REDACTED,
 };
 
+use std::fmt::Write;
+
 use crate::flow::{Direction, Flow};
 use crate::intern;
 use crate::model::PlaintextSummary;
@@ -148,19 +150,33 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
         }
     }
 
+    let mut summary = PlaintextSummary {
+        protocol,
+        evidence: intern::str(&best.evidence),
+        frame: best.frame,
+        direction: best.side.name(),
+        rejected: false,
+    };
+    let client_only = client.is_some() && server.is_none();
+    let upgrades_to_tls = [&client, &server]
+        .into_iter()
+        .flatten()
+        .any(|f| f.upgrades_to_tls);
+
+    // The findings are consumed: their reasons, names and headers move into the detection.
     let mut reasons = Vec::new();
     let mut credentials: Vec<String> = Vec::new();
     let mut headers: Vec<(String, String)> = Vec::new();
-    for f in [&client, &server].into_iter().flatten() {
-        reasons.extend(f.reasons.iter().map(|(text, _)| text.clone()));
-        for name in &f.credentials {
-            if !credentials.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                credentials.push(name.clone());
+    for f in [client, server].into_iter().flatten() {
+        reasons.extend(f.reasons.into_iter().map(|(text, _)| text));
+        for name in f.credentials {
+            if !credentials.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                credentials.push(name);
             }
         }
-        for (n, v) in &f.headers {
-            if !headers.iter().any(|(m, _)| m.eq_ignore_ascii_case(n)) {
-                headers.push((n.clone(), v.clone()));
+        for (n, v) in f.headers {
+            if !headers.iter().any(|(m, _)| m.eq_ignore_ascii_case(&n)) {
+                headers.push((n, v));
             }
         }
     }
@@ -168,25 +184,16 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
         reasons.push(format!("{name} header sent in cleartext (value redacted)"));
     }
 
-    let rejected = client.is_some() && server.is_none() && rejection(&flow.dir[1]).is_some();
+    let rejected = client_only && rejection(&flow.dir[1]).is_some();
     if let Some(why) = rejection(&flow.dir[1]).filter(|_| rejected) {
         reasons.push(why);
-    } else if client.is_some() && server.is_none() && flow.dir[1].payload_bytes == 0 {
+    } else if client_only && flow.dir[1].payload_bytes == 0 {
         reasons.push("no answer from the server in the capture".to_string());
     }
 
-    let upgrades_to_tls = [&client, &server]
-        .into_iter()
-        .flatten()
-        .any(|f| f.upgrades_to_tls);
+    summary.rejected = rejected;
     Some(Detection {
-        summary: PlaintextSummary {
-            protocol,
-            evidence: intern::str(&best.evidence),
-            frame: best.frame,
-            direction: best.side.name(),
-            rejected,
-        },
+        summary,
         reasons,
         credentials,
         headers,
@@ -217,7 +224,31 @@ fn rejection(server: &Direction) -> Option<String> {
 }
 
 fn frame_suffix(frame: Option<u64>) -> String {
-    frame.map(|f| format!(" (frame {f})")).unwrap_or_default()
+    let mut text = String::new();
+    push_frame_suffix(&mut text, frame);
+    text
+}
+
+/// The longest ` (frame N)` suffix: `N` is a `u64`.
+const FRAME_SUFFIX_MAX: usize = " (frame )".len() + 20;
+
+/// A reason sentence made of `pieces`, with room left for the frame suffix that [`examine`]
+/// appends: the same text as `format!` would build, in one exact allocation.
+fn sentence(pieces: &[&str]) -> String {
+    let len: usize = pieces.iter().map(|p| p.len()).sum();
+    let mut text = String::with_capacity(len + FRAME_SUFFIX_MAX);
+    for piece in pieces {
+        text.push_str(piece);
+    }
+    text
+}
+
+/// Appends ` (frame N)` to `text` when the frame is known.
+fn push_frame_suffix(text: &mut String, frame: Option<u64>) {
+    if let Some(f) = frame {
+        // Writing to a String cannot fail.
+        let _ = write!(text, " (frame {f})");
+    }
 }
 
 /// The bytes of a direction that are read: from the start up to the first hole.
@@ -251,7 +282,7 @@ fn examine(dir: &Direction, side: Side) -> Option<Finding> {
     // Each reason names the frame that carried the bytes it speaks of.
     for (text, at) in &mut finding.reasons {
         if let Some(at) = *at {
-            text.push_str(&frame_suffix(dir.frame_at(at)));
+            push_frame_suffix(text, dir.frame_at(at));
         }
     }
     Some(finding)
@@ -331,14 +362,21 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
     } else {
         "HTTP/1.1"
     };
-    let mut f = Finding::new(side, Rank::Http1, head.protocol, head.line.clone(), 0);
-    let text = format!(
-        "{who} sent an {version} {what} in cleartext: `{}`",
-        head.line
-    );
+    let text = sentence(&[
+        who,
+        " sent an ",
+        version,
+        " ",
+        what,
+        " in cleartext: `",
+        &head.line,
+        "`",
+    ]);
+    // The head is consumed: its quoted line, credential names and sample headers move here.
+    let mut f = Finding::new(side, Rank::Http1, head.protocol, head.line, 0);
     f.reasons.push((text, Some(0)));
-    f.credentials = head.credentials.clone();
-    f.headers = head.headers.clone();
+    f.credentials = head.credentials;
+    f.headers = head.headers;
     if let http1::StartLine::Status { code } = head.start {
         f.status = Some(code);
     }
@@ -369,16 +407,16 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
         match walk {
             Some(w) if !w.frames.is_empty() || after.starts_with(h2::PREFACE) => {
                 let facts = h2::facts(&w);
-                let mut h = h2_finding(side, &facts, head.line.clone(), 0);
+                let mut h = h2_finding(side, &facts, f.evidence.clone(), 0);
                 let mut reasons = std::mem::take(&mut f.reasons);
                 let text = format!("{who} upgraded the connection to HTTP/2 cleartext (h2c)");
                 reasons.push((text, None));
                 reasons.append(&mut h.reasons);
                 h.reasons = reasons;
-                h.evidence = head.line.clone();
+                h.evidence = std::mem::take(&mut f.evidence);
                 h.offset = 0;
-                h.credentials.extend(f.credentials.iter().cloned());
-                h.headers.splice(0..0, f.headers.iter().cloned());
+                h.credentials.append(&mut f.credentials);
+                h.headers.splice(0..0, f.headers);
                 h.status = f.status;
                 return h;
             }

@@ -40,13 +40,64 @@ const SENSITIVE_PARAMS: [&str; 7] = ["pwd", "pass", "key", "sig", "signature", "
 
 /// The header (or HPACK field) `name` carries credentials.
 pub fn is_sensitive_header(name: &str) -> bool {
-    let lower = name.trim().to_ascii_lowercase();
-    SENSITIVE_NAMES.contains(&lower.as_str()) || SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
+    let name = name.trim();
+    SENSITIVE_NAMES.iter().any(|n| name.eq_ignore_ascii_case(n)) || has_sensitive_word(name)
 }
 
 fn is_sensitive_param(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SENSITIVE_PARAMS.contains(&lower.as_str()) || SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
+    SENSITIVE_PARAMS
+        .iter()
+        .any(|p| name.eq_ignore_ascii_case(p))
+        || has_sensitive_word(name)
+}
+
+/// `name` contains one of [`SENSITIVE_WORDS`], ignoring ASCII case: the same answer as
+/// lowercasing it with `to_ascii_lowercase` and calling `contains` for each word, without the
+/// lowercase copy (ASCII lowercasing keeps every byte in place, and a non-ASCII byte only matches
+/// itself). One pass over the name: only a position whose byte may start a word is compared.
+fn has_sensitive_word(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (0..bytes.len()).any(|i| {
+        let rest = bytes.get(i..).unwrap_or_default();
+        rest.first()
+            .is_some_and(|&b| initial_bit(b) & SENSITIVE_WORD_INITIALS != 0)
+            && SENSITIVE_WORDS
+                .iter()
+                .any(|w| starts_with_ignore_ascii_case(rest, w.as_bytes()))
+    })
+}
+
+/// The [`initial_bit`]s of the first bytes of [`SENSITIVE_WORDS`].
+const SENSITIVE_WORD_INITIALS: u32 = initials(&SENSITIVE_WORDS);
+
+/// A bit standing for byte `b` as the start of a word: one bit per ASCII letter (either case),
+/// one shared by every other byte (so a word starting with a non-letter is still compared).
+const fn initial_bit(b: u8) -> u32 {
+    let lower = b.to_ascii_lowercase();
+    if lower.is_ascii_lowercase() {
+        1 << (lower - b'a')
+    } else {
+        1 << 26
+    }
+}
+
+/// The union of the [`initial_bit`]s of the words' first bytes.
+const fn initials(mut words: &[&str]) -> u32 {
+    let mut bits = 0;
+    while let Some((word, rest)) = words.split_first() {
+        if let Some(&first) = word.as_bytes().first() {
+            bits |= initial_bit(first);
+        }
+        words = rest;
+    }
+    bits
+}
+
+/// `bytes` starts with `prefix`, ignoring ASCII case.
+fn starts_with_ignore_ascii_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 /// Splits a header line into `(name, value)`; `None` when it is not `token ":" value`.
@@ -54,11 +105,76 @@ fn is_sensitive_param(name: &str) -> bool {
 pub(super) fn split_header(line: &str) -> Option<(&str, &str)> {
     let (name, value) = line.split_once(':')?;
     let name = name.trim_end();
-    let is_token = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let is_token = !name.is_empty() && name.bytes().all(is_token_byte);
     is_token.then_some((name, value))
+}
+
+/// A byte allowed in a header name (RFC 9110 `tchar`).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+/// One line of an HTTP/1.x head (without its line ending), as redaction sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeadLine<'a> {
+    /// A folded continuation of the header above: starts with a space or tab and is not blank.
+    Continuation,
+    /// A header that carries credentials: only its name may be shown.
+    Sensitive(&'a str),
+    /// A header that may be quoted: name and value (the value as written, untrimmed).
+    Header(&'a str, &'a str),
+    /// Anything else: a start line, a blank line, a line that is not `name: value`.
+    Other,
+}
+
+/// Reads one line of a head. A line that starts with a space or tab is never a header (a header
+/// name cannot start with whitespace), whether or not it is a continuation.
+pub(super) fn head_line(body: &str) -> HeadLine<'_> {
+    if body.starts_with([' ', '\t']) && !body.trim().is_empty() {
+        return HeadLine::Continuation;
+    }
+    match split_header(body) {
+        Some((name, _)) if is_sensitive_header(name) => HeadLine::Sensitive(name),
+        Some((name, value)) => HeadLine::Header(name, value),
+        None => HeadLine::Other,
+    }
+}
+
+/// A sensitive header line as quoted: its name and [`REDACTED`].
+pub(super) fn redacted_header(name: &str) -> String {
+    format!("{name}: {REDACTED}")
+}
+
+/// Whether a first line of a head that parses as a credential header (`X-TOKEN :a HTTP/1.1` is
+/// a request line with an unknown method, and also splits as a header) names a credential: only
+/// when it reads like a header (has `": "`) or cannot be a request line (has no space).
+pub(super) fn first_line_names_credential(line: &str) -> bool {
+    line.contains(": ") || !line.contains(' ')
+}
+
+/// Adds `name` to the credential header names unless it is there already (compared
+/// case-insensitively; the first spelling seen is kept).
+pub(super) fn note_credential(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        names.push(name.to_string());
+    }
 }
 
 /// Redacts an HTTP/1.x head (request or status line, then header lines), as far as it goes:
@@ -66,33 +182,29 @@ pub(super) fn split_header(line: &str) -> Option<(&str, &str)> {
 ///
 /// Line endings are kept. A folded continuation line (starting with a space or tab) belongs to
 /// the header above it and is dropped when that header is redacted. The first line's request
-/// target goes through [`redact_target`].
+/// target goes through [`redact_target`] (unless the first line itself splits as a header).
 pub fn redact_http_head(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_sensitive = false;
     for (i, raw) in text.split_inclusive('\n').enumerate() {
         let body = raw.trim_end_matches(['\r', '\n']);
-        let ending = &raw[body.len()..];
-        if i == 0 && split_header(body).is_none() {
-            out.push_str(&redact_start_line(body));
-            out.push_str(ending);
-            continue;
-        }
-        if body.starts_with([' ', '\t']) && !body.trim().is_empty() {
-            if !in_sensitive {
-                out.push_str(raw);
-            }
-            continue;
-        }
-        match split_header(body) {
-            Some((name, _)) if is_sensitive_header(name) => {
+        let ending = raw.get(body.len()..).unwrap_or_default();
+        match head_line(body) {
+            HeadLine::Sensitive(name) => {
                 in_sensitive = true;
-                out.push_str(name);
-                out.push_str(": ");
-                out.push_str(REDACTED);
+                out.push_str(&redacted_header(name));
                 out.push_str(ending);
             }
-            _ => {
+            HeadLine::Continuation | HeadLine::Other if i == 0 => {
+                out.push_str(&redact_start_line(body));
+                out.push_str(ending);
+            }
+            HeadLine::Continuation => {
+                if !in_sensitive {
+                    out.push_str(raw);
+                }
+            }
+            HeadLine::Header(..) | HeadLine::Other => {
                 in_sensitive = false;
                 out.push_str(raw);
             }
@@ -107,36 +219,32 @@ pub fn has_credentials(head: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for (i, line) in head.split('\n').enumerate() {
         let line = line.trim_end_matches('\r');
-        if line.starts_with([' ', '\t']) {
-            continue;
-        }
-        let Some((name, _)) = split_header(line) else {
-            continue;
-        };
-        if i == 0 && !line.contains(": ") && line.contains(' ') {
-            continue;
-        }
-        if is_sensitive_header(name) && !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            names.push(name.to_string());
+        if let HeadLine::Sensitive(name) = head_line(line) {
+            if i > 0 || first_line_names_credential(line) {
+                note_credential(&mut names, name);
+            }
         }
     }
     names
 }
 
 /// Redacts a request line (`METHOD target VERSION`); other start lines are returned unchanged.
-fn redact_start_line(line: &str) -> String {
+pub(super) fn redact_start_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
     let mut parts = line.splitn(3, ' ');
     match (parts.next(), parts.next(), parts.next()) {
         (Some(method), Some(target), rest) if !line.starts_with("HTTP/") => {
-            let mut out = format!("{method} {}", redact_target(target));
+            out.push_str(method);
+            out.push(' ');
+            push_redacted_target(&mut out, target);
             if let Some(rest) = rest {
                 out.push(' ');
                 out.push_str(rest);
             }
-            out
         }
-        _ => line.to_string(),
+        _ => out.push_str(line),
     }
+    out
 }
 
 /// Redacts a request target or URI: the userinfo of an absolute URI (`http://user:pass@host/`
@@ -144,11 +252,18 @@ fn redact_start_line(line: &str) -> String {
 /// (`?access_token=abc&u=normal` becomes `?access_token=<redacted>&u=normal`). The rest of the
 /// query string is kept: it identifies the request.
 pub fn redact_target(target: &str) -> String {
+    let mut out = String::with_capacity(target.len());
+    push_redacted_target(&mut out, target);
+    out
+}
+
+/// Appends `target` to `out`, redacted as [`redact_target`] says.
+fn push_redacted_target(out: &mut String, target: &str) {
     let (before_query, query) = match target.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (target, None),
     };
-    let mut out = redact_userinfo(before_query);
+    push_redacted_userinfo(out, before_query);
     if let Some(query) = query {
         out.push('?');
         let (query, fragment) = match query.split_once('#') {
@@ -173,23 +288,45 @@ pub fn redact_target(target: &str) -> String {
             out.push_str(fragment);
         }
     }
-    out
 }
 
 /// `scheme://user:pass@host/path` -> `scheme://<redacted>@host/path`. Also covers an
 /// authority-form target (`user:pass@host:443`, as in CONNECT).
 fn redact_userinfo(uri: &str) -> String {
-    let (prefix, rest) = match uri.find("://") {
-        Some(i) => uri.split_at(i + 3),
+    let mut out = String::with_capacity(uri.len());
+    push_redacted_userinfo(&mut out, uri);
+    out
+}
+
+/// Appends `uri` to `out`, redacted as [`redact_userinfo`] says.
+fn push_redacted_userinfo(out: &mut String, uri: &str) {
+    let (prefix, rest) = match find_scheme_end(uri) {
+        Some(i) => uri.split_at(i),
         None if !uri.starts_with('/') => ("", uri),
-        None => return uri.to_string(),
+        None => {
+            out.push_str(uri);
+            return;
+        }
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     match authority.rfind('@') {
-        Some(at) => format!("{prefix}{REDACTED}{}{path}", &authority[at..]),
-        None => uri.to_string(),
+        Some(at) => {
+            out.push_str(prefix);
+            out.push_str(REDACTED);
+            out.push_str(authority.get(at..).unwrap_or_default());
+            out.push_str(path);
+        }
+        None => out.push_str(uri),
     }
+}
+
+/// Offset just past the first `://` in `uri` (a byte search: no substring searcher to set up).
+fn find_scheme_end(uri: &str) -> Option<usize> {
+    uri.as_bytes()
+        .windows(3)
+        .position(|w| w == b"://")
+        .map(|i| i + 3)
 }
 
 /// Commands of text protocols whose arguments are credentials (SMTP/POP3 `AUTH`, `PASS`, FTP
@@ -298,6 +435,56 @@ mod tests {
                 "AUTHORIZATION"
             ]
         );
+    }
+
+    #[test]
+    fn sensitive_words_are_found_in_any_case_and_place() {
+        // The same answers as lowercasing the name and searching it for each word.
+        let by_lowercase = |name: &str| {
+            let lower = name.trim().to_ascii_lowercase();
+            SENSITIVE_NAMES.contains(&lower.as_str())
+                || SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
+        };
+        for name in [
+            "Host",
+            "X-Goog-Api-KEY",
+            "x-upstream-sessionid",
+            "MyToken",
+            "tokenizer-version",
+            "TOKE",
+            "Cookie2",
+            " cookie ",
+            "X-Passwd-Hint",
+            "X-SECRETS",
+            "credentials-ref",
+            "Proxy-Authorization",
+            "proxy-authorizatio",
+            "x-auth-token",
+            "Caf\u{e9}-Token",
+            "t\u{f6}ken",
+            "",
+            "ApiKey",
+            "api.key",
+        ] {
+            assert_eq!(is_sensitive_header(name), by_lowercase(name), "{name:?}");
+        }
+        assert!(is_sensitive_param("ACCESS_TOKEN") && is_sensitive_param("Sig"));
+        assert!(!is_sensitive_param("state") && !is_sensitive_param("keys"));
+    }
+
+    #[test]
+    fn word_initials_cover_every_word() {
+        for w in SENSITIVE_WORDS {
+            let first = w.as_bytes()[0];
+            assert_ne!(initial_bit(first) & SENSITIVE_WORD_INITIALS, 0, "{w}");
+            assert_ne!(
+                initial_bit(first.to_ascii_uppercase()) & SENSITIVE_WORD_INITIALS,
+                0
+            );
+        }
+        // A byte that starts no word is skipped.
+        assert_eq!(initial_bit(b'h') & SENSITIVE_WORD_INITIALS, 0);
+        assert_eq!(initial_bit(b'-') & SENSITIVE_WORD_INITIALS, 0);
     }
 
     #[test]

@@ -632,3 +632,18 @@ fn quoted_bytes_cannot_forge_frame_numbers() {
         "client sent an HTTP/1.1 request in cleartext: `GET /{frame}/{frame@0} HTTP/1.1` (frame 4)"
     );
 }
+
+#[test]
+fn reason_sentences_have_room_for_the_frame_suffix() {
+    let mut text = sentence(&["client", " sent an ", "HTTP/1.1", " request"]);
+    assert_eq!(text, "client sent an HTTP/1.1 request");
+    let capacity = text.capacity();
+    push_frame_suffix(&mut text, Some(u64::MAX));
+    assert_eq!(
+        text,
+        format!("client sent an HTTP/1.1 request (frame {})", u64::MAX)
+    );
+    assert_eq!(text.capacity(), capacity, "the suffix fits without growing");
+    push_frame_suffix(&mut text, None);
+    assert!(text.ends_with(&format!("(frame {})", u64::MAX)));
+}
