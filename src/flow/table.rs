@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use super::key::{fmix64, FlowKey, KeyBuildHasher};
 use super::reassembly::Reassembler;
 use super::{ClientBy, Direction, Flow, FlowLimits, FlowTail};
-use crate::decode::{Segment, TcpFlags};
+use crate::decode::{Endpoint, Segment, TcpFlags};
 
 /// Largest prefix the table buffers per direction, whatever the limits say (offsets are `u32`).
 const MAX_PREFIX: usize = 1 << 30;
@@ -114,41 +114,94 @@ enum Slot {
     Tomb(Box<Tomb>),
 }
 
+/// An ended flow already handed out: what counting its late segments needs, and the counts.
+/// A capture holds one per connection that closed within the last linger, so it is kept
+/// small (80 bytes); the public [`FlowTail`] is built when the counts are handed out.
 #[derive(Debug)]
 struct Tomb {
-    /// The handed-out flow's `a` is the key's lower endpoint.
-    a_is_lo: bool,
-    /// Initial sequence numbers sent by `a` and `b`.
-    isn: [Option<u32>; 2],
-    tail: FlowTail,
-    /// Some late segment was counted.
-    touched: bool,
+    first_frame: u64,
+    last_frame: u64,
+    last_ts: i64,
+    /// The handed-out flow's `a`: index 0 of the arrays is `a` → `b`.
+    a: Endpoint,
+    /// Late segments per direction.
+    packets: [u64; 2],
+    /// Initial sequence numbers sent by `a` and `b` (where [`Tomb::HAS_ISN`] says so).
+    isn: [u32; 2],
+    /// [`Tomb::A_IS_LO`], [`Tomb::HAS_ISN`], [`Tomb::TOUCHED`], [`Tomb::LOOPBACK`] bits.
+    bits: u8,
+    /// First late FIN and RST frame per direction (`[fin a, fin b, rst a, rst b]`), once a late
+    /// FIN or RST came: most tombstones only ever count a last ACK.
+    closes: Option<Box<[Option<u64>; 4]>>,
 }
 
 impl Tomb {
+    /// The handed-out flow's `a` is the key's lower endpoint.
+    const A_IS_LO: u8 = 1;
+    /// `isn[0]` and `isn[1]` are known (two bits).
+    const HAS_ISN: [u8; 2] = [2, 4];
+    /// Some late segment was counted.
+    const TOUCHED: u8 = 8;
+    /// A late segment came from the loopback interface.
+    const LOOPBACK: u8 = 16;
+
+    fn has(&self, bit: u8) -> bool {
+        self.bits & bit != 0
+    }
+
+    fn a_is_lo(&self) -> bool {
+        self.has(Tomb::A_IS_LO)
+    }
+
+    fn touched(&self) -> bool {
+        self.has(Tomb::TOUCHED)
+    }
+
     fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
-        let isn = self
-            .isn
-            .get(usize::from(src_is_lo != self.a_is_lo))
-            .copied()
-            .flatten();
-        fate_of(true, self.tail.last_ts, isn, seg, ts, limits)
+        let d = usize::from(src_is_lo != self.a_is_lo());
+        let isn = Tomb::HAS_ISN
+            .get(d)
+            .filter(|&&bit| self.has(bit))
+            .and_then(|_| self.isn.get(d).copied());
+        fate_of(true, self.last_ts, isn, seg, ts, limits)
     }
 
     fn count(&mut self, seg: &Segment<'_>, frame: u64, ts: i64, src_is_lo: bool) {
-        let d = usize::from(src_is_lo != self.a_is_lo);
-        let t = &mut self.tail;
-        if let (Some(p), Some(f), Some(r)) = (
-            t.packets.get_mut(d),
-            t.fin_frame.get_mut(d),
-            t.rst_frame.get_mut(d),
-        ) {
-            count_late(p, f, r, seg.flags, frame);
+        let d = usize::from(src_is_lo != self.a_is_lo());
+        if let Some(p) = self.packets.get_mut(d) {
+            *p += 1;
         }
-        t.last_frame = t.last_frame.max(frame);
-        t.last_ts = t.last_ts.max(ts);
-        t.loopback_if |= seg.loopback_if;
-        self.touched = true;
+        let (fin, rst) = (seg.flags.fin(), seg.flags.rst());
+        if fin || rst {
+            // The first late FIN and RST of each direction are kept.
+            let closes = self.closes.get_or_insert_with(Box::default);
+            for (seen, i) in [(fin, d), (rst, d + 2)] {
+                if let (true, Some(slot @ None)) = (seen, closes.get_mut(i)) {
+                    *slot = Some(frame);
+                }
+            }
+        }
+        self.last_frame = self.last_frame.max(frame);
+        self.last_ts = self.last_ts.max(ts);
+        if seg.loopback_if {
+            self.bits |= Tomb::LOOPBACK;
+        }
+        self.bits |= Tomb::TOUCHED;
+    }
+
+    /// The late segments counted, as handed out.
+    fn tail(&self) -> FlowTail {
+        let c = self.closes.as_deref().copied().unwrap_or_default();
+        FlowTail {
+            first_frame: self.first_frame,
+            a: self.a,
+            packets: self.packets,
+            last_frame: self.last_frame,
+            last_ts: self.last_ts,
+            fin_frame: [c[0], c[1]],
+            rst_frame: [c[2], c[3]],
+            loopback_if: self.has(Tomb::LOOPBACK),
+        }
     }
 }
 
@@ -382,20 +435,23 @@ impl FlowState {
     /// What stays on the key once the ended flow is handed out.
     fn tomb(&self) -> Tomb {
         let f = &self.flow;
+        let mut bits = if self.a_is_lo { Tomb::A_IS_LO } else { 0 };
+        let mut isn = [0; 2];
+        for ((rx, slot), bit) in self.rx.iter().zip(&mut isn).zip(Tomb::HAS_ISN) {
+            if let Some(n) = rx.isn() {
+                *slot = n;
+                bits |= bit;
+            }
+        }
         Tomb {
-            a_is_lo: self.a_is_lo,
-            isn: [self.rx[0].isn(), self.rx[1].isn()],
-            tail: FlowTail {
-                first_frame: f.first_frame,
-                a: f.a,
-                packets: [0, 0],
-                last_frame: f.last_frame,
-                last_ts: f.last_ts,
-                fin_frame: [None, None],
-                rst_frame: [None, None],
-                loopback_if: false,
-            },
-            touched: false,
+            first_frame: f.first_frame,
+            last_frame: f.last_frame,
+            last_ts: f.last_ts,
+            a: f.a,
+            packets: [0, 0],
+            isn,
+            bits,
+            closes: None,
         }
     }
 
@@ -537,7 +593,7 @@ impl FlowTable {
                                 self.buffered = self.buffered.saturating_sub(old.footprint);
                                 self.done.push(old.finish(cap));
                             }
-                            Slot::Tomb(tomb) if tomb.touched => self.done_tails.push(tomb.tail),
+                            Slot::Tomb(tomb) if tomb.touched() => self.done_tails.push(tomb.tail()),
                             Slot::Tomb(_) => {}
                         }
                     }
@@ -599,7 +655,7 @@ impl FlowTable {
             Slot::Live(state) if state.flow.first_frame == first_frame => state.tomb(),
             _ => return,
         };
-        let last_ts = tomb.tail.last_ts;
+        let last_ts = tomb.last_ts;
         if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(Box::new(tomb))) {
             self.buffered = self.buffered.saturating_sub(state.footprint);
             self.done.push(state.finish(self.cap));
@@ -611,13 +667,13 @@ impl FlowTable {
     fn drop_oldest_tomb(&mut self) -> bool {
         while let Some((key, first_frame, _)) = self.tombs.pop_front() {
             let live = matches!(self.slots.get(&key),
-                Some(Slot::Tomb(t)) if t.tail.first_frame == first_frame);
+                Some(Slot::Tomb(t)) if t.first_frame == first_frame);
             if !live {
                 continue;
             }
             if let Some(Slot::Tomb(tomb)) = self.slots.remove(&key) {
-                if tomb.touched {
-                    self.done_tails.push(tomb.tail);
+                if tomb.touched() {
+                    self.done_tails.push(tomb.tail());
                 }
             }
             self.counters.tombstones_dropped = self.counters.tombstones_dropped.saturating_add(1);
@@ -653,7 +709,7 @@ impl FlowTable {
             self.buffered = self.buffered.saturating_sub(state.footprint);
             if state.ended {
                 let tomb = state.tomb();
-                self.tombs.push_back((key, first_frame, tomb.tail.last_ts));
+                self.tombs.push_back((key, first_frame, tomb.last_ts));
                 self.slots.insert(key, Slot::Tomb(Box::new(tomb)));
             } else {
                 let c = &mut self.counters;
@@ -732,7 +788,7 @@ impl FlowTable {
             }
             budget -= 1;
             let last_ts = match self.slots.get(&key) {
-                Some(Slot::Tomb(t)) if t.tail.first_frame == first_frame => t.tail.last_ts,
+                Some(Slot::Tomb(t)) if t.first_frame == first_frame => t.last_ts,
                 _ => {
                     self.tombs.pop_front();
                     continue;
@@ -741,8 +797,8 @@ impl FlowTable {
             if expired(true, last_ts, now, &self.limits) {
                 self.tombs.pop_front();
                 if let Some(Slot::Tomb(tomb)) = self.slots.remove(&key) {
-                    if tomb.touched {
-                        out.push(tomb.tail);
+                    if tomb.touched() {
+                        out.push(tomb.tail());
                     }
                 }
             } else if last_ts > queued_ts {
@@ -785,7 +841,7 @@ impl FlowTable {
         for slot in self.slots.into_values() {
             match slot {
                 Slot::Live(state) => each(Leftover::Flow(state.finish(cap))),
-                Slot::Tomb(tomb) if tomb.touched => each(Leftover::Tail(tomb.tail)),
+                Slot::Tomb(tomb) if tomb.touched() => each(Leftover::Tail(tomb.tail())),
                 Slot::Tomb(_) => {}
             }
         }
