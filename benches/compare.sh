@@ -13,8 +13,8 @@
 #   PROFILE_MB=200    size of the capture prefix that is profiled
 #   UPDATE=1          0 leaves BENCHMARKS.md alone (tables are still in OUT_DIR/results.md)
 #   NICE=10           niceness of every measured command
-# Needs: cargo, cc, hyperfine, tshark, python3, perf, valgrind (apt-get install hyperfine
-# tshark linux-perf valgrind).
+# Needs: cargo, cc, hyperfine, tshark, python3, perf, valgrind, openssl, script (apt-get install
+# hyperfine tshark linux-perf valgrind openssl util-linux).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,14 +56,22 @@ PACKETS=$(echo "$FLOOR_OUT" | awk '{print $1}')
 J1="$BIN -j 1 -f json -o /dev/null $CAP"
 J2="$BIN -j 2 -f json -o /dev/null $CAP"
 STDIN="cat $CAP | $BIN -j 1 -f json -o /dev/null -"
+HASH="openssl dgst -sha256 $CAP"
+# The progress bar is drawn only on a terminal: `script` gives the run one (the report still
+# goes to /dev/null), and the same run with -q (no bar) is its baseline.
+BAR="script -qec '$J1' /dev/null"
+NOBAR="script -qec '$J1 -q' /dev/null"
 TSHARK_CMD="tshark -r $CAP -Y tls.handshake.type==1 -T fields -e tls.handshake.extensions_server_name > /dev/null"
 
-log "hyperfine: floor, mtlscan -j 1, -j 2, stdin ($RUNS runs each)"
+log "hyperfine: floor, SHA-256, mtlscan -j 1, -j 2, stdin, progress bar ($RUNS runs each)"
 $N hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$OUT/hyperfine.json" \
     -n floor "$OUT/floor $CAP" \
+    -n "SHA-256 of the file" "$HASH" \
     -n "mtlscan -j 1" "$J1" \
     -n "mtlscan -j 2" "$J2" \
-    -n "mtlscan -j 1, stdin" "$STDIN" >&2
+    -n "mtlscan -j 1, stdin" "$STDIN" \
+    -n "mtlscan -j 1 on a terminal, progress bar" "$BAR" \
+    -n "mtlscan -j 1 on a terminal, -q" "$NOBAR" >&2
 
 if [ "${TSHARK:-1}" = 1 ]; then
     log "hyperfine: tshark, one run (about 100 s on 2 GB)"
