@@ -2,6 +2,8 @@
 //! (stops at a hole, then resynchronises on the next plausible chain of records) and handshake
 //! message reassembly (one message over several records, several messages in one record).
 
+use std::borrow::Cow;
+
 use crate::flow::Direction;
 
 /// Record content types.
@@ -256,10 +258,11 @@ fn resync(dir: &Direction, hole: usize) -> Option<(usize, usize)> {
 
 /// One handshake message, reassembled from the handshake records of one direction.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HandshakeMsg {
+pub(crate) struct HandshakeMsg<'a> {
     pub msg_type: u8,
-    /// The body (without the 4-byte header); shorter than `declared_len` when cut.
-    pub body: Vec<u8>,
+    /// The body (without the 4-byte header); shorter than `declared_len` when cut. Borrowed
+    /// from the stream when one record holds it (the usual case), copied together otherwise.
+    pub body: Cow<'a, [u8]>,
     pub declared_len: usize,
     /// The whole body is present.
     pub complete: bool,
@@ -269,59 +272,137 @@ pub(crate) struct HandshakeMsg {
     pub record: usize,
 }
 
+/// The body of one handshake record, placed in the handshake byte sequence of its direction.
+#[derive(Debug, Clone, Copy)]
+struct Piece<'a> {
+    /// Offset of the body's first byte in the sequence.
+    at: usize,
+    /// Offset of the body's first byte in the stream.
+    stream: usize,
+    /// Index of the record in the walk.
+    record: usize,
+    bytes: &'a [u8],
+}
+
+/// The handshake bytes of one direction: the bodies of its handshake records, read as one
+/// sequence without copying them together.
+struct Sequence<'a> {
+    pieces: Vec<Piece<'a>>,
+    len: usize,
+}
+
+impl<'a> Sequence<'a> {
+    /// The handshake record bodies up to a record found after a hole and, when `stop_at_ccs`,
+    /// up to the first ChangeCipherSpec.
+    fn of(records: &[Record<'a>], stop_at_ccs: bool) -> Self {
+        let mut pieces = Vec::new();
+        let mut len = 0usize;
+        for (i, r) in records.iter().enumerate() {
+            if r.after_hole || (stop_at_ccs && r.content_type == CHANGE_CIPHER_SPEC) {
+                break;
+            }
+            if r.content_type != HANDSHAKE {
+                continue;
+            }
+            pieces.push(Piece {
+                at: len,
+                stream: r.offset.saturating_add(HEADER_LEN),
+                record: i,
+                bytes: r.body,
+            });
+            len = len.saturating_add(r.body.len());
+        }
+        Sequence { pieces, len }
+    }
+
+    /// The last piece that starts at or before `at`.
+    fn piece_at(&self, at: usize) -> Option<&Piece<'a>> {
+        let idx = self.pieces.partition_point(|p| p.at <= at);
+        idx.checked_sub(1).and_then(|i| self.pieces.get(i))
+    }
+
+    /// Bytes `start..end` of the sequence (`end` at most its length): borrowed when one record
+    /// holds them all, copied together otherwise.
+    fn slice(&self, start: usize, end: usize) -> Cow<'a, [u8]> {
+        if start >= end {
+            return Cow::Borrowed(&[]);
+        }
+        if let Some(p) = self.piece_at(start) {
+            let within = start.saturating_sub(p.at)..end.saturating_sub(p.at);
+            if let Some(bytes) = p.bytes.get(within) {
+                return Cow::Borrowed(bytes);
+            }
+        }
+        let mut out = Vec::with_capacity(end.saturating_sub(start));
+        for p in &self.pieces {
+            let p_end = p.at.saturating_add(p.bytes.len());
+            if p_end <= start || p.at >= end {
+                continue;
+            }
+            let from = start.max(p.at).saturating_sub(p.at);
+            let to = end.min(p_end).saturating_sub(p.at);
+            out.extend_from_slice(p.bytes.get(from..to).unwrap_or_default());
+        }
+        Cow::Owned(out)
+    }
+
+    /// Frame and record index of the byte at `at` of the sequence.
+    fn locate(&self, dir: &Direction, at: usize) -> (Option<u64>, usize) {
+        match self.piece_at(at) {
+            Some(p) => (
+                dir.frame_at(p.stream.saturating_add(at.saturating_sub(p.at))),
+                p.record,
+            ),
+            None => (None, 0),
+        }
+    }
+}
+
 /// Reassembles the cleartext handshake messages of one direction. Reassembly stops at a record
 /// found after a hole and, when `stop_at_ccs`, at the first ChangeCipherSpec (TLS <= 1.2: the
 /// handshake records after it are encrypted).
-pub(crate) fn handshake_messages(
-    records: &[Record<'_>],
+pub(crate) fn handshake_messages<'a>(
+    records: &[Record<'a>],
     dir: &Direction,
     stop_at_ccs: bool,
-) -> Vec<HandshakeMsg> {
-    // (offset in `buf`, stream offset of that byte, record index) for each appended body.
-    let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
-    let mut buf: Vec<u8> = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        if r.after_hole || (stop_at_ccs && r.content_type == CHANGE_CIPHER_SPEC) {
-            break;
-        }
-        if r.content_type != HANDSHAKE {
-            continue;
-        }
-        pieces.push((buf.len(), r.offset.saturating_add(HEADER_LEN), i));
-        buf.extend_from_slice(r.body);
-    }
-    let locate = |at: usize| -> (Option<u64>, usize) {
-        let idx = pieces.partition_point(|&(b, _, _)| b <= at);
-        match idx.checked_sub(1).and_then(|i| pieces.get(i)) {
-            Some(&(b, s, rec)) => (dir.frame_at(s.saturating_add(at.saturating_sub(b))), rec),
-            None => (None, 0),
-        }
-    };
+) -> Vec<HandshakeMsg<'a>> {
+    let seq = Sequence::of(records, stop_at_ccs);
     let mut msgs = Vec::new();
     let mut at = 0usize;
-    while let Some(head) = buf.get(at..at.saturating_add(4)) {
-        let (msg_type, declared_len) = match head {
+    while at.saturating_add(4) <= seq.len {
+        let head = seq.slice(at, at.saturating_add(4));
+        let (msg_type, declared_len) = match *head {
             [t, a, b, c] => (
-                *t,
-                usize::from(*a) << 16 | usize::from(*b) << 8 | usize::from(*c),
+                t,
+                usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c),
             ),
             _ => break,
         };
         let body_start = at.saturating_add(4);
         let body_end = body_start.saturating_add(declared_len);
-        let body = buf.get(body_start..body_end.min(buf.len())).unwrap_or(&[]);
-        let (frame, record) = locate(at);
+        let body = seq.slice(body_start, body_end.min(seq.len));
+        let (frame, record) = seq.locate(dir, at);
         msgs.push(HandshakeMsg {
             msg_type,
-            body: body.to_vec(),
-            declared_len,
             complete: body.len() == declared_len,
+            body,
+            declared_len,
             frame,
             record,
         });
         at = body_end;
     }
     msgs
+}
+
+/// Whether reassembling with `stop_at_ccs` gives the same messages as without: true unless a
+/// handshake record follows the first ChangeCipherSpec (before any record found after a hole).
+pub(crate) fn same_messages_past_ccs(records: &[Record<'_>]) -> bool {
+    !records
+        .iter()
+        .take_while(|r| !r.after_hole)
+        .skip_while(|r| r.content_type != CHANGE_CIPHER_SPEC)
+        .any(|r| r.content_type == HANDSHAKE)
 }
 
 #[cfg(test)]

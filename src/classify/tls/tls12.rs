@@ -41,7 +41,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Reads a Certificate message into a side.
-fn certificate_side(msg: &HandshakeMsg) -> CertificateSide {
+fn certificate_side(msg: &HandshakeMsg<'_>) -> CertificateSide {
     let chain = parse_tls12_chain(&msg.body);
     let declared = tls12_list_len(&msg.body);
     CertificateSide {
@@ -55,15 +55,15 @@ fn certificate_side(msg: &HandshakeMsg) -> CertificateSide {
 /// Derives the certificate facts of a TLS <= 1.2 handshake from the cleartext messages of each
 /// direction (those before its ChangeCipherSpec).
 pub fn analyze(
-    client_msgs: &[HandshakeMsg],
-    server_msgs: &[HandshakeMsg],
+    client_msgs: &[HandshakeMsg<'_>],
+    server_msgs: &[HandshakeMsg<'_>],
     ch: Option<&ClientHello>,
     sh: Option<&ServerHello>,
     ccs: CcsFrames,
 ) -> Tls12Facts {
     let mut f = Tls12Facts::default();
     // Messages after the ServerHello.
-    let after_sh: Vec<&HandshakeMsg> = server_msgs
+    let after_sh: Vec<&HandshakeMsg<'_>> = server_msgs
         .iter()
         .skip_while(|m| m.msg_type != super::hello::SERVER_HELLO)
         .skip(1)
@@ -179,11 +179,11 @@ mod tests {
     use super::*;
     use crate::classify::tls::certs::tests::spiffe_der;
 
-    fn msg(msg_type: u8, body: Vec<u8>, frame: u64) -> HandshakeMsg {
+    fn msg(msg_type: u8, body: Vec<u8>, frame: u64) -> HandshakeMsg<'static> {
         HandshakeMsg {
             msg_type,
             declared_len: body.len(),
-            body,
+            body: body.into(),
             complete: true,
             frame: Some(frame),
             record: 0,
@@ -220,7 +220,7 @@ mod tests {
         (ch, sh)
     }
 
-    fn server_full(request: bool) -> Vec<HandshakeMsg> {
+    fn server_full(request: bool) -> Vec<HandshakeMsg<'static>> {
         let mut m = vec![
             msg(2, vec![], 4),
             msg(11, cert_body(1), 4),
