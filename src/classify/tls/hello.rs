@@ -290,11 +290,13 @@ fn extension_spans(block: &[u8]) -> impl Iterator<Item = (u16, &[u8], &[u8])> + 
     })
 }
 
-/// Big-endian `u16`s of `bytes`, a trailing odd byte left out.
-fn u16s(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
-    bytes.chunks_exact(2).filter_map(|p| match p {
-        [a, b] => Some(u16::from_be_bytes([*a, *b])),
-        _ => None,
+/// Big-endian `u16`s of `bytes`, a trailing odd byte left out. The iterator knows its length,
+/// so collecting it allocates once.
+fn u16s(bytes: &[u8]) -> impl ExactSizeIterator<Item = u16> + '_ {
+    bytes.chunks_exact(2).map(|p| match p {
+        [a, b] => u16::from_be_bytes([*a, *b]),
+        // `chunks_exact(2)` only yields pairs.
+        _ => 0,
     })
 }
 

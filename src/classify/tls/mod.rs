@@ -555,16 +555,19 @@ impl<'a> Session<'a> {
             }),
             client_stream_broken: broken,
         });
-        let decrypted = ch.and_then(|ch| {
-            let flight: Vec<Record<'_>> = client_after
-                .iter()
-                .filter(|r| r.content_type == APPLICATION_DATA)
-                .skip(inference.early_data_records)
-                .copied()
-                .collect();
-            let server_flight: Vec<Record<'_>> = server_after.to_vec();
-            tls13_keys::decrypt(keylog, &ch.random, suite, &server_flight, &flight)
-        });
+        // Only a session in the key log can be decrypted: the client's flight is gathered for
+        // those alone.
+        let decrypted = ch
+            .filter(|ch| keylog.get(&ch.random).is_some())
+            .and_then(|ch| {
+                let flight: Vec<Record<'_>> = client_after
+                    .iter()
+                    .filter(|r| r.content_type == APPLICATION_DATA)
+                    .skip(inference.early_data_records)
+                    .copied()
+                    .collect();
+                tls13_keys::decrypt(keylog, &ch.random, suite, server_after, &flight)
+            });
         if let Some(server_rec) = server_first_encrypted {
             s.server_certificate = CertificateSide {
                 presented: Some(true),

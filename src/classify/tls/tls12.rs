@@ -40,16 +40,18 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// Reads a Certificate message into a side.
-fn certificate_side(msg: &HandshakeMsg<'_>) -> CertificateSide {
+/// Reads a Certificate message into a side, with the number of entries in its list and whether
+/// the list is cut short (the chain is read once).
+fn certificate_side(msg: &HandshakeMsg<'_>) -> (CertificateSide, usize, bool) {
     let chain = parse_tls12_chain(&msg.body);
     let declared = tls12_list_len(&msg.body);
-    CertificateSide {
+    let side = CertificateSide {
         presented: declared.map(|n| n > 0),
         evidence: declared.map(|_| Evidence::Observed),
         frame: msg.frame,
         chain: chain.certs.into(),
-    }
+    };
+    (side, chain.entries, chain.cut)
 }
 
 /// Derives the certificate facts of a TLS <= 1.2 handshake from the cleartext messages of each
@@ -76,7 +78,7 @@ pub fn analyze(
     });
 
     if let Some(m) = after_sh.iter().find(|m| m.msg_type == CERTIFICATE) {
-        f.server = certificate_side(m);
+        f.server = certificate_side(m).0;
     }
     if let Some(m) = after_sh.iter().find(|m| m.msg_type == CERTIFICATE_REQUEST) {
         f.certificate_requested = Some(true);
@@ -113,20 +115,19 @@ pub fn analyze(
     }
 
     if let Some(m) = client_msgs.iter().find(|m| m.msg_type == CERTIFICATE) {
-        f.client = certificate_side(m);
+        let (side, entries, cut) = certificate_side(m);
+        f.client = side;
         let at = frame_text(m.frame);
         match f.client.presented {
             Some(true) => {
-                let chain = parse_tls12_chain(&m.body);
-                let cut = if chain.cut {
+                let cut = if cut {
                     ", cut short in the capture"
                 } else {
                     ""
                 };
                 f.reasons.push(format!(
-                    "client sent a Certificate message with {n} certificate{s}{cut} ({at})",
-                    n = chain.entries,
-                    s = plural(chain.entries)
+                    "client sent a Certificate message with {entries} certificate{s}{cut} ({at})",
+                    s = plural(entries)
                 ));
                 if f.certificate_requested.is_none() {
                     // A client only sends a Certificate when the server asked for one.
