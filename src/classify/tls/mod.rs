@@ -614,11 +614,11 @@ impl<'a> Session<'a> {
         // and closes.
         let mut rejected = inference.client_aborted;
         if let (Some(end), Some(shapes)) = (inference.flight_end_frame, shapes) {
-            let after: Vec<&Record<'_>> = server_after
+            // The server's records after the client's flight: exactly one?
+            let mut after = server_after
                 .iter()
-                .filter(|r| r.frame.is_some_and(|f| f > end))
-                .collect();
-            if let [only] = after.as_slice() {
+                .filter(|r| r.frame.is_some_and(|f| f > end));
+            if let (Some(only), None) = (after.next(), after.next()) {
                 if only.content_type == APPLICATION_DATA
                     && only.body.len() == shapes.alert
                     && closed(self.server)

@@ -169,6 +169,7 @@ pub(crate) fn first_chain(dir: &Direction, from: usize) -> Option<usize> {
 /// (the stream started inside a record or after a hole: what precedes is unknown).
 pub(crate) fn walk_from(dir: &Direction, start: usize, mut after_hole: bool) -> Walk<'_> {
     let stream = dir.stream.as_slice();
+    let mut frames = FrameCursor::new(dir);
     let mut out = Walk::default();
     let mut offset = start;
     let mut end = region_end(dir, offset);
@@ -232,10 +233,40 @@ pub(crate) fn walk_from(dir: &Direction, start: usize, mut after_hole: bool) -> 
             offset,
             header,
             body,
-            frame: dir.frame_at(offset),
+            frame: frames.at(offset),
             after_hole,
         });
         offset = body_end;
+    }
+}
+
+/// [`Direction::frame_at`] for offsets that only grow (the records of a walk): the frame list
+/// is walked forward once instead of searched for every record.
+struct FrameCursor<'d> {
+    dir: &'d Direction,
+    /// Number of frames that start at or before the last offset asked for.
+    started: usize,
+}
+
+impl<'d> FrameCursor<'d> {
+    fn new(dir: &'d Direction) -> Self {
+        FrameCursor { dir, started: 0 }
+    }
+
+    /// The frame that carried the byte at `offset` (`offset` at least the previous one).
+    fn at(&mut self, offset: usize) -> Option<u64> {
+        if offset >= self.dir.stream.len() {
+            return None;
+        }
+        let offset = u32::try_from(offset).ok()?;
+        let frames = &self.dir.frames;
+        while frames.get(self.started).is_some_and(|&(o, _)| o <= offset) {
+            self.started = self.started.saturating_add(1);
+        }
+        self.started
+            .checked_sub(1)
+            .and_then(|i| frames.get(i))
+            .map(|&(_, frame)| frame)
     }
 }
 
@@ -482,6 +513,25 @@ pub(crate) mod tests {
         assert_eq!(w.records[1].frame, Some(2));
         assert_eq!(w.records[1].body, &[9; 10]);
         assert_eq!(w.end, Some(WalkEnd::Truncated { offset: 24 }));
+    }
+
+    /// The frame cursor answers as `Direction::frame_at` for every growing sequence of offsets,
+    /// including offsets before the first frame, shared frame offsets and the end of the stream.
+    #[test]
+    fn frame_cursor_agrees_with_frame_at() {
+        let d = direction(
+            &[0; 40],
+            &[(3, 1), (3, 2), (10, 3), (11, 4), (25, 5), (39, 6)],
+            &[],
+        );
+        for step in 1..=7 {
+            for first in 0..step {
+                let mut frames = FrameCursor::new(&d);
+                for offset in (first..45).step_by(step) {
+                    assert_eq!(frames.at(offset), d.frame_at(offset), "offset {offset}");
+                }
+            }
+        }
     }
 
     #[test]
