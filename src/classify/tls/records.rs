@@ -625,6 +625,52 @@ pub(crate) mod tests {
         assert_eq!(m[0].frame, Some(4));
         assert_eq!((m[1].msg_type, m[1].frame, m[1].record), (14, Some(5), 1));
         assert_eq!(m[2].body, vec![1, 2]);
+        // Only the message spread over two records is copied; the others borrow the stream.
+        assert_eq!(m[0].body.as_ref(), &cert[4..]);
+        assert!(matches!(m[0].body, Cow::Owned(_)));
+        assert!(matches!(m[1].body, Cow::Borrowed(_)) && matches!(m[2].body, Cow::Borrowed(_)));
+        // A message whose header itself is split over two records.
+        let mut s = record(22, &cert[..2]);
+        let second = s.len() as u32;
+        s.extend(record(22, &cert[2..]));
+        let d = direction(&s, &[(0, 4), (second, 5)], &[]);
+        let m = handshake_messages(&walk(&d, 0).records, &d, true);
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].msg_type, m[0].declared_len), (11, 30));
+        assert_eq!((m[0].body.as_ref(), m[0].frame), (&cert[4..], Some(4)));
+    }
+
+    /// When `same_messages_past_ccs` says so, reassembling past the first ChangeCipherSpec
+    /// gives exactly the messages that stopping at it gives; a handshake record after the
+    /// ChangeCipherSpec (a hello after a HelloRetryRequest) is what makes them differ.
+    #[test]
+    fn messages_past_the_ccs_are_the_same_without_handshake_records_after_it() {
+        let hello = record(22, &message(2, &[3; 40]));
+        let cut = record(22, &message(11, &[7; 30])[..12]);
+        let cases: [(Vec<Vec<u8>>, bool); 5] = [
+            (
+                vec![hello.clone(), record(20, &[1]), record(23, &[9; 60])],
+                true,
+            ),
+            (vec![hello.clone(), record(23, &[9; 60])], true),
+            (
+                vec![cut.clone(), record(20, &[1]), record(23, &[9; 20])],
+                true,
+            ),
+            (vec![hello.clone(), record(20, &[1]), hello.clone()], false),
+            (vec![cut, record(20, &[1]), record(22, &[5; 25])], false),
+        ];
+        for (i, (records, same)) in cases.into_iter().enumerate() {
+            let s = records.concat();
+            let d = direction(&s, &[(0, 1)], &[]);
+            let w = walk(&d, 0);
+            assert_eq!(same_messages_past_ccs(&w.records), same, "case {i}");
+            let (stop, past) = (
+                handshake_messages(&w.records, &d, true),
+                handshake_messages(&w.records, &d, false),
+            );
+            assert_eq!(stop == past, same, "case {i}");
+        }
     }
 
     #[test]
