@@ -15,6 +15,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::tls::ClientHello;
+use crate::hash::FxBuildHasher;
 
 /// Extension numbers JA4 treats apart.
 const EXT_SNI: u16 = 0x0000;
@@ -39,51 +40,69 @@ const CACHE_HELLOS: usize = 256;
 /// Largest hello shape remembered (a browser's is about 200 bytes; a hostile one can be 64 KiB).
 const CACHE_SHAPE_BYTES: usize = 1024;
 
+/// The per-thread fingerprints of the hello shapes seen, and a buffer the shape of each new
+/// hello is written into (so that looking one up allocates nothing).
+#[derive(Default)]
+struct Cache {
+    computed: HashMap<Box<[u8]>, Fingerprints, FxBuildHasher>,
+    shape: Vec<u8>,
+}
+
 thread_local! {
-    static COMPUTED: RefCell<HashMap<Vec<u8>, Fingerprints>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
 }
 
 /// Computes JA3 and JA4 of a ClientHello seen over TCP; a hello whose fingerprinted fields
 /// equal those of an earlier one on this thread gets the same shared strings.
 pub fn fingerprints(ch: &ClientHello) -> Fingerprints {
-    let key = shape(ch);
-    if key.len() > CACHE_SHAPE_BYTES {
-        return compute(ch);
-    }
-    COMPUTED.with(|cache| {
-        if let Some(fp) = cache.borrow().get(&key) {
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let Cache { computed, shape } = &mut *cache;
+        shape.clear();
+        write_shape(ch, shape);
+        if shape.len() > CACHE_SHAPE_BYTES {
+            return compute(ch);
+        }
+        if let Some(fp) = computed.get(shape.as_slice()) {
             return fp.clone();
         }
         let fp = compute(ch);
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= CACHE_HELLOS {
-            cache.clear();
+        if computed.len() >= CACHE_HELLOS {
+            computed.clear();
         }
-        cache.insert(key, fp.clone());
+        computed.insert(shape.as_slice().into(), fp.clone());
         fp
     })
 }
 
-/// Every field of the hello that JA3 or JA4 reads, each list prefixed by its length.
-fn shape(ch: &ClientHello) -> Vec<u8> {
-    fn list(out: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u16>) {
-        out.extend_from_slice(&(values.len() as u64).to_le_bytes());
+/// Writes every field of the hello that JA3 or JA4 reads into `out`, each list prefixed by its
+/// length (so that two different hellos never write the same bytes): version, cipher suites,
+/// extension types in order, groups, point formats, `supported_versions`, signature algorithms
+/// and the first ALPN protocol. Nothing else (random, session id, SNI, key shares...) is
+/// written: hellos that differ only there share their fingerprints.
+fn write_shape(ch: &ClientHello, out: &mut Vec<u8>) {
+    fn list(out: &mut Vec<u8>, values: impl Iterator<Item = u16>) {
+        let at = out.len();
+        out.extend_from_slice(&0u64.to_le_bytes());
+        let mut n = 0u64;
         for v in values {
             out.extend_from_slice(&v.to_le_bytes());
+            n = n.saturating_add(1);
+        }
+        if let Some(count) = out.get_mut(at..at.saturating_add(8)) {
+            count.copy_from_slice(&n.to_le_bytes());
         }
     }
-    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(&ch.version.to_le_bytes());
-    list(&mut out, ch.cipher_suites.iter().copied());
-    list(&mut out, ch.extensions.iter().map(|e| e.ext_type));
-    list(&mut out, ch.supported_groups.iter().copied());
-    list(&mut out, ch.ec_point_formats.iter().map(|&f| u16::from(f)));
-    list(&mut out, ch.supported_versions.iter().copied());
-    list(&mut out, ch.signature_algorithms.iter().copied());
+    list(out, ch.cipher_suites.iter().copied());
+    list(out, ch.extensions.iter().map(|e| e.ext_type));
+    list(out, ch.supported_groups.iter().copied());
+    list(out, ch.ec_point_formats.iter().map(|&f| u16::from(f)));
+    list(out, ch.supported_versions.iter().copied());
+    list(out, ch.signature_algorithms.iter().copied());
     let alpn = first_alpn(ch);
     out.push(u8::from(alpn.is_some()));
     out.extend_from_slice(alpn.unwrap_or_default());
-    out
 }
 
 /// JA3 and JA4 of a ClientHello, computed.
@@ -106,10 +125,10 @@ fn is_grease(v: u16) -> bool {
 
 /// The first protocol of the ALPN extension, as raw bytes.
 fn first_alpn(ch: &ClientHello) -> Option<&[u8]> {
-    let ext = ch.extensions.iter().find(|e| e.ext_type == EXT_ALPN)?;
+    let data = ch.extensions.iter().find(|e| e.ext_type == EXT_ALPN)?.data;
     // u16 list length, then u8 length + name
-    let len = usize::from(*ext.data.get(2)?);
-    ext.data.get(3..3usize.checked_add(len)?)
+    let len = usize::from(*data.get(2)?);
+    data.get(3..3usize.checked_add(len)?)
 }
 
 fn no_grease(values: &[u16]) -> impl Iterator<Item = u16> + '_ {
@@ -260,7 +279,7 @@ impl Ja4Parts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::tls::RawExtension;
+    use crate::classify::tls::parse_client_hello;
 
     fn hexes(list: &str) -> Vec<u16> {
         list.split(',')
@@ -274,20 +293,23 @@ mod tests {
         ClientHello {
             version: 0x0303,
             cipher_suites: ciphers.to_vec(),
-            extensions: exts
-                .iter()
-                .map(|&t| RawExtension {
-                    ext_type: t,
-                    data: if t == EXT_ALPN {
-                        let mut d = ((alpn.len() + 1) as u16).to_be_bytes().to_vec();
-                        d.push(alpn.len() as u8);
-                        d.extend_from_slice(alpn);
-                        d
-                    } else {
-                        Vec::new()
-                    },
-                })
-                .collect(),
+            extensions: {
+                let mut alpn_data = ((alpn.len() + 1) as u16).to_be_bytes().to_vec();
+                alpn_data.push(alpn.len() as u8);
+                alpn_data.extend_from_slice(alpn);
+                exts.iter()
+                    .map(|&t| {
+                        (
+                            t,
+                            if t == EXT_ALPN {
+                                &alpn_data[..]
+                            } else {
+                                &[][..]
+                            },
+                        )
+                    })
+                    .collect()
+            },
             supported_versions: vec![0x7a7a, 0x0304, 0x0303],
             signature_algorithms: sigalgs.to_vec(),
             ..ClientHello::default()
@@ -348,10 +370,7 @@ mod tests {
             ],
             extensions: [0u16, 10, 0x5a5a, 11]
                 .iter()
-                .map(|&t| RawExtension {
-                    ext_type: t,
-                    data: Vec::new(),
-                })
+                .map(|&t| (t, &[][..]))
                 .collect(),
             supported_groups: vec![0x1a1a, 23, 24, 25],
             ec_point_formats: vec![0],
@@ -419,7 +438,110 @@ mod tests {
         let (f1, f2) = (fingerprints(&big), fingerprints(&big));
         assert_eq!(f1, compute(&big));
         assert!(!Arc::ptr_eq(&f1.ja4_r, &f2.ja4_r));
-        COMPUTED.with(|c| assert!(!c.borrow().contains_key(&shape(&big))));
+        CACHE.with(|c| assert!(!c.borrow().computed.contains_key(shape(&big).as_slice())));
+    }
+
+    fn shape(ch: &ClientHello) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_shape(ch, &mut out);
+        out
+    }
+
+    /// A TLS 1.3 ClientHello body as a browser sends it: `random`, session id, SNI, ALPN, key
+    /// share and padding vary from connection to connection, the rest is the client stack's.
+    fn wire_hello(random: u8, sni: &str, alpn: &[u8], key_share: u8, padding: usize) -> Vec<u8> {
+        fn ext(t: u16, data: &[u8]) -> Vec<u8> {
+            let mut v = t.to_be_bytes().to_vec();
+            v.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            v.extend_from_slice(data);
+            v
+        }
+        let mut sni_data = ((sni.len() + 3) as u16).to_be_bytes().to_vec();
+        sni_data.push(0);
+        sni_data.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+        sni_data.extend_from_slice(sni.as_bytes());
+        let mut alpn_data = ((alpn.len() + 1) as u16).to_be_bytes().to_vec();
+        alpn_data.push(alpn.len() as u8);
+        alpn_data.extend_from_slice(alpn);
+        let mut exts = ext(0x2a2a, &[]);
+        exts.extend(ext(0, &sni_data));
+        exts.extend(ext(10, &[0, 4, 0, 0x1d, 0, 0x17]));
+        exts.extend(ext(11, &[1, 0]));
+        exts.extend(ext(13, &[0, 4, 4, 3, 8, 4]));
+        exts.extend(ext(16, &alpn_data));
+        exts.extend(ext(43, &[4, 3, 4, 3, 3]));
+        exts.extend(ext(
+            51,
+            &[
+                0, 36, 0, 0x1d, 0, 32, key_share, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+            ],
+        ));
+        exts.extend(ext(21, &vec![0; padding]));
+        let mut b = vec![3, 3];
+        b.extend_from_slice(&[random; 32]);
+        b.push(32);
+        b.extend_from_slice(&[random ^ 0x55; 32]);
+        b.extend_from_slice(&[0, 6, 0x1a, 0x1a, 0x13, 0x01, 0xc0, 0x2f, 1, 0]);
+        b.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+        b.extend(exts);
+        b
+    }
+
+    /// The cache key of hellos read from the wire: what JA3/JA4 ignore (random, session id,
+    /// SNI name, key share, padding length, ALPN protocols after the first) does not change it;
+    /// each field they read does.
+    #[test]
+    fn cache_key_covers_exactly_the_fingerprinted_fields() {
+        let read = |body: &[u8]| parse_client_hello(body).unwrap();
+        let base = read(&wire_hello(1, "a.example", b"h2", 7, 10));
+        let key = shape(&base);
+        for other in [
+            wire_hello(2, "a.example", b"h2", 7, 10),
+            wire_hello(1, "another.example.org", b"h2", 7, 10),
+            wire_hello(1, "a.example", b"h2", 99, 10),
+            wire_hello(1, "a.example", b"h2", 7, 200),
+        ] {
+            let ch = read(&other);
+            assert_eq!(shape(&ch), key);
+            assert_eq!(fingerprints(&ch), compute(&base));
+        }
+        let mut differs: Vec<ClientHello> = vec![read(&wire_hello(1, "a.example", b"h3", 7, 10))];
+        let edits: [fn(&mut ClientHello); 9] = [
+            |c| c.version = 0x0301,
+            |c| c.cipher_suites.swap(1, 2),
+            |c| c.cipher_suites.push(0x009c),
+            |c| {
+                let mut types: Vec<(u16, Vec<u8>)> = c
+                    .extensions
+                    .iter()
+                    .map(|e| (e.ext_type, e.data.to_vec()))
+                    .collect();
+                types.swap(2, 3);
+                c.extensions = types.iter().map(|(t, d)| (*t, d.as_slice())).collect();
+            },
+            |c| c.supported_groups.push(0x18),
+            |c| c.ec_point_formats.push(1),
+            |c| c.supported_versions.retain(|&v| v != 0x0304),
+            |c| c.signature_algorithms.reverse(),
+            |c| c.extensions = c.extensions.iter().map(|e| (e.ext_type, &[][..])).collect(),
+        ];
+        for edit in edits {
+            let mut c = base.clone();
+            edit(&mut c);
+            differs.push(c);
+        }
+        for (i, c) in differs.iter().enumerate() {
+            assert_ne!(shape(c), key, "edit {i}");
+            assert_eq!(fingerprints(c), compute(c), "edit {i}");
+        }
+        // Every fingerprint string of the edited hellos differs from the base's in at least
+        // one of JA3 and JA4_r: no edit is one the cache could have confused.
+        let fb = compute(&base);
+        for (i, c) in differs.iter().enumerate() {
+            let f = compute(c);
+            assert!(f.ja3_full != fb.ja3_full || f.ja4_r != fb.ja4_r, "edit {i}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use x509_parser::public_key::PublicKey;
 use x509_parser::time::ASN1Time;
 
 use super::cursor::Cursor;
+use crate::hash::FxBuildHasher;
 use crate::model::CertInfo;
 
 /// Certificates described per chain; longer chains are cut (the report says so).
@@ -95,7 +96,10 @@ fn key_description(cert: &X509Certificate<'_>) -> String {
 const CACHE_CERTS: usize = 1024;
 
 thread_local! {
-    static DESCRIBED: RefCell<HashMap<Box<[u8]>, Arc<CertInfo>>> = RefCell::new(HashMap::new());
+    // FxHash: the table is bounded, and hashing a certificate's DER (a kilobyte or more) with
+    // SipHash costs several times more.
+    static DESCRIBED: RefCell<HashMap<Box<[u8]>, Arc<CertInfo>, FxBuildHasher>> =
+        RefCell::new(HashMap::default());
 }
 
 /// Describes one DER certificate, shared with every other flow that presented the same bytes.

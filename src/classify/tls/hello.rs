@@ -1,17 +1,22 @@
 //! ClientHello and ServerHello facts: versions (including `supported_versions`), cipher suites,
 //! SNI, ALPN, session resumption signals, HelloRetryRequest, early data, and the raw extension
 //! list (JA3/JA4 fingerprints are computed from it).
+//!
+//! The hellos are read by hand, field by field, from the message bytes: every ClientHello of a
+//! capture is read once per flow, and a reader that borrows the message allocates only the
+//! lists the result keeps. What is accepted, and what each extension yields, is exactly what
+//! tls-parser's `parse_tls_handshake_client_hello` / `parse_tls_handshake_server_hello` and its
+//! extension parsers accept and yield (the tests compare the two on many mutated hellos).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use tls_parser::{
-    parse_tls_client_hello_extension, parse_tls_handshake_client_hello,
-    parse_tls_handshake_server_hello, parse_tls_server_hello_extension, SNIType, TlsCipherSuite,
-    TlsExtension,
-};
+use tls_parser::TlsCipherSuite;
 
 use super::cursor::Cursor;
+use crate::hash::FxBuildHasher;
 use crate::intern;
 
 /// Handshake message types.
@@ -26,6 +31,10 @@ pub const HELLO_RETRY_RANDOM: [u8; 32] = [
 
 /// Extension type numbers used here.
 mod ext {
+    pub const SERVER_NAME: u16 = 0;
+    pub const SUPPORTED_GROUPS: u16 = 10;
+    pub const EC_POINT_FORMATS: u16 = 11;
+    pub const SIGNATURE_ALGORITHMS: u16 = 13;
     pub const ALPN: u16 = 16;
     pub const SESSION_TICKET: u16 = 35;
     pub const PRE_SHARED_KEY: u16 = 41;
@@ -33,11 +42,71 @@ mod ext {
     pub const SUPPORTED_VERSIONS: u16 = 43;
 }
 
-/// One extension as sent: type and raw data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawExtension {
+/// SNI name type of a DNS host name.
+const SNI_HOST_NAME: u8 = 0;
+
+/// One extension as sent: type and raw data, borrowed from its hello's [`Extensions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawExtension<'a> {
     pub ext_type: u16,
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
+}
+
+/// The extensions of a hello, in order, GREASE included: the whole ones of the block as sent
+/// (one copy of the block instead of one allocation per extension), read one at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extensions {
+    /// Whole extensions only: type (2), length (2) and data, one after the other.
+    block: Vec<u8>,
+}
+
+impl Extensions {
+    /// The whole extensions at the front of an extensions block (without its length prefix); a
+    /// malformed extension and what follows it are left out.
+    pub fn from_block(block: &[u8]) -> Extensions {
+        let whole: usize = extension_spans(block).map(|(_, _, wire)| wire.len()).sum();
+        Extensions {
+            block: block.get(..whole).unwrap_or(block).to_vec(),
+        }
+    }
+
+    /// Each extension in order.
+    pub fn iter(&self) -> impl Iterator<Item = RawExtension<'_>> + '_ {
+        extension_spans(&self.block).map(|(ext_type, data, _)| RawExtension { ext_type, data })
+    }
+
+    /// The first extension.
+    pub fn first(&self) -> Option<RawExtension<'_>> {
+        self.iter().next()
+    }
+
+    /// Number of extensions.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.block.is_empty()
+    }
+
+    /// The block the extensions were sent in (whole extensions only).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.block
+    }
+}
+
+impl<'a> FromIterator<(u16, &'a [u8])> for Extensions {
+    /// Extensions from `(type, data)` pairs (data longer than 65535 bytes is cut to fit).
+    fn from_iter<I: IntoIterator<Item = (u16, &'a [u8])>>(items: I) -> Self {
+        let mut block = Vec::new();
+        for (ext_type, data) in items {
+            let data = data.get(..usize::from(u16::MAX)).unwrap_or(data);
+            block.extend_from_slice(&ext_type.to_be_bytes());
+            block.extend_from_slice(&u16::try_from(data.len()).unwrap_or(0).to_be_bytes());
+            block.extend_from_slice(data);
+        }
+        Extensions { block }
+    }
 }
 
 /// What a ClientHello offered.
@@ -50,7 +119,7 @@ pub struct ClientHello {
     pub cipher_suites: Vec<u16>,
     pub compressions: Vec<u8>,
     /// Every extension in order, GREASE included.
-    pub extensions: Vec<RawExtension>,
+    pub extensions: Extensions,
     pub sni: Option<String>,
     pub alpn: Vec<String>,
     /// `supported_versions`, GREASE included, in order.
@@ -72,7 +141,7 @@ pub struct ServerHello {
     pub random: [u8; 32],
     pub session_id: Vec<u8>,
     pub cipher_suite: u16,
-    pub extensions: Vec<RawExtension>,
+    pub extensions: Extensions,
     /// The version from `supported_versions`, when present.
     pub selected_version: Option<u16>,
     pub alpn: Option<String>,
@@ -103,20 +172,95 @@ pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
 }
 
+/// Distinct version and cipher suite names remembered per thread (a capture names a handful).
+const MAX_NAMES: usize = 1024;
+
+/// Names by their code.
+type Names = HashMap<u16, Arc<str>, FxBuildHasher>;
+
+thread_local! {
+    static VERSION_NAMES: RefCell<Names> = RefCell::new(HashMap::default());
+    static SUITE_NAMES: RefCell<Names> = RefCell::new(HashMap::default());
+}
+
+/// The name of `code` from `table`, made by `name` (and shared through [`crate::intern`]) the
+/// first time: the look-up by number spares building and hashing the text for every flow.
+fn named(
+    table: &'static std::thread::LocalKey<RefCell<Names>>,
+    code: u16,
+    name: impl FnOnce() -> Arc<str>,
+) -> Arc<str> {
+    table.with(|table| {
+        if let Some(found) = table.borrow().get(&code) {
+            return Arc::clone(found);
+        }
+        let made = name();
+        let mut table = table.borrow_mut();
+        if table.len() >= MAX_NAMES {
+            table.clear();
+        }
+        table.insert(code, Arc::clone(&made));
+        made
+    })
+}
+
 /// The report's name for a protocol version (shared: see [`crate::intern`]).
 pub fn version_name(v: u16) -> Arc<str> {
-    let name: Cow<'static, str> = match v {
-        0x0002 => "ssl2".into(),
-        0x0300 => "ssl3".into(),
-        0x0301 => "1.0".into(),
-        0x0302 => "1.1".into(),
-        0x0303 => "1.2".into(),
-        0x0304 => "1.3".into(),
-        0x7f00..=0x7fff => format!("1.3-draft{}", v & 0xff).into(),
-        0x7e01..=0x7e02 => format!("1.3-experiment{}", v & 0xff).into(),
-        _ => format!("0x{v:04x}").into(),
+    named(&VERSION_NAMES, v, || {
+        let name: Cow<'static, str> = match v {
+            0x0002 => "ssl2".into(),
+            0x0300 => "ssl3".into(),
+            0x0301 => "1.0".into(),
+            0x0302 => "1.1".into(),
+            0x0303 => "1.2".into(),
+            0x0304 => "1.3".into(),
+            0x7f00..=0x7fff => format!("1.3-draft{}", v & 0xff).into(),
+            0x7e01..=0x7e02 => format!("1.3-experiment{}", v & 0xff).into(),
+            _ => format!("0x{v:04x}").into(),
+        };
+        intern::str(&name)
+    })
+}
+
+/// Longest offered-versions list remembered.
+const MAX_OFFERED: usize = 16;
+
+/// Named version lists by their version numbers.
+type OfferedNames = HashMap<Vec<u16>, Arc<[Arc<str>]>, FxBuildHasher>;
+
+thread_local! {
+    static OFFERED: RefCell<OfferedNames> = RefCell::new(HashMap::default());
+}
+
+/// The versions a ClientHello offers, named: its `supported_versions` without GREASE, else its
+/// own version. Remembered per thread by the version numbers (a capture's clients offer a few
+/// lists), shared through [`crate::intern`].
+pub fn versions_offered(ch: &ClientHello) -> Arc<[Arc<str>]> {
+    let offered: Vec<u16> = if ch.supported_versions.is_empty() {
+        vec![ch.version]
+    } else {
+        ch.supported_versions
+            .iter()
+            .copied()
+            .filter(|v| !is_grease(*v))
+            .collect()
     };
-    intern::str(&name)
+    let name = |offered: &[u16]| intern::list(offered.iter().map(|&v| version_name(v)));
+    if offered.len() > MAX_OFFERED {
+        return name(&offered);
+    }
+    OFFERED.with(|table| {
+        if let Some(found) = table.borrow().get(offered.as_slice()) {
+            return Arc::clone(found);
+        }
+        let named = name(&offered);
+        let mut table = table.borrow_mut();
+        if table.len() >= MAX_NAMES {
+            table.clear();
+        }
+        table.insert(offered, Arc::clone(&named));
+        named
+    })
 }
 
 /// TLS 1.3 or one of its drafts and experiments: everything after the ServerHello is encrypted.
@@ -126,25 +270,14 @@ pub fn is_tls13(v: u16) -> bool {
 
 /// IANA name of a cipher suite, or `0xNNNN` (shared: see [`crate::intern`]).
 pub fn cipher_suite_name(id: u16) -> Arc<str> {
-    match TlsCipherSuite::from_id(id) {
+    named(&SUITE_NAMES, id, || match TlsCipherSuite::from_id(id) {
         Some(suite) => intern::str(suite.name),
         None => intern::str(&format!("0x{id:04x}")),
-    }
-}
-
-/// Splits an extensions block into raw extensions (stops at the first malformed one).
-fn raw_extensions(block: &[u8]) -> Vec<RawExtension> {
-    extension_spans(block)
-        .map(|(ext_type, data, _)| RawExtension {
-            ext_type,
-            data: data.to_vec(),
-        })
-        .collect()
+    })
 }
 
 /// Each whole extension of an extensions block: its type, its data, and its wire form (type,
-/// length and data: what tls-parser's single-extension parsers read), all borrowed from `block`.
-/// Stops at the first extension that does not fit.
+/// length and data), all borrowed from `block`. Stops at the first extension that does not fit.
 fn extension_spans(block: &[u8]) -> impl Iterator<Item = (u16, &[u8], &[u8])> + '_ {
     let mut rest = block;
     std::iter::from_fn(move || {
@@ -157,19 +290,60 @@ fn extension_spans(block: &[u8]) -> impl Iterator<Item = (u16, &[u8], &[u8])> + 
     })
 }
 
-/// The wire form of one extension (what tls-parser's single-extension parsers read).
-fn wire(e: &RawExtension) -> Vec<u8> {
-    let mut v = Vec::with_capacity(e.data.len().saturating_add(4));
-    v.extend_from_slice(&e.ext_type.to_be_bytes());
-    v.extend_from_slice(&u16::try_from(e.data.len()).unwrap_or(0).to_be_bytes());
-    v.extend_from_slice(&e.data);
-    v
+/// Big-endian `u16`s of `bytes`, a trailing odd byte left out. The iterator knows its length,
+/// so collecting it allocates once.
+fn u16s(bytes: &[u8]) -> impl ExactSizeIterator<Item = u16> + '_ {
+    bytes.chunks_exact(2).map(|p| match p {
+        [a, b] => u16::from_be_bytes([*a, *b]),
+        // `chunks_exact(2)` only yields pairs.
+        _ => 0,
+    })
+}
+
+/// A list of `u16`s that must have an even length (cipher suites, named groups).
+fn even_u16s(bytes: &[u8]) -> Option<Vec<u16>> {
+    (bytes.len() % 2 == 0).then(|| u16s(bytes).collect())
+}
+
+/// The fields of a ClientHello body, borrowed from it.
+struct ClientHelloFields<'a> {
+    version: u16,
+    random: &'a [u8],
+    session_id: &'a [u8],
+    cipher_suites: &'a [u8],
+    compressions: &'a [u8],
+    /// The extensions block without its length; empty when absent or cut.
+    extensions: &'a [u8],
+}
+
+impl<'a> ClientHelloFields<'a> {
+    /// Splits a ClientHello body into its fields: version, 32-byte random, session id of at
+    /// most 32 bytes, an even-length cipher suite list, compression methods, and an optional
+    /// extensions block (one that does not fit counts as absent), as tls-parser reads them.
+    fn read(body: &'a [u8]) -> Option<Self> {
+        let mut c = Cursor::new(body);
+        let version = c.u16()?;
+        let random = c.take(32)?;
+        let sid_len = c.u8().filter(|&n| n <= 32)?;
+        let session_id = c.take(usize::from(sid_len))?;
+        let cipher_suites = c.vec16().filter(|l| l.len() % 2 == 0)?;
+        let compressions = c.vec8()?;
+        let extensions = c.vec16().unwrap_or_default();
+        Some(ClientHelloFields {
+            version,
+            random,
+            session_id,
+            cipher_suites,
+            compressions,
+            extensions,
+        })
+    }
 }
 
 /// Whether `body` parses as a ClientHello: exactly when [`parse_client_hello`] succeeds, without
 /// building one.
 pub fn is_client_hello(body: &[u8]) -> bool {
-    parse_tls_handshake_client_hello(body).is_ok()
+    ClientHelloFields::read(body).is_some()
 }
 
 fn random32(bytes: &[u8]) -> [u8; 32] {
@@ -184,59 +358,84 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The protocol names of an ALPN extension's data (`None` when its list does not fit); a name
+/// that does not fit ends the list.
+fn alpn_names(data: &[u8]) -> Option<impl Iterator<Item = &[u8]> + '_> {
+    let mut list = Cursor::new(Cursor::new(data).vec16()?);
+    Some(std::iter::from_fn(move || list.vec8()))
+}
+
+/// The SNI extension's host name: `Some(None)` when the list (possibly empty) holds none before
+/// its first entry that does not fit; `None` when the list itself does not fit (the extension
+/// is then ignored).
+fn sni_host_name(data: &[u8]) -> Option<Option<&[u8]>> {
+    if data.is_empty() {
+        return Some(None);
+    }
+    let mut list = Cursor::new(Cursor::new(data).vec16()?);
+    Some(
+        std::iter::from_fn(|| Some((list.u8()?, list.vec16()?)))
+            .find_map(|(name_type, name)| (name_type == SNI_HOST_NAME).then_some(name)),
+    )
+}
+
 /// Parses a ClientHello body (the handshake message without its 4-byte header).
 pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
-    let (_, ch) = parse_tls_handshake_client_hello(body).map_err(|_| HelloError::ClientHello)?;
+    let f = ClientHelloFields::read(body).ok_or(HelloError::ClientHello)?;
     let mut out = ClientHello {
-        version: ch.version.0,
-        random: random32(ch.random),
-        session_id: ch.session_id.unwrap_or(&[]).to_vec(),
-        cipher_suites: ch.ciphers.iter().map(|c| c.0).collect(),
-        compressions: ch.comp.iter().map(|c| c.0).collect(),
-        extensions: raw_extensions(ch.ext.unwrap_or(&[])),
+        version: f.version,
+        random: random32(f.random),
+        session_id: f.session_id.to_vec(),
+        cipher_suites: u16s(f.cipher_suites).collect(),
+        compressions: f.compressions.to_vec(),
+        extensions: Extensions::from_block(f.extensions),
         ..ClientHello::default()
     };
-    for (ext_type, data, wire) in extension_spans(ch.ext.unwrap_or(&[])) {
-        match ext_type {
-            ext::PRE_SHARED_KEY => out.psk_offered = true,
-            ext::EARLY_DATA => out.early_data = true,
-            ext::SESSION_TICKET => out.session_ticket = !data.is_empty(),
-            ext::SUPPORTED_VERSIONS => {
-                // Read by hand: tls-parser takes a 2-byte body for the ServerHello form.
-                let mut c = Cursor::new(data);
-                if let Some(list) = c.vec8() {
-                    out.supported_versions = list
-                        .chunks_exact(2)
-                        .filter_map(|p| match p {
-                            [a, b] => Some(u16::from_be_bytes([*a, *b])),
-                            _ => None,
-                        })
-                        .collect();
-                }
-                continue;
-            }
-            _ => {}
-        }
-        let Ok((_, parsed)) = parse_tls_client_hello_extension(wire) else {
-            continue;
-        };
-        match parsed {
-            TlsExtension::SNI(names) => {
-                out.sni = names
-                    .iter()
-                    .find(|(t, _)| *t == SNIType::HostName)
-                    .map(|(_, n)| lossy(n));
-            }
-            TlsExtension::ALPN(protos) => out.alpn = protos.iter().map(|p| lossy(p)).collect(),
-            TlsExtension::EllipticCurves(groups) => {
-                out.supported_groups = groups.iter().map(|g| g.0).collect();
-            }
-            TlsExtension::EcPointFormats(f) => out.ec_point_formats = f.to_vec(),
-            TlsExtension::SignatureAlgorithms(s) => out.signature_algorithms = s,
-            _ => {}
-        }
+    for (ext_type, data, _) in extension_spans(f.extensions) {
+        read_client_extension(&mut out, ext_type, data);
     }
     Ok(out)
+}
+
+/// Records what one ClientHello extension says. A later extension of the same type overrides
+/// an earlier one; one whose content does not parse changes nothing.
+fn read_client_extension(out: &mut ClientHello, ext_type: u16, data: &[u8]) {
+    match ext_type {
+        ext::PRE_SHARED_KEY => out.psk_offered = true,
+        ext::EARLY_DATA => out.early_data = true,
+        ext::SESSION_TICKET => out.session_ticket = !data.is_empty(),
+        ext::SUPPORTED_VERSIONS => {
+            if let Some(list) = Cursor::new(data).vec8() {
+                out.supported_versions = u16s(list).collect();
+            }
+        }
+        ext::SERVER_NAME => {
+            if let Some(name) = sni_host_name(data) {
+                out.sni = name.map(lossy);
+            }
+        }
+        ext::ALPN => {
+            if let Some(names) = alpn_names(data) {
+                out.alpn = names.map(lossy).collect();
+            }
+        }
+        ext::SUPPORTED_GROUPS => {
+            if let Some(groups) = Cursor::new(data).vec16().and_then(even_u16s) {
+                out.supported_groups = groups;
+            }
+        }
+        ext::EC_POINT_FORMATS => {
+            if let Some(formats) = Cursor::new(data).vec8() {
+                out.ec_point_formats = formats.to_vec();
+            }
+        }
+        ext::SIGNATURE_ALGORITHMS => {
+            if let Some(list) = Cursor::new(data).vec16() {
+                out.signature_algorithms = u16s(list).collect();
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Parses an SSLv2-compatible ClientHello record (2-byte header included): version, cipher
@@ -283,21 +482,38 @@ pub fn parse_sslv2_client_hello(record: &[u8]) -> Result<ClientHello, HelloError
     })
 }
 
+/// Reads a TLS 1.0-1.2 layout ServerHello body as tls-parser does: version, random, session id
+/// of at most 32 bytes, cipher suite, compression method, then (not for SSL 3.0) an optional
+/// extensions block.
+fn read_tls12_server_hello(body: &[u8], version: u16) -> Option<ServerHello> {
+    let mut c = Cursor::new(body);
+    c.take(2)?;
+    let random = c.take(32)?;
+    let sid_len = c.u8().filter(|&n| n <= 32)?;
+    let session_id = c.take(usize::from(sid_len))?;
+    let cipher_suite = c.u16()?;
+    c.u8()?;
+    let block = if version == 0x0300 {
+        &[]
+    } else {
+        c.vec16().unwrap_or_default()
+    };
+    Some(ServerHello {
+        version,
+        random: random32(random),
+        session_id: session_id.to_vec(),
+        cipher_suite,
+        extensions: Extensions::from_block(block),
+        ..ServerHello::default()
+    })
+}
+
 /// Parses a ServerHello body (TLS 1.3 drafts with their own layout included).
 pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, HelloError> {
     let mut c = Cursor::new(body);
     let version = c.u16().ok_or(HelloError::ServerHello)?;
     let mut out = if (0x0300..=0x0303).contains(&version) {
-        let (_, sh) =
-            parse_tls_handshake_server_hello(body).map_err(|_| HelloError::ServerHello)?;
-        ServerHello {
-            version,
-            random: random32(sh.random),
-            session_id: sh.session_id.unwrap_or(&[]).to_vec(),
-            cipher_suite: sh.cipher.0,
-            extensions: raw_extensions(sh.ext.unwrap_or(&[])),
-            ..ServerHello::default()
-        }
+        read_tls12_server_hello(body, version).ok_or(HelloError::ServerHello)?
     } else if is_tls13(version) {
         // Drafts before 22: version, random, cipher suite, extensions.
         let random = c.take(32).ok_or(HelloError::ServerHello)?;
@@ -307,30 +523,33 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, HelloError> {
             version,
             random: random32(random),
             cipher_suite,
-            extensions: raw_extensions(block),
+            extensions: Extensions::from_block(block),
             ..ServerHello::default()
         }
     } else {
         return Err(HelloError::ServerHello);
     };
     out.hello_retry = out.random == HELLO_RETRY_RANDOM;
-    for e in &out.extensions {
+    let (mut psk, mut selected, mut alpn) = (false, None, None);
+    for e in out.extensions.iter() {
         match e.ext_type {
-            ext::PRE_SHARED_KEY => out.psk_accepted = true,
+            ext::PRE_SHARED_KEY => psk = true,
             ext::SUPPORTED_VERSIONS => {
-                if let [a, b] = e.data.as_slice() {
-                    out.selected_version = Some(u16::from_be_bytes([*a, *b]));
+                if let [a, b] = e.data {
+                    selected = Some(u16::from_be_bytes([*a, *b]));
                 }
             }
             ext::ALPN => {
-                let bytes = wire(e);
-                if let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(&bytes) {
-                    out.alpn = p.first().map(|p| lossy(p));
+                if let Some(mut names) = alpn_names(e.data) {
+                    alpn = names.next().map(lossy);
                 }
             }
             _ => {}
         }
     }
+    out.psk_accepted = psk;
+    out.selected_version = selected;
+    out.alpn = alpn;
     Ok(out)
 }
 
@@ -413,6 +632,222 @@ pub(crate) mod tests {
         assert!(ch.early_data && ch.psk_offered && ch.session_ticket);
         let types: Vec<u16> = ch.extensions.iter().map(|e| e.ext_type).collect();
         assert_eq!(types, vec![0x1a1a, 0, 16, 43, 42, 41, 10, 11, 13, 35]);
+    }
+
+    /// The former reading of a ClientHello, through tls-parser: the reference the hand-written
+    /// reader must match.
+    fn reference_client_hello(body: &[u8]) -> Option<ClientHello> {
+        use tls_parser::{
+            parse_tls_client_hello_extension, parse_tls_handshake_client_hello, SNIType,
+            TlsExtension,
+        };
+        let (_, ch) = parse_tls_handshake_client_hello(body).ok()?;
+        let block = ch.ext.unwrap_or(&[]);
+        let mut out = ClientHello {
+            version: ch.version.0,
+            random: random32(ch.random),
+            session_id: ch.session_id.unwrap_or(&[]).to_vec(),
+            cipher_suites: ch.ciphers.iter().map(|c| c.0).collect(),
+            compressions: ch.comp.iter().map(|c| c.0).collect(),
+            extensions: extension_spans(block).map(|(t, d, _)| (t, d)).collect(),
+            ..ClientHello::default()
+        };
+        for (ext_type, data, wire) in extension_spans(block) {
+            match ext_type {
+                ext::PRE_SHARED_KEY => out.psk_offered = true,
+                ext::EARLY_DATA => out.early_data = true,
+                ext::SESSION_TICKET => out.session_ticket = !data.is_empty(),
+                ext::SUPPORTED_VERSIONS => {
+                    if let Some(list) = Cursor::new(data).vec8() {
+                        out.supported_versions = u16s(list).collect();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let Ok((_, parsed)) = parse_tls_client_hello_extension(wire) else {
+                continue;
+            };
+            match parsed {
+                TlsExtension::SNI(names) => {
+                    out.sni = names
+                        .iter()
+                        .find(|(t, _)| *t == SNIType::HostName)
+                        .map(|(_, n)| lossy(n));
+                }
+                TlsExtension::ALPN(p) => out.alpn = p.iter().map(|p| lossy(p)).collect(),
+                TlsExtension::EllipticCurves(g) => {
+                    out.supported_groups = g.iter().map(|g| g.0).collect()
+                }
+                TlsExtension::EcPointFormats(f) => out.ec_point_formats = f.to_vec(),
+                TlsExtension::SignatureAlgorithms(s) => out.signature_algorithms = s,
+                _ => {}
+            }
+        }
+        Some(out)
+    }
+
+    /// The former reading of a ServerHello's TLS 1.0-1.2 layout and ALPN, through tls-parser.
+    fn reference_server_hello(body: &[u8]) -> Option<ServerHello> {
+        use tls_parser::{
+            parse_tls_handshake_server_hello, parse_tls_server_hello_extension, TlsExtension,
+        };
+        let (_, sh) = parse_tls_handshake_server_hello(body).ok()?;
+        let block = sh.ext.unwrap_or(&[]);
+        let mut out = ServerHello {
+            version: sh.version.0,
+            random: random32(sh.random),
+            session_id: sh.session_id.unwrap_or(&[]).to_vec(),
+            cipher_suite: sh.cipher.0,
+            extensions: extension_spans(block).map(|(t, d, _)| (t, d)).collect(),
+            ..ServerHello::default()
+        };
+        out.hello_retry = out.random == HELLO_RETRY_RANDOM;
+        for (ext_type, data, wire) in extension_spans(block) {
+            match ext_type {
+                ext::PRE_SHARED_KEY => out.psk_accepted = true,
+                ext::SUPPORTED_VERSIONS => {
+                    if let [a, b] = data {
+                        out.selected_version = Some(u16::from_be_bytes([*a, *b]));
+                    }
+                }
+                ext::ALPN => {
+                    if let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(wire) {
+                        out.alpn = p.first().map(|p| lossy(p));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(out)
+    }
+
+    /// xorshift64*: a fixed sequence of pseudo-random numbers.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        /// Fewer than `max` random bytes.
+        fn bytes(&mut self, max: usize) -> Vec<u8> {
+            let n = self.below(max);
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    /// An extension's data that is well formed, cut, padded or random, for the types the
+    /// reader looks into.
+    fn mutated_ext_data(rng: &mut Rng, ext_type: u16) -> Vec<u8> {
+        let mut d = match ext_type {
+            0 => {
+                let mut list = Vec::new();
+                for _ in 0..rng.below(3) {
+                    list.push(if rng.below(3) == 0 { 1 } else { 0 });
+                    let name = rng.bytes(6);
+                    list.extend_from_slice(&(name.len() as u16).to_be_bytes());
+                    list.extend(name);
+                }
+                let mut d = (list.len() as u16).to_be_bytes().to_vec();
+                d.extend(list);
+                d
+            }
+            16 => {
+                let mut list = Vec::new();
+                for _ in 0..rng.below(4) {
+                    let name = rng.bytes(5);
+                    list.push(name.len() as u8);
+                    list.extend(name);
+                }
+                let mut d = (list.len() as u16).to_be_bytes().to_vec();
+                d.extend(list);
+                d
+            }
+            10 | 13 => {
+                let list = rng.bytes(9);
+                let mut d = (list.len() as u16).to_be_bytes().to_vec();
+                d.extend(list);
+                d
+            }
+            11 | 43 => {
+                let list = rng.bytes(7);
+                let mut d = vec![list.len() as u8];
+                d.extend(list);
+                d
+            }
+            _ => rng.bytes(4),
+        };
+        match rng.below(6) {
+            0 => {
+                let keep = rng.below(d.len() + 1);
+                d.truncate(keep);
+            }
+            1 => {
+                let more = rng.bytes(4);
+                d.push(rng.next() as u8);
+                d.extend(more);
+            }
+            2 => {
+                let at = rng.below(d.len().max(1));
+                if let Some(b) = d.get_mut(at) {
+                    *b = rng.next() as u8;
+                }
+            }
+            _ => {}
+        }
+        d
+    }
+
+    /// The hand-written readers accept exactly the hellos tls-parser accepts and read the same
+    /// facts from them, on thousands of mutated hellos (cut, flipped, odd lengths, duplicate
+    /// and malformed extensions).
+    #[test]
+    fn hand_reader_matches_tls_parser() {
+        let types = [0u16, 10, 11, 13, 16, 35, 41, 42, 43, 0x1a1a, 51, 0xff01];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut exts = Vec::new();
+            for _ in 0..rng.below(8) {
+                let t = types[rng.below(types.len())];
+                exts.extend(ext(t, &mutated_ext_data(&mut rng, t)));
+            }
+            let mut body = client_hello_body(rng.next() as u8, &exts);
+            match rng.below(8) {
+                0 => body.truncate(rng.below(body.len() + 1)),
+                1 => {
+                    let i = rng.below(body.len());
+                    body[i] = rng.next() as u8;
+                }
+                2 => body[34] = rng.below(40) as u8,
+                3 => body[68] = (rng.next() as u8) & 7,
+                _ => {}
+            }
+            let want = reference_client_hello(&body);
+            assert_eq!(parse_client_hello(&body).ok(), want, "{body:02x?}");
+            assert_eq!(is_client_hello(&body), want.is_some());
+            accepted += usize::from(want.is_some());
+
+            let sh_exts: Vec<u8> = (0..rng.below(4))
+                .flat_map(|_| {
+                    let t = [16u16, 41, 43, 0x2a2a][rng.below(4)];
+                    ext(t, &mutated_ext_data(&mut rng, t))
+                })
+                .collect();
+            let mut sh = server_hello_body([rng.next() as u8; 32], 0x1301, &sh_exts);
+            sh[1] = [0, 1, 2, 3][rng.below(4)];
+            if rng.below(4) == 0 {
+                sh.truncate(rng.below(sh.len() + 1));
+            }
+            let want = reference_server_hello(&sh);
+            assert_eq!(parse_server_hello(&sh).ok(), want, "{sh:02x?}");
+        }
+        assert!(accepted > 5_000, "{accepted}");
     }
 
     #[test]

@@ -18,7 +18,9 @@ mod tls12;
 mod tls13;
 mod tls13_keys;
 
-pub use hello::{ClientHello, RawExtension, ServerHello};
+#[cfg(test)]
+pub(crate) use hello::parse_client_hello;
+pub use hello::{ClientHello, Extensions, RawExtension, ServerHello};
 pub use keylog::{KeyLog, KeyLogError};
 
 use crate::flow::{Direction, Flow};
@@ -71,9 +73,22 @@ pub fn looks_like_server_hello(bytes: &[u8]) -> bool {
         && matches!(bytes.get(5), Some(&SERVER_HELLO))
 }
 
+/// `frame N`, or `frame unknown`, written straight into the sentence that names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameText(Option<u64>);
+
+impl std::fmt::Display for FrameText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(frame) => write!(f, "frame {frame}"),
+            None => f.write_str("frame unknown"),
+        }
+    }
+}
+
 /// `frame N`, or `frame unknown`.
-pub(crate) fn frame_text(frame: Option<u64>) -> String {
-    frame.map_or_else(|| "frame unknown".to_string(), |f| format!("frame {f}"))
+pub(crate) fn frame_text(frame: Option<u64>) -> FrameText {
+    FrameText(frame)
 }
 
 fn closed(dir: &Direction) -> bool {
@@ -173,9 +188,20 @@ struct Session<'a> {
     start: locate::HandshakeStart,
     cw: Walk<'a>,
     sw: Walk<'a>,
-    client_msgs: Vec<HandshakeMsg>,
-    server_msgs: Vec<HandshakeMsg>,
+    client_msgs: Vec<HandshakeMsg<'a>>,
+    server_msgs: Vec<HandshakeMsg<'a>>,
+    /// The ServerHello messages of `server_msgs` that parse, in order, with their message index.
+    server_hellos: Vec<(usize, ServerHello)>,
     reasons: Vec<String>,
+}
+
+/// The ServerHello messages among `msgs` that parse, with their index.
+fn server_hellos(msgs: &[HandshakeMsg<'_>]) -> Vec<(usize, ServerHello)> {
+    msgs.iter()
+        .enumerate()
+        .filter(|(_, m)| m.msg_type == SERVER_HELLO)
+        .filter_map(|(i, m)| hello::parse_server_hello(&m.body).ok().map(|sh| (i, sh)))
+        .collect()
 }
 
 impl<'a> Session<'a> {
@@ -189,16 +215,18 @@ impl<'a> Session<'a> {
         // every cleartext handshake record is a hello (the encrypted ones are type 23), and the
         // compatibility ChangeCipherSpec may sit between a HelloRetryRequest and the next hello.
         let mut server_msgs = records::handshake_messages(&sw.records, server, true);
-        let tls13 = server_msgs
-            .iter()
-            .find(|m| m.msg_type == SERVER_HELLO)
-            .and_then(|m| hello::parse_server_hello(&m.body).ok())
-            .is_some_and(|sh| hello::is_tls13(sh.negotiated_version()));
-        let mut client_msgs = records::handshake_messages(&cw.records, client, !tls13);
-        if tls13 {
+        let mut hellos = server_hellos(&server_msgs);
+        // The version is that of the first ServerHello message (when it parses).
+        let first_sh = server_msgs.iter().position(|m| m.msg_type == SERVER_HELLO);
+        let tls13 = hellos.first().is_some_and(|(i, sh)| {
+            Some(*i) == first_sh && hello::is_tls13(sh.negotiated_version())
+        });
+        let client_msgs = records::handshake_messages(&cw.records, client, !tls13);
+        // Past the ChangeCipherSpec only when a handshake record follows it: otherwise the
+        // messages are the same.
+        if tls13 && !records::same_messages_past_ccs(&sw.records) {
             server_msgs = records::handshake_messages(&sw.records, server, false);
-        } else if start.sslv2_client_hello.is_some() {
-            client_msgs = records::handshake_messages(&cw.records, client, true);
+            hellos = server_hellos(&server_msgs);
         }
         Session {
             client,
@@ -208,6 +236,7 @@ impl<'a> Session<'a> {
             sw,
             client_msgs,
             server_msgs,
+            server_hellos: hellos,
             reasons: Vec::new(),
         }
     }
@@ -231,62 +260,46 @@ impl<'a> Session<'a> {
             ));
         }
         // ClientHello (the first one; a second one follows a HelloRetryRequest).
-        let client_hellos: Vec<&HandshakeMsg> = self
+        let mut client_hellos = self
             .client_msgs
             .iter()
-            .filter(|m| m.msg_type == CLIENT_HELLO)
-            .collect();
+            .filter(|m| m.msg_type == CLIENT_HELLO);
+        let first_ch = client_hellos.next();
+        let client_hello_count = usize::from(first_ch.is_some()) + client_hellos.count();
         let ch = match &self.start.sslv2_client_hello {
             Some(ch) => Some(ch.clone()),
-            None => client_hellos
-                .first()
-                .and_then(|m| hello::parse_client_hello(&m.body).ok()),
+            None => first_ch.and_then(|m| hello::parse_client_hello(&m.body).ok()),
         };
         s.client_hello_frame = match self.start.sslv2_client_hello {
             Some(_) => self.client.frame_at(self.start.sslv2_offset),
-            None => client_hellos.first().and_then(|m| m.frame),
+            None => first_ch.and_then(|m| m.frame),
         };
         if let Some(ch) = &ch {
             s.sni = ch.sni.as_deref().map(intern::str);
             s.alpn_offered = intern::list(&ch.alpn);
             s.early_data = ch.early_data;
-            let offered: Vec<u16> = if ch.supported_versions.is_empty() {
-                vec![ch.version]
-            } else {
-                ch.supported_versions
-                    .iter()
-                    .copied()
-                    .filter(|v| !hello::is_grease(*v))
-                    .collect()
-            };
-            s.versions_offered = intern::list(offered.into_iter().map(hello::version_name));
+            s.versions_offered = hello::versions_offered(ch);
         }
         // ServerHello: the last one answers; an earlier one with the special random is a
         // HelloRetryRequest.
-        let server_hellos: Vec<(&HandshakeMsg, ServerHello)> = self
-            .server_msgs
-            .iter()
-            .filter(|m| m.msg_type == SERVER_HELLO)
-            .filter_map(|m| hello::parse_server_hello(&m.body).ok().map(|sh| (m, sh)))
-            .collect();
-        if let Some((m, _)) = server_hellos.iter().find(|(_, sh)| sh.hello_retry) {
+        let server_hellos = std::mem::take(&mut self.server_hellos);
+        let msg_of = |i: usize| self.server_msgs.get(i);
+        let hrr = server_hellos.iter().find(|(_, sh)| sh.hello_retry);
+        if let Some((i, _)) = hrr {
             s.hello_retry_request = true;
             self.reasons.push(format!(
                 "server sent a HelloRetryRequest ({}); the client sent {} ClientHello messages",
-                frame_text(m.frame),
-                client_hellos.len()
+                frame_text(msg_of(*i).and_then(|m| m.frame)),
+                client_hello_count
             ));
         }
-        let answered = server_hellos.iter().rev().find(|(_, sh)| !sh.hello_retry);
-        let sh = answered.map(|(_, sh)| sh.clone());
-        let sh_record = answered.map(|(m, _)| m.record);
-        if let Some(sh) = &sh {
-            s.version = Some(hello::version_name(sh.negotiated_version()));
-            s.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
-            s.alpn_selected = sh.alpn.as_deref().map(intern::str);
-        }
-        if sh.is_none() {
-            if let Some((_, hrr)) = server_hellos.iter().find(|(_, sh)| sh.hello_retry) {
+        let answered = server_hellos.iter().rposition(|(_, sh)| !sh.hello_retry);
+        let sh_record = answered
+            .and_then(|a| server_hellos.get(a))
+            .and_then(|(i, _)| msg_of(*i))
+            .map(|m| m.record);
+        if answered.is_none() {
+            if let Some((_, hrr)) = hrr {
                 s.version = Some(hello::version_name(hrr.negotiated_version()));
                 s.cipher_suite = Some(hello::cipher_suite_name(hrr.cipher_suite));
                 self.reasons.push(
@@ -294,6 +307,12 @@ impl<'a> Session<'a> {
                         .to_string(),
                 );
             }
+        }
+        let sh = answered.and_then(|a| server_hellos.into_iter().nth(a).map(|(_, sh)| sh));
+        if let Some(sh) = &sh {
+            s.version = Some(hello::version_name(sh.negotiated_version()));
+            s.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
+            s.alpn_selected = sh.alpn.as_deref().map(intern::str);
         }
         let tls13 = sh
             .as_ref()
@@ -536,16 +555,19 @@ impl<'a> Session<'a> {
             }),
             client_stream_broken: broken,
         });
-        let decrypted = ch.and_then(|ch| {
-            let flight: Vec<Record<'_>> = client_after
-                .iter()
-                .filter(|r| r.content_type == APPLICATION_DATA)
-                .skip(inference.early_data_records)
-                .copied()
-                .collect();
-            let server_flight: Vec<Record<'_>> = server_after.to_vec();
-            tls13_keys::decrypt(keylog, &ch.random, suite, &server_flight, &flight)
-        });
+        // Only a session in the key log can be decrypted: the client's flight is gathered for
+        // those alone.
+        let decrypted = ch
+            .filter(|ch| keylog.get(&ch.random).is_some())
+            .and_then(|ch| {
+                let flight: Vec<Record<'_>> = client_after
+                    .iter()
+                    .filter(|r| r.content_type == APPLICATION_DATA)
+                    .skip(inference.early_data_records)
+                    .copied()
+                    .collect();
+                tls13_keys::decrypt(keylog, &ch.random, suite, server_after, &flight)
+            });
         if let Some(server_rec) = server_first_encrypted {
             s.server_certificate = CertificateSide {
                 presented: Some(true),
@@ -592,11 +614,11 @@ impl<'a> Session<'a> {
         // and closes.
         let mut rejected = inference.client_aborted;
         if let (Some(end), Some(shapes)) = (inference.flight_end_frame, shapes) {
-            let after: Vec<&Record<'_>> = server_after
+            // The server's records after the client's flight: exactly one?
+            let mut after = server_after
                 .iter()
-                .filter(|r| r.frame.is_some_and(|f| f > end))
-                .collect();
-            if let [only] = after.as_slice() {
+                .filter(|r| r.frame.is_some_and(|f| f > end));
+            if let (Some(only), None) = (after.next(), after.next()) {
                 if only.content_type == APPLICATION_DATA
                     && only.body.len() == shapes.alert
                     && closed(self.server)

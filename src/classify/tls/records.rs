@@ -2,6 +2,8 @@
 //! (stops at a hole, then resynchronises on the next plausible chain of records) and handshake
 //! message reassembly (one message over several records, several messages in one record).
 
+use std::borrow::Cow;
+
 use crate::flow::Direction;
 
 /// Record content types.
@@ -167,6 +169,7 @@ pub(crate) fn first_chain(dir: &Direction, from: usize) -> Option<usize> {
 /// (the stream started inside a record or after a hole: what precedes is unknown).
 pub(crate) fn walk_from(dir: &Direction, start: usize, mut after_hole: bool) -> Walk<'_> {
     let stream = dir.stream.as_slice();
+    let mut frames = FrameCursor::new(dir);
     let mut out = Walk::default();
     let mut offset = start;
     let mut end = region_end(dir, offset);
@@ -230,10 +233,40 @@ pub(crate) fn walk_from(dir: &Direction, start: usize, mut after_hole: bool) -> 
             offset,
             header,
             body,
-            frame: dir.frame_at(offset),
+            frame: frames.at(offset),
             after_hole,
         });
         offset = body_end;
+    }
+}
+
+/// [`Direction::frame_at`] for offsets that only grow (the records of a walk): the frame list
+/// is walked forward once instead of searched for every record.
+struct FrameCursor<'d> {
+    dir: &'d Direction,
+    /// Number of frames that start at or before the last offset asked for.
+    started: usize,
+}
+
+impl<'d> FrameCursor<'d> {
+    fn new(dir: &'d Direction) -> Self {
+        FrameCursor { dir, started: 0 }
+    }
+
+    /// The frame that carried the byte at `offset` (`offset` at least the previous one).
+    fn at(&mut self, offset: usize) -> Option<u64> {
+        if offset >= self.dir.stream.len() {
+            return None;
+        }
+        let offset = u32::try_from(offset).ok()?;
+        let frames = &self.dir.frames;
+        while frames.get(self.started).is_some_and(|&(o, _)| o <= offset) {
+            self.started = self.started.saturating_add(1);
+        }
+        self.started
+            .checked_sub(1)
+            .and_then(|i| frames.get(i))
+            .map(|&(_, frame)| frame)
     }
 }
 
@@ -256,10 +289,11 @@ fn resync(dir: &Direction, hole: usize) -> Option<(usize, usize)> {
 
 /// One handshake message, reassembled from the handshake records of one direction.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HandshakeMsg {
+pub(crate) struct HandshakeMsg<'a> {
     pub msg_type: u8,
-    /// The body (without the 4-byte header); shorter than `declared_len` when cut.
-    pub body: Vec<u8>,
+    /// The body (without the 4-byte header); shorter than `declared_len` when cut. Borrowed
+    /// from the stream when one record holds it (the usual case), copied together otherwise.
+    pub body: Cow<'a, [u8]>,
     pub declared_len: usize,
     /// The whole body is present.
     pub complete: bool,
@@ -269,59 +303,137 @@ pub(crate) struct HandshakeMsg {
     pub record: usize,
 }
 
+/// The body of one handshake record, placed in the handshake byte sequence of its direction.
+#[derive(Debug, Clone, Copy)]
+struct Piece<'a> {
+    /// Offset of the body's first byte in the sequence.
+    at: usize,
+    /// Offset of the body's first byte in the stream.
+    stream: usize,
+    /// Index of the record in the walk.
+    record: usize,
+    bytes: &'a [u8],
+}
+
+/// The handshake bytes of one direction: the bodies of its handshake records, read as one
+/// sequence without copying them together.
+struct Sequence<'a> {
+    pieces: Vec<Piece<'a>>,
+    len: usize,
+}
+
+impl<'a> Sequence<'a> {
+    /// The handshake record bodies up to a record found after a hole and, when `stop_at_ccs`,
+    /// up to the first ChangeCipherSpec.
+    fn of(records: &[Record<'a>], stop_at_ccs: bool) -> Self {
+        let mut pieces = Vec::new();
+        let mut len = 0usize;
+        for (i, r) in records.iter().enumerate() {
+            if r.after_hole || (stop_at_ccs && r.content_type == CHANGE_CIPHER_SPEC) {
+                break;
+            }
+            if r.content_type != HANDSHAKE {
+                continue;
+            }
+            pieces.push(Piece {
+                at: len,
+                stream: r.offset.saturating_add(HEADER_LEN),
+                record: i,
+                bytes: r.body,
+            });
+            len = len.saturating_add(r.body.len());
+        }
+        Sequence { pieces, len }
+    }
+
+    /// The last piece that starts at or before `at`.
+    fn piece_at(&self, at: usize) -> Option<&Piece<'a>> {
+        let idx = self.pieces.partition_point(|p| p.at <= at);
+        idx.checked_sub(1).and_then(|i| self.pieces.get(i))
+    }
+
+    /// Bytes `start..end` of the sequence (`end` at most its length): borrowed when one record
+    /// holds them all, copied together otherwise.
+    fn slice(&self, start: usize, end: usize) -> Cow<'a, [u8]> {
+        if start >= end {
+            return Cow::Borrowed(&[]);
+        }
+        if let Some(p) = self.piece_at(start) {
+            let within = start.saturating_sub(p.at)..end.saturating_sub(p.at);
+            if let Some(bytes) = p.bytes.get(within) {
+                return Cow::Borrowed(bytes);
+            }
+        }
+        let mut out = Vec::with_capacity(end.saturating_sub(start));
+        for p in &self.pieces {
+            let p_end = p.at.saturating_add(p.bytes.len());
+            if p_end <= start || p.at >= end {
+                continue;
+            }
+            let from = start.max(p.at).saturating_sub(p.at);
+            let to = end.min(p_end).saturating_sub(p.at);
+            out.extend_from_slice(p.bytes.get(from..to).unwrap_or_default());
+        }
+        Cow::Owned(out)
+    }
+
+    /// Frame and record index of the byte at `at` of the sequence.
+    fn locate(&self, dir: &Direction, at: usize) -> (Option<u64>, usize) {
+        match self.piece_at(at) {
+            Some(p) => (
+                dir.frame_at(p.stream.saturating_add(at.saturating_sub(p.at))),
+                p.record,
+            ),
+            None => (None, 0),
+        }
+    }
+}
+
 /// Reassembles the cleartext handshake messages of one direction. Reassembly stops at a record
 /// found after a hole and, when `stop_at_ccs`, at the first ChangeCipherSpec (TLS <= 1.2: the
 /// handshake records after it are encrypted).
-pub(crate) fn handshake_messages(
-    records: &[Record<'_>],
+pub(crate) fn handshake_messages<'a>(
+    records: &[Record<'a>],
     dir: &Direction,
     stop_at_ccs: bool,
-) -> Vec<HandshakeMsg> {
-    // (offset in `buf`, stream offset of that byte, record index) for each appended body.
-    let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
-    let mut buf: Vec<u8> = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        if r.after_hole || (stop_at_ccs && r.content_type == CHANGE_CIPHER_SPEC) {
-            break;
-        }
-        if r.content_type != HANDSHAKE {
-            continue;
-        }
-        pieces.push((buf.len(), r.offset.saturating_add(HEADER_LEN), i));
-        buf.extend_from_slice(r.body);
-    }
-    let locate = |at: usize| -> (Option<u64>, usize) {
-        let idx = pieces.partition_point(|&(b, _, _)| b <= at);
-        match idx.checked_sub(1).and_then(|i| pieces.get(i)) {
-            Some(&(b, s, rec)) => (dir.frame_at(s.saturating_add(at.saturating_sub(b))), rec),
-            None => (None, 0),
-        }
-    };
+) -> Vec<HandshakeMsg<'a>> {
+    let seq = Sequence::of(records, stop_at_ccs);
     let mut msgs = Vec::new();
     let mut at = 0usize;
-    while let Some(head) = buf.get(at..at.saturating_add(4)) {
-        let (msg_type, declared_len) = match head {
+    while at.saturating_add(4) <= seq.len {
+        let head = seq.slice(at, at.saturating_add(4));
+        let (msg_type, declared_len) = match *head {
             [t, a, b, c] => (
-                *t,
-                usize::from(*a) << 16 | usize::from(*b) << 8 | usize::from(*c),
+                t,
+                usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c),
             ),
             _ => break,
         };
         let body_start = at.saturating_add(4);
         let body_end = body_start.saturating_add(declared_len);
-        let body = buf.get(body_start..body_end.min(buf.len())).unwrap_or(&[]);
-        let (frame, record) = locate(at);
+        let body = seq.slice(body_start, body_end.min(seq.len));
+        let (frame, record) = seq.locate(dir, at);
         msgs.push(HandshakeMsg {
             msg_type,
-            body: body.to_vec(),
-            declared_len,
             complete: body.len() == declared_len,
+            body,
+            declared_len,
             frame,
             record,
         });
         at = body_end;
     }
     msgs
+}
+
+/// Whether reassembling with `stop_at_ccs` gives the same messages as without: true unless a
+/// handshake record follows the first ChangeCipherSpec (before any record found after a hole).
+pub(crate) fn same_messages_past_ccs(records: &[Record<'_>]) -> bool {
+    !records
+        .iter()
+        .take_while(|r| !r.after_hole)
+        .skip_while(|r| r.content_type != CHANGE_CIPHER_SPEC)
+        .any(|r| r.content_type == HANDSHAKE)
 }
 
 #[cfg(test)]
@@ -401,6 +513,25 @@ pub(crate) mod tests {
         assert_eq!(w.records[1].frame, Some(2));
         assert_eq!(w.records[1].body, &[9; 10]);
         assert_eq!(w.end, Some(WalkEnd::Truncated { offset: 24 }));
+    }
+
+    /// The frame cursor answers as `Direction::frame_at` for every growing sequence of offsets,
+    /// including offsets before the first frame, shared frame offsets and the end of the stream.
+    #[test]
+    fn frame_cursor_agrees_with_frame_at() {
+        let d = direction(
+            &[0; 40],
+            &[(3, 1), (3, 2), (10, 3), (11, 4), (25, 5), (39, 6)],
+            &[],
+        );
+        for step in 1..=7 {
+            for first in 0..step {
+                let mut frames = FrameCursor::new(&d);
+                for offset in (first..45).step_by(step) {
+                    assert_eq!(frames.at(offset), d.frame_at(offset), "offset {offset}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -494,6 +625,52 @@ pub(crate) mod tests {
         assert_eq!(m[0].frame, Some(4));
         assert_eq!((m[1].msg_type, m[1].frame, m[1].record), (14, Some(5), 1));
         assert_eq!(m[2].body, vec![1, 2]);
+        // Only the message spread over two records is copied; the others borrow the stream.
+        assert_eq!(m[0].body.as_ref(), &cert[4..]);
+        assert!(matches!(m[0].body, Cow::Owned(_)));
+        assert!(matches!(m[1].body, Cow::Borrowed(_)) && matches!(m[2].body, Cow::Borrowed(_)));
+        // A message whose header itself is split over two records.
+        let mut s = record(22, &cert[..2]);
+        let second = s.len() as u32;
+        s.extend(record(22, &cert[2..]));
+        let d = direction(&s, &[(0, 4), (second, 5)], &[]);
+        let m = handshake_messages(&walk(&d, 0).records, &d, true);
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].msg_type, m[0].declared_len), (11, 30));
+        assert_eq!((m[0].body.as_ref(), m[0].frame), (&cert[4..], Some(4)));
+    }
+
+    /// When `same_messages_past_ccs` says so, reassembling past the first ChangeCipherSpec
+    /// gives exactly the messages that stopping at it gives; a handshake record after the
+    /// ChangeCipherSpec (a hello after a HelloRetryRequest) is what makes them differ.
+    #[test]
+    fn messages_past_the_ccs_are_the_same_without_handshake_records_after_it() {
+        let hello = record(22, &message(2, &[3; 40]));
+        let cut = record(22, &message(11, &[7; 30])[..12]);
+        let cases: [(Vec<Vec<u8>>, bool); 5] = [
+            (
+                vec![hello.clone(), record(20, &[1]), record(23, &[9; 60])],
+                true,
+            ),
+            (vec![hello.clone(), record(23, &[9; 60])], true),
+            (
+                vec![cut.clone(), record(20, &[1]), record(23, &[9; 20])],
+                true,
+            ),
+            (vec![hello.clone(), record(20, &[1]), hello.clone()], false),
+            (vec![cut, record(20, &[1]), record(22, &[5; 25])], false),
+        ];
+        for (i, (records, same)) in cases.into_iter().enumerate() {
+            let s = records.concat();
+            let d = direction(&s, &[(0, 1)], &[]);
+            let w = walk(&d, 0);
+            assert_eq!(same_messages_past_ccs(&w.records), same, "case {i}");
+            let (stop, past) = (
+                handshake_messages(&w.records, &d, true),
+                handshake_messages(&w.records, &d, false),
+            );
+            assert_eq!(stop == past, same, "case {i}");
+        }
     }
 
     #[test]

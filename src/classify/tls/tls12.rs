@@ -40,30 +40,32 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// Reads a Certificate message into a side.
-fn certificate_side(msg: &HandshakeMsg) -> CertificateSide {
+/// Reads a Certificate message into a side, with the number of entries in its list and whether
+/// the list is cut short (the chain is read once).
+fn certificate_side(msg: &HandshakeMsg<'_>) -> (CertificateSide, usize, bool) {
     let chain = parse_tls12_chain(&msg.body);
     let declared = tls12_list_len(&msg.body);
-    CertificateSide {
+    let side = CertificateSide {
         presented: declared.map(|n| n > 0),
         evidence: declared.map(|_| Evidence::Observed),
         frame: msg.frame,
         chain: chain.certs.into(),
-    }
+    };
+    (side, chain.entries, chain.cut)
 }
 
 /// Derives the certificate facts of a TLS <= 1.2 handshake from the cleartext messages of each
 /// direction (those before its ChangeCipherSpec).
 pub fn analyze(
-    client_msgs: &[HandshakeMsg],
-    server_msgs: &[HandshakeMsg],
+    client_msgs: &[HandshakeMsg<'_>],
+    server_msgs: &[HandshakeMsg<'_>],
     ch: Option<&ClientHello>,
     sh: Option<&ServerHello>,
     ccs: CcsFrames,
 ) -> Tls12Facts {
     let mut f = Tls12Facts::default();
     // Messages after the ServerHello.
-    let after_sh: Vec<&HandshakeMsg> = server_msgs
+    let after_sh: Vec<&HandshakeMsg<'_>> = server_msgs
         .iter()
         .skip_while(|m| m.msg_type != super::hello::SERVER_HELLO)
         .skip(1)
@@ -76,7 +78,7 @@ pub fn analyze(
     });
 
     if let Some(m) = after_sh.iter().find(|m| m.msg_type == CERTIFICATE) {
-        f.server = certificate_side(m);
+        f.server = certificate_side(m).0;
     }
     if let Some(m) = after_sh.iter().find(|m| m.msg_type == CERTIFICATE_REQUEST) {
         f.certificate_requested = Some(true);
@@ -113,20 +115,19 @@ pub fn analyze(
     }
 
     if let Some(m) = client_msgs.iter().find(|m| m.msg_type == CERTIFICATE) {
-        f.client = certificate_side(m);
+        let (side, entries, cut) = certificate_side(m);
+        f.client = side;
         let at = frame_text(m.frame);
         match f.client.presented {
             Some(true) => {
-                let chain = parse_tls12_chain(&m.body);
-                let cut = if chain.cut {
+                let cut = if cut {
                     ", cut short in the capture"
                 } else {
                     ""
                 };
                 f.reasons.push(format!(
-                    "client sent a Certificate message with {n} certificate{s}{cut} ({at})",
-                    n = chain.entries,
-                    s = plural(chain.entries)
+                    "client sent a Certificate message with {entries} certificate{s}{cut} ({at})",
+                    s = plural(entries)
                 ));
                 if f.certificate_requested.is_none() {
                     // A client only sends a Certificate when the server asked for one.
@@ -179,11 +180,11 @@ mod tests {
     use super::*;
     use crate::classify::tls::certs::tests::spiffe_der;
 
-    fn msg(msg_type: u8, body: Vec<u8>, frame: u64) -> HandshakeMsg {
+    fn msg(msg_type: u8, body: Vec<u8>, frame: u64) -> HandshakeMsg<'static> {
         HandshakeMsg {
             msg_type,
             declared_len: body.len(),
-            body,
+            body: body.into(),
             complete: true,
             frame: Some(frame),
             record: 0,
@@ -220,7 +221,7 @@ mod tests {
         (ch, sh)
     }
 
-    fn server_full(request: bool) -> Vec<HandshakeMsg> {
+    fn server_full(request: bool) -> Vec<HandshakeMsg<'static>> {
         let mut m = vec![
             msg(2, vec![], 4),
             msg(11, cert_body(1), 4),

@@ -110,6 +110,41 @@ pub struct Input<'r, 'a> {
     pub client_stream_broken: bool,
 }
 
+/// How the client's flight continues after the record holding its certificate chain: the end
+/// of the reason sentence, written straight into it.
+#[derive(Debug, Clone, Copy)]
+enum FlightTail {
+    /// A CertificateVerify-sized record, then a Finished-sized one of `finished` bytes.
+    VerifyThenFinished { finished: usize, frame: Option<u64> },
+    /// CertificateVerify in the chain record, then a Finished-sized record.
+    FinishedNext { finished: usize, frame: Option<u64> },
+    /// Nothing follows the chain record.
+    Nothing,
+    /// Records of other sizes follow: the flight is coalesced into the chain record.
+    Coalesced,
+}
+
+impl std::fmt::Display for FlightTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            FlightTail::VerifyThenFinished { finished, frame } => write!(
+                f,
+                ", then a Finished-sized record of {finished} bytes ({})",
+                frame_text(frame)
+            ),
+            FlightTail::FinishedNext { finished, frame } => write!(
+                f,
+                ", CertificateVerify in the same record, then a Finished-sized record of {finished} bytes ({})",
+                frame_text(frame)
+            ),
+            FlightTail::Nothing => Ok(()),
+            FlightTail::Coalesced => f.write_str(
+                ", no CertificateVerify and Finished-sized records follow: the flight is coalesced into this record (CertificateVerify and Finished included)",
+            ),
+        }
+    }
+}
+
 /// Where the client's flight ends after the record holding its certificate chain, and how that
 /// reads. One record per message (OpenSSL): a CertificateVerify-sized record, then a
 /// Finished-sized one. Certificate + CertificateVerify together: a Finished-sized record next.
@@ -119,7 +154,7 @@ fn chain_flight_end(
     chain: &Record<'_>,
     rest: &[&Record<'_>],
     shapes: &FlightShapes,
-) -> (Option<u64>, String) {
+) -> (Option<u64>, FlightTail) {
     let inner = |r: &Record<'_>| r.body.len().checked_sub(1 + shapes.sizes.tag_len);
     let finished = |r: &Record<'_>| r.body.len() == shapes.finished_only;
     match rest {
@@ -128,26 +163,21 @@ fn chain_flight_end(
         {
             (
                 fin.frame,
-                format!(
-                    ", then a Finished-sized record of {} bytes ({})",
-                    shapes.finished_only,
-                    frame_text(fin.frame)
-                ),
+                FlightTail::VerifyThenFinished {
+                    finished: shapes.finished_only,
+                    frame: fin.frame,
+                },
             )
         }
         [fin, ..] if finished(fin) => (
             fin.frame,
-            format!(
-                ", CertificateVerify in the same record, then a Finished-sized record of {} bytes ({})",
-                shapes.finished_only,
-                frame_text(fin.frame)
-            ),
+            FlightTail::FinishedNext {
+                finished: shapes.finished_only,
+                frame: fin.frame,
+            },
         ),
-        [] => (chain.frame, String::new()),
-        [_, ..] => (
-            chain.frame,
-            ", no CertificateVerify and Finished-sized records follow: the flight is coalesced into this record (CertificateVerify and Finished included)".to_string(),
-        ),
+        [] => (chain.frame, FlightTail::Nothing),
+        [_, ..] => (chain.frame, FlightTail::Coalesced),
     }
 }
 
