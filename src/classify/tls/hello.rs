@@ -2,18 +2,19 @@
 //! SNI, ALPN, session resumption signals, HelloRetryRequest, early data, and the raw extension
 //! list (JA3/JA4 fingerprints are computed from it).
 //!
-//! The hellos are read by hand, field by field, from the message bytes: every ClientHello of a
-//! capture is read once per flow, and a reader that borrows the message allocates only the
-//! lists the result keeps. What is accepted, and what each extension yields, is exactly what
-//! tls-parser's `parse_tls_handshake_client_hello` / `parse_tls_handshake_server_hello` and its
-//! extension parsers accept and yield (the tests compare the two on many mutated hellos).
+//! tls-parser reads the hellos and the extensions whose content is used; the extensions are
+//! kept as one copy of their block, read one at a time from it.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tls_parser::TlsCipherSuite;
+use tls_parser::{
+    parse_tls_client_hello_extension, parse_tls_handshake_client_hello,
+    parse_tls_handshake_server_hello, parse_tls_server_hello_extension, SNIType, TlsCipherSuite,
+    TlsExtension,
+};
 
 use super::cursor::Cursor;
 use crate::hash::FxBuildHasher;
@@ -31,19 +32,12 @@ pub const HELLO_RETRY_RANDOM: [u8; 32] = [
 
 /// Extension type numbers used here.
 mod ext {
-    pub const SERVER_NAME: u16 = 0;
-    pub const SUPPORTED_GROUPS: u16 = 10;
-    pub const EC_POINT_FORMATS: u16 = 11;
-    pub const SIGNATURE_ALGORITHMS: u16 = 13;
     pub const ALPN: u16 = 16;
     pub const SESSION_TICKET: u16 = 35;
     pub const PRE_SHARED_KEY: u16 = 41;
     pub const EARLY_DATA: u16 = 42;
     pub const SUPPORTED_VERSIONS: u16 = 43;
 }
-
-/// SNI name type of a DNS host name.
-const SNI_HOST_NAME: u8 = 0;
 
 /// One extension as sent: type and raw data, borrowed from its hello's [`Extensions`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,50 +294,10 @@ fn u16s(bytes: &[u8]) -> impl ExactSizeIterator<Item = u16> + '_ {
     })
 }
 
-/// A list of `u16`s that must have an even length (cipher suites, named groups).
-fn even_u16s(bytes: &[u8]) -> Option<Vec<u16>> {
-    (bytes.len() % 2 == 0).then(|| u16s(bytes).collect())
-}
-
-/// The fields of a ClientHello body, borrowed from it.
-struct ClientHelloFields<'a> {
-    version: u16,
-    random: &'a [u8],
-    session_id: &'a [u8],
-    cipher_suites: &'a [u8],
-    compressions: &'a [u8],
-    /// The extensions block without its length; empty when absent or cut.
-    extensions: &'a [u8],
-}
-
-impl<'a> ClientHelloFields<'a> {
-    /// Splits a ClientHello body into its fields: version, 32-byte random, session id of at
-    /// most 32 bytes, an even-length cipher suite list, compression methods, and an optional
-    /// extensions block (one that does not fit counts as absent), as tls-parser reads them.
-    fn read(body: &'a [u8]) -> Option<Self> {
-        let mut c = Cursor::new(body);
-        let version = c.u16()?;
-        let random = c.take(32)?;
-        let sid_len = c.u8().filter(|&n| n <= 32)?;
-        let session_id = c.take(usize::from(sid_len))?;
-        let cipher_suites = c.vec16().filter(|l| l.len() % 2 == 0)?;
-        let compressions = c.vec8()?;
-        let extensions = c.vec16().unwrap_or_default();
-        Some(ClientHelloFields {
-            version,
-            random,
-            session_id,
-            cipher_suites,
-            compressions,
-            extensions,
-        })
-    }
-}
-
 /// Whether `body` parses as a ClientHello: exactly when [`parse_client_hello`] succeeds, without
 /// building one.
 pub fn is_client_hello(body: &[u8]) -> bool {
-    ClientHelloFields::read(body).is_some()
+    parse_tls_handshake_client_hello(body).is_ok()
 }
 
 fn random32(bytes: &[u8]) -> [u8; 32] {
@@ -358,84 +312,54 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The protocol names of an ALPN extension's data (`None` when its list does not fit); a name
-/// that does not fit ends the list.
-fn alpn_names(data: &[u8]) -> Option<impl Iterator<Item = &[u8]> + '_> {
-    let mut list = Cursor::new(Cursor::new(data).vec16()?);
-    Some(std::iter::from_fn(move || list.vec8()))
-}
-
-/// The SNI extension's host name: `Some(None)` when the list (possibly empty) holds none before
-/// its first entry that does not fit; `None` when the list itself does not fit (the extension
-/// is then ignored).
-fn sni_host_name(data: &[u8]) -> Option<Option<&[u8]>> {
-    if data.is_empty() {
-        return Some(None);
-    }
-    let mut list = Cursor::new(Cursor::new(data).vec16()?);
-    Some(
-        std::iter::from_fn(|| Some((list.u8()?, list.vec16()?)))
-            .find_map(|(name_type, name)| (name_type == SNI_HOST_NAME).then_some(name)),
-    )
-}
-
 /// Parses a ClientHello body (the handshake message without its 4-byte header).
 pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
-    let f = ClientHelloFields::read(body).ok_or(HelloError::ClientHello)?;
+    let (_, ch) = parse_tls_handshake_client_hello(body).map_err(|_| HelloError::ClientHello)?;
+    let block = ch.ext.unwrap_or(&[]);
     let mut out = ClientHello {
-        version: f.version,
-        random: random32(f.random),
-        session_id: f.session_id.to_vec(),
-        cipher_suites: u16s(f.cipher_suites).collect(),
-        compressions: f.compressions.to_vec(),
-        extensions: Extensions::from_block(f.extensions),
+        version: ch.version.0,
+        random: random32(ch.random),
+        session_id: ch.session_id.unwrap_or(&[]).to_vec(),
+        cipher_suites: ch.ciphers.iter().map(|c| c.0).collect(),
+        compressions: ch.comp.iter().map(|c| c.0).collect(),
+        extensions: Extensions::from_block(block),
         ..ClientHello::default()
     };
-    for (ext_type, data, _) in extension_spans(f.extensions) {
-        read_client_extension(&mut out, ext_type, data);
+    for (ext_type, data, wire) in extension_spans(block) {
+        match ext_type {
+            ext::PRE_SHARED_KEY => out.psk_offered = true,
+            ext::EARLY_DATA => out.early_data = true,
+            ext::SESSION_TICKET => out.session_ticket = !data.is_empty(),
+            ext::SUPPORTED_VERSIONS => {
+                // Read by hand: tls-parser takes a 2-byte body for the ServerHello form.
+                if let Some(list) = Cursor::new(data).vec8() {
+                    out.supported_versions = u16s(list).collect();
+                }
+                continue;
+            }
+            _ => {}
+        }
+        // tls-parser reads the extension from its wire form (type, length, data).
+        let Ok((_, parsed)) = parse_tls_client_hello_extension(wire) else {
+            continue;
+        };
+        match parsed {
+            TlsExtension::SNI(names) => {
+                out.sni = names
+                    .iter()
+                    .find(|(t, _)| *t == SNIType::HostName)
+                    .map(|(_, n)| lossy(n));
+            }
+            TlsExtension::ALPN(p) => out.alpn = p.iter().map(|p| lossy(p)).collect(),
+            TlsExtension::EllipticCurves(g) => {
+                out.supported_groups = g.iter().map(|g| g.0).collect();
+            }
+            TlsExtension::EcPointFormats(f) => out.ec_point_formats = f.to_vec(),
+            TlsExtension::SignatureAlgorithms(s) => out.signature_algorithms = s,
+            _ => {}
+        }
     }
     Ok(out)
-}
-
-/// Records what one ClientHello extension says. A later extension of the same type overrides
-/// an earlier one; one whose content does not parse changes nothing.
-fn read_client_extension(out: &mut ClientHello, ext_type: u16, data: &[u8]) {
-    match ext_type {
-        ext::PRE_SHARED_KEY => out.psk_offered = true,
-        ext::EARLY_DATA => out.early_data = true,
-        ext::SESSION_TICKET => out.session_ticket = !data.is_empty(),
-        ext::SUPPORTED_VERSIONS => {
-            if let Some(list) = Cursor::new(data).vec8() {
-                out.supported_versions = u16s(list).collect();
-            }
-        }
-        ext::SERVER_NAME => {
-            if let Some(name) = sni_host_name(data) {
-                out.sni = name.map(lossy);
-            }
-        }
-        ext::ALPN => {
-            if let Some(names) = alpn_names(data) {
-                out.alpn = names.map(lossy).collect();
-            }
-        }
-        ext::SUPPORTED_GROUPS => {
-            if let Some(groups) = Cursor::new(data).vec16().and_then(even_u16s) {
-                out.supported_groups = groups;
-            }
-        }
-        ext::EC_POINT_FORMATS => {
-            if let Some(formats) = Cursor::new(data).vec8() {
-                out.ec_point_formats = formats.to_vec();
-            }
-        }
-        ext::SIGNATURE_ALGORITHMS => {
-            if let Some(list) = Cursor::new(data).vec16() {
-                out.signature_algorithms = u16s(list).collect();
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Parses an SSLv2-compatible ClientHello record (2-byte header included): version, cipher
@@ -482,38 +406,21 @@ pub fn parse_sslv2_client_hello(record: &[u8]) -> Result<ClientHello, HelloError
     })
 }
 
-/// Reads a TLS 1.0-1.2 layout ServerHello body as tls-parser does: version, random, session id
-/// of at most 32 bytes, cipher suite, compression method, then (not for SSL 3.0) an optional
-/// extensions block.
-fn read_tls12_server_hello(body: &[u8], version: u16) -> Option<ServerHello> {
-    let mut c = Cursor::new(body);
-    c.take(2)?;
-    let random = c.take(32)?;
-    let sid_len = c.u8().filter(|&n| n <= 32)?;
-    let session_id = c.take(usize::from(sid_len))?;
-    let cipher_suite = c.u16()?;
-    c.u8()?;
-    let block = if version == 0x0300 {
-        &[]
-    } else {
-        c.vec16().unwrap_or_default()
-    };
-    Some(ServerHello {
-        version,
-        random: random32(random),
-        session_id: session_id.to_vec(),
-        cipher_suite,
-        extensions: Extensions::from_block(block),
-        ..ServerHello::default()
-    })
-}
-
 /// Parses a ServerHello body (TLS 1.3 drafts with their own layout included).
 pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, HelloError> {
     let mut c = Cursor::new(body);
     let version = c.u16().ok_or(HelloError::ServerHello)?;
     let mut out = if (0x0300..=0x0303).contains(&version) {
-        read_tls12_server_hello(body, version).ok_or(HelloError::ServerHello)?
+        let (_, sh) =
+            parse_tls_handshake_server_hello(body).map_err(|_| HelloError::ServerHello)?;
+        ServerHello {
+            version,
+            random: random32(sh.random),
+            session_id: sh.session_id.unwrap_or(&[]).to_vec(),
+            cipher_suite: sh.cipher.0,
+            extensions: Extensions::from_block(sh.ext.unwrap_or(&[])),
+            ..ServerHello::default()
+        }
     } else if is_tls13(version) {
         // Drafts before 22: version, random, cipher suite, extensions.
         let random = c.take(32).ok_or(HelloError::ServerHello)?;
@@ -531,17 +438,17 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, HelloError> {
     };
     out.hello_retry = out.random == HELLO_RETRY_RANDOM;
     let (mut psk, mut selected, mut alpn) = (false, None, None);
-    for e in out.extensions.iter() {
-        match e.ext_type {
+    for (ext_type, data, wire) in extension_spans(out.extensions.as_bytes()) {
+        match ext_type {
             ext::PRE_SHARED_KEY => psk = true,
             ext::SUPPORTED_VERSIONS => {
-                if let [a, b] = e.data {
+                if let [a, b] = data {
                     selected = Some(u16::from_be_bytes([*a, *b]));
                 }
             }
             ext::ALPN => {
-                if let Some(mut names) = alpn_names(e.data) {
-                    alpn = names.next().map(lossy);
+                if let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(wire) {
+                    alpn = p.first().map(|p| lossy(p));
                 }
             }
             _ => {}
@@ -634,94 +541,6 @@ pub(crate) mod tests {
         assert_eq!(types, vec![0x1a1a, 0, 16, 43, 42, 41, 10, 11, 13, 35]);
     }
 
-    /// The former reading of a ClientHello, through tls-parser: the reference the hand-written
-    /// reader must match.
-    fn reference_client_hello(body: &[u8]) -> Option<ClientHello> {
-        use tls_parser::{
-            parse_tls_client_hello_extension, parse_tls_handshake_client_hello, SNIType,
-            TlsExtension,
-        };
-        let (_, ch) = parse_tls_handshake_client_hello(body).ok()?;
-        let block = ch.ext.unwrap_or(&[]);
-        let mut out = ClientHello {
-            version: ch.version.0,
-            random: random32(ch.random),
-            session_id: ch.session_id.unwrap_or(&[]).to_vec(),
-            cipher_suites: ch.ciphers.iter().map(|c| c.0).collect(),
-            compressions: ch.comp.iter().map(|c| c.0).collect(),
-            extensions: extension_spans(block).map(|(t, d, _)| (t, d)).collect(),
-            ..ClientHello::default()
-        };
-        for (ext_type, data, wire) in extension_spans(block) {
-            match ext_type {
-                ext::PRE_SHARED_KEY => out.psk_offered = true,
-                ext::EARLY_DATA => out.early_data = true,
-                ext::SESSION_TICKET => out.session_ticket = !data.is_empty(),
-                ext::SUPPORTED_VERSIONS => {
-                    if let Some(list) = Cursor::new(data).vec8() {
-                        out.supported_versions = u16s(list).collect();
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            let Ok((_, parsed)) = parse_tls_client_hello_extension(wire) else {
-                continue;
-            };
-            match parsed {
-                TlsExtension::SNI(names) => {
-                    out.sni = names
-                        .iter()
-                        .find(|(t, _)| *t == SNIType::HostName)
-                        .map(|(_, n)| lossy(n));
-                }
-                TlsExtension::ALPN(p) => out.alpn = p.iter().map(|p| lossy(p)).collect(),
-                TlsExtension::EllipticCurves(g) => {
-                    out.supported_groups = g.iter().map(|g| g.0).collect()
-                }
-                TlsExtension::EcPointFormats(f) => out.ec_point_formats = f.to_vec(),
-                TlsExtension::SignatureAlgorithms(s) => out.signature_algorithms = s,
-                _ => {}
-            }
-        }
-        Some(out)
-    }
-
-    /// The former reading of a ServerHello's TLS 1.0-1.2 layout and ALPN, through tls-parser.
-    fn reference_server_hello(body: &[u8]) -> Option<ServerHello> {
-        use tls_parser::{
-            parse_tls_handshake_server_hello, parse_tls_server_hello_extension, TlsExtension,
-        };
-        let (_, sh) = parse_tls_handshake_server_hello(body).ok()?;
-        let block = sh.ext.unwrap_or(&[]);
-        let mut out = ServerHello {
-            version: sh.version.0,
-            random: random32(sh.random),
-            session_id: sh.session_id.unwrap_or(&[]).to_vec(),
-            cipher_suite: sh.cipher.0,
-            extensions: extension_spans(block).map(|(t, d, _)| (t, d)).collect(),
-            ..ServerHello::default()
-        };
-        out.hello_retry = out.random == HELLO_RETRY_RANDOM;
-        for (ext_type, data, wire) in extension_spans(block) {
-            match ext_type {
-                ext::PRE_SHARED_KEY => out.psk_accepted = true,
-                ext::SUPPORTED_VERSIONS => {
-                    if let [a, b] = data {
-                        out.selected_version = Some(u16::from_be_bytes([*a, *b]));
-                    }
-                }
-                ext::ALPN => {
-                    if let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(wire) {
-                        out.alpn = p.first().map(|p| lossy(p));
-                    }
-                }
-                _ => {}
-            }
-        }
-        Some(out)
-    }
-
     /// xorshift64*: a fixed sequence of pseudo-random numbers.
     struct Rng(u64);
     impl Rng {
@@ -803,11 +622,11 @@ pub(crate) mod tests {
         d
     }
 
-    /// The hand-written readers accept exactly the hellos tls-parser accepts and read the same
-    /// facts from them, on thousands of mutated hellos (cut, flipped, odd lengths, duplicate
-    /// and malformed extensions).
+    /// On thousands of mutated hellos (cut, flipped, odd lengths, duplicate and malformed
+    /// extensions): `is_client_hello` answers as `parse_client_hello` does, and neither reader
+    /// panics.
     #[test]
-    fn hand_reader_matches_tls_parser() {
+    fn mutated_hellos_are_read_or_refused() {
         let types = [0u16, 10, 11, 13, 16, 35, 41, 42, 43, 0x1a1a, 51, 0xff01];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut accepted = 0;
@@ -828,10 +647,9 @@ pub(crate) mod tests {
                 3 => body[68] = (rng.next() as u8) & 7,
                 _ => {}
             }
-            let want = reference_client_hello(&body);
-            assert_eq!(parse_client_hello(&body).ok(), want, "{body:02x?}");
-            assert_eq!(is_client_hello(&body), want.is_some());
-            accepted += usize::from(want.is_some());
+            let parsed = parse_client_hello(&body);
+            assert_eq!(is_client_hello(&body), parsed.is_ok(), "{body:02x?}");
+            accepted += usize::from(parsed.is_ok());
 
             let sh_exts: Vec<u8> = (0..rng.below(4))
                 .flat_map(|_| {
@@ -844,8 +662,7 @@ pub(crate) mod tests {
             if rng.below(4) == 0 {
                 sh.truncate(rng.below(sh.len() + 1));
             }
-            let want = reference_server_hello(&sh);
-            assert_eq!(parse_server_hello(&sh).ok(), want, "{sh:02x?}");
+            let _ = parse_server_hello(&sh);
         }
         assert!(accepted > 5_000, "{accepted}");
     }
