@@ -50,8 +50,10 @@ struct JsonlSummary<'a> {
 /// Flows built and rendered in parallel at a time: bounds the report entries and the rendered
 /// bytes held before writing.
 const RENDER_CHUNK: usize = 2048;
-/// Room reserved for one flow's JSON: most render in one allocation.
-const FLOW_JSON_BYTES: usize = 4096;
+/// Flows that one task renders, one after the other, into one buffer: few enough that a chunk
+/// splits into pieces for every thread, enough that a piece is written out in one call (larger
+/// than the output's buffer, so it goes straight through without being copied there).
+const PIECE_FLOWS: usize = 64;
 
 /// Builds the [`FlowDoc`]s of the flows at `indices` a chunk of [`RENDER_CHUNK`] at a time,
 /// renders each chunk in parallel with `render`, and hands the renderings to `emit` in order.
@@ -85,6 +87,49 @@ where
     }
 }
 
+/// As [`render_flows`], for renderings in bytes: each chunk is rendered in parallel
+/// [`PIECE_FLOWS`] flows at a time, `render` appending a flow to its piece's buffer, and the
+/// pieces are handed to `emit` in order. The buffers are kept for the next chunk, so rendering
+/// allocates only while they grow.
+fn render_flow_bytes<F, E>(
+    doc: &Document<'_>,
+    mut indices: impl Iterator<Item = usize>,
+    render: F,
+    mut emit: E,
+) -> io::Result<()>
+where
+    F: Fn(&FlowDoc<'_>, &mut Vec<u8>) -> io::Result<()> + Sync,
+    E: FnMut(&[u8]) -> io::Result<()>,
+{
+    let mut chunk: Vec<usize> = Vec::with_capacity(RENDER_CHUNK);
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    loop {
+        chunk.clear();
+        chunk.extend(indices.by_ref().take(RENDER_CHUNK));
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let used = chunk.len().div_ceil(PIECE_FLOWS);
+        if pieces.len() < used {
+            pieces.resize_with(used, Vec::new);
+        }
+        let filled = pieces.get_mut(..used).unwrap_or_default();
+        chunk
+            .par_chunks(PIECE_FLOWS)
+            .zip(filled.par_iter_mut())
+            .try_for_each(|(flows, piece)| {
+                piece.clear();
+                for flow in flows.iter().filter_map(|&i| doc.flow_doc(i)) {
+                    render(&flow, piece)?;
+                }
+                Ok::<(), io::Error>(())
+            })?;
+        for piece in filled.iter() {
+            emit(piece)?;
+        }
+    }
+}
+
 /// The JSON document, pretty-printed exactly as `serde_json::to_writer_pretty` would write it,
 /// with the flows rendered in parallel (each is a self-contained object; JSON strings never hold
 /// a raw newline, so indenting a rendered flow is a matter of prefixing its lines).
@@ -104,24 +149,22 @@ fn write_json(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
     let open = head.strip_suffix(b"\n}").unwrap_or(&head);
     out.write_all(open)?;
     out.write_all(b",\n  \"flows\": [")?;
+    // Every flow is rendered after a separator; the first one written drops its comma.
     let mut first = true;
-    render_flows(
+    render_flow_bytes(
         doc,
         0..doc.len(),
-        |flow| {
-            let mut rendered = Vec::with_capacity(FLOW_JSON_BYTES);
-            rendered.extend_from_slice(b"\n    ");
-            let mut ser =
-                serde_json::Serializer::with_formatter(&mut rendered, NestedPretty::at(2));
-            flow.serialize(&mut ser).map_err(json_err)?;
-            Ok(rendered)
+        |flow, piece| {
+            piece.extend_from_slice(b",\n    ");
+            let mut ser = serde_json::Serializer::with_formatter(piece, NestedPretty::at(2));
+            flow.serialize(&mut ser).map_err(json_err)
         },
-        |flow: io::Result<Vec<u8>>| {
-            if !first {
-                out.write_all(b",")?;
+        |piece| {
+            if first && !piece.is_empty() {
+                first = false;
+                return out.write_all(piece.strip_prefix(b",").unwrap_or(piece));
             }
-            first = false;
-            out.write_all(&flow?)
+            out.write_all(piece)
         },
     )?;
     out.write_all(b"\n  ]\n}\n")
@@ -143,19 +186,19 @@ pub fn write(
         Format::Junit => junit::write(doc, out),
         Format::Json => write_json(doc, out),
         Format::Jsonl => {
-            render_flows(
+            render_flow_bytes(
                 doc,
                 0..doc.len(),
-                |flow| {
-                    let mut line = serde_json::to_vec(&Tagged {
+                |flow, piece| {
+                    let tagged = Tagged {
                         kind: "flow",
                         inner: flow,
-                    })
-                    .map_err(json_err)?;
-                    line.push(b'\n');
-                    Ok(line)
+                    };
+                    serde_json::to_writer(&mut *piece, &tagged).map_err(json_err)?;
+                    piece.push(b'\n');
+                    Ok(())
                 },
-                |line: io::Result<Vec<u8>>| out.write_all(&line?),
+                |piece| out.write_all(piece),
             )?;
             let summary = JsonlSummary {
                 schema_version: doc.schema_version,
