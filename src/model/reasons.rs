@@ -54,7 +54,7 @@ impl Reasons {
         let mut numbers = Numbers(&self.numbers);
         self.shapes.iter().map(move |shape| {
             let start = numbers.0;
-            numbers.skip(shape.matches(SLOT).count());
+            numbers.skip(slots(shape));
             Reason {
                 shape,
                 numbers: start
@@ -86,6 +86,11 @@ impl Reasons {
         }
         out
     }
+}
+
+/// How many numbers `shape` holds: its [`SLOT`] bytes, counted without decoding characters.
+fn slots(shape: &str) -> usize {
+    shape.bytes().filter(|&b| b == SLOT as u8).count()
 }
 
 /// `text` with its numbers replaced by [`SLOT`] (and appended to `numbers`), shared.
@@ -176,19 +181,44 @@ pub struct Reason<'a> {
     numbers: &'a [u8],
 }
 
+impl Reason<'_> {
+    /// Writes the text: the shape's runs between slots as they are, each number in decimal.
+    fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        let mut numbers = Numbers(self.numbers);
+        let mut rest = self.shape;
+        while let Some(at) = memchr::memchr(SLOT as u8, rest.as_bytes()) {
+            let (run, tail) = rest.split_at(at);
+            out.write_str(run)?;
+            match numbers.next() {
+                0 => out.write_char(SLOT)?,
+                n => write_decimal(out, n - 1)?,
+            }
+            rest = tail.get(1..).unwrap_or_default();
+        }
+        out.write_str(rest)
+    }
+}
+
+/// Writes `n` in decimal, its digits laid out in a buffer on the stack.
+fn write_decimal<W: fmt::Write>(out: &mut W, mut n: u64) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.write_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default())
+}
+
 impl fmt::Display for Reason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut numbers = Numbers(self.numbers);
-        for (i, part) in self.shape.split(SLOT).enumerate() {
-            if i > 0 {
-                match numbers.next() {
-                    0 => f.write_char(SLOT)?,
-                    n => write!(f, "{}", n - 1)?,
-                }
-            }
-            f.write_str(part)?;
-        }
-        Ok(())
+        self.write_to(f)
     }
 }
 
@@ -199,6 +229,8 @@ impl fmt::Debug for Reason<'_> {
 }
 
 impl Serialize for Reason<'_> {
+    /// The text as [`fmt::Display`] writes it: serde_json escapes each run and number as it
+    /// comes, without the text being built first.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
@@ -247,6 +279,14 @@ mod tests {
             "a\0b\u{0}0\0",
             "7 bytes é 8",
             "`GET /login?u=191 HTTP/1.1` (frame 17) \"quoted\" \\ ",
+        ]);
+        // what JSON escapes, next to numbers: quotes, backslashes, control characters
+        round_trip(&[
+            "\"1\"\\2\\\u{1}3\u{1f}\t4\n\r5\u{8}\u{c}\u{7f}",
+            "\u{0}1\"\u{0}",
+            "é12ü3 → 4 \u{2028}5\u{10ffff}6 🦀",
+            "0",
+            "18446744073709551614 9999999999999999999 1000000000000000000 10",
         ]);
     }
 

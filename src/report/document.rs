@@ -5,16 +5,18 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::pods::{self, PodPairDoc};
 use super::policy::{Policy, PolicyOutcome};
-use super::time::rfc3339_micros;
+use super::time::Rfc3339Micros;
 use crate::analyze::{Analysis, FlowResult};
 use crate::decode::Endpoint;
 use crate::flow::ClientBy;
-use crate::mesh::{IstioSni, Leg, MeshView, Pair};
+use crate::mesh::{IstioSni, Leg, Marker, MeshView, Pair};
 use crate::model::{PlaintextSummary, Reasons, TlsSummary, Verdict, SCHEMA_VERSION};
 use crate::names::{NameKind, Names};
 
@@ -167,7 +169,8 @@ pub struct SummaryDoc {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointDoc<'a> {
-    pub ip: String,
+    /// Written as its text (serde writes it from a buffer on the stack).
+    pub ip: IpAddr,
     pub port: u16,
     /// `namespace/name` of the pod or service at this address.
     pub name: Option<&'a str>,
@@ -192,11 +195,38 @@ pub struct TcpDoc {
     pub retransmitted: u32,
 }
 
+/// The mesh markers of a flow, each written as `profile: what` without building its text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MarkersDoc<'a>(pub &'a [Marker]);
+
+impl Serialize for MarkersDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(MarkerText))
+    }
+}
+
+/// One marker as `istio: ALPN istio-peer-exchange`.
+struct MarkerText<'a>(&'a Marker);
+
+impl fmt::Display for MarkerText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.profile.name())?;
+        f.write_str(": ")?;
+        f.write_str(&self.0.what)
+    }
+}
+
+impl Serialize for MarkerText<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// The mesh facts of a flow.
 #[derive(Debug, Serialize)]
 pub struct FlowMeshDoc<'a> {
     /// Signs of a mesh: `istio: ALPN istio-peer-exchange`.
-    pub markers: Vec<String>,
+    pub markers: MarkersDoc<'a>,
     /// The SNI decoded as Istio's `outbound_.PORT_.SUBSET_.FQDN`.
     pub istio_sni: Option<&'a IstioSni>,
     /// On the loopback leg: the pod it runs in, when known.
@@ -229,8 +259,8 @@ pub struct FlowDoc<'a> {
     pub original_destination: Option<EndpointDoc<'a>>,
     pub first_frame: u64,
     pub last_frame: u64,
-    pub first_seen: String,
-    pub last_seen: String,
+    pub first_seen: Rfc3339Micros,
+    pub last_seen: Rfc3339Micros,
     pub packets: PerSide,
     pub bytes: PerSide,
     pub tcp: TcpDoc,
@@ -535,7 +565,7 @@ impl<'a> Document<'a> {
     pub fn endpoint(&self, e: Endpoint) -> EndpointDoc<'a> {
         let entry = self.names.lookup(e.ip);
         EndpointDoc {
-            ip: e.ip.to_string(),
+            ip: e.ip,
             port: e.port,
             name: entry.map(|n| n.name.as_str()),
             kind: entry.map(|n| n.kind.name()),
@@ -665,8 +695,8 @@ impl<'a> Document<'a> {
                 .map(|r| self.endpoint(r.facts.server)),
             first_frame: f.first_frame,
             last_frame: f.last_frame,
-            first_seen: rfc3339_micros(f.first_ts),
-            last_seen: rfc3339_micros(f.last_ts),
+            first_seen: Rfc3339Micros(f.first_ts),
+            last_seen: Rfc3339Micros(f.last_ts),
             packets: PerSide {
                 client: f.packets[0],
                 server: f.packets[1],
@@ -694,14 +724,7 @@ impl<'a> Document<'a> {
             tls: b.tls,
             plaintext: flow.class.plaintext.as_deref(),
             mesh: FlowMeshDoc {
-                markers: m
-                    .map(|m| {
-                        m.markers
-                            .iter()
-                            .map(|k| format!("{}: {}", k.profile.name(), k.what))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                markers: MarkersDoc(m.map_or(&[], |m| &m.markers[..])),
                 istio_sni: b.istio_sni,
                 pod: self.loopback_pod(b),
             },
@@ -788,6 +811,46 @@ mod tests {
         assert_eq!(exempt.exempt_by.as_deref(), Some("istio loopback-leg"));
         assert_eq!(exempt.mesh.pod, Some(PRODUCTPAGE));
         assert_eq!(exempt.paired_with, Some(4));
+    }
+
+    #[test]
+    fn addresses_and_markers_serialize_as_their_text() {
+        for ip in [
+            "10.244.14.175",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fe80::1:2ff:fe03:405",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().expect("address");
+            assert_eq!(
+                serde_json::to_string(&ip).unwrap(),
+                serde_json::to_string(&ip.to_string()).unwrap()
+            );
+        }
+        let markers = [
+            Marker {
+                profile: crate::mesh::Profile::Istio,
+                what: "ALPN istio-peer-exchange".to_string(),
+                weight: 3,
+            },
+            Marker {
+                profile: crate::mesh::Profile::Linkerd,
+                what: "SNI \"x\\y\"\u{1} é".to_string(),
+                weight: 1,
+            },
+        ];
+        let texts: Vec<String> = markers
+            .iter()
+            .map(|k| format!("{}: {}", k.profile.name(), k.what))
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&MarkersDoc(&markers)).unwrap(),
+            serde_json::to_string(&texts).unwrap()
+        );
+        assert_eq!(serde_json::to_string(&MarkersDoc(&[])).unwrap(), "[]");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! passes. Without `--require` nothing fails.
 
 use std::io::{self, Write};
+use std::net::IpAddr;
 
 use super::document::{Document, FlowBrief, FlowDoc};
 use super::render_flows;
@@ -28,10 +29,10 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn end(ip: &str, port: u16, name: Option<&str>) -> String {
+fn end(ip: IpAddr, port: u16, name: Option<&str>) -> String {
     match name {
         Some(n) => format!("{n}:{port}"),
-        None if ip.contains(':') => format!("[{ip}]:{port}"),
+        None if ip.is_ipv6() => format!("[{ip}]:{port}"),
         None => format!("{ip}:{port}"),
     }
 }
@@ -41,8 +42,8 @@ fn case_name(f: &FlowDoc<'_>) -> String {
     format!(
         "flow {}: {} → {} ({} leg)",
         f.id,
-        end(&f.client.ip, f.client.port, f.client.name),
-        end(&f.server.ip, f.server.port, f.server.name),
+        end(f.client.ip, f.client.port, f.client.name),
+        end(f.server.ip, f.server.port, f.server.name),
         f.leg
     )
 }
@@ -173,7 +174,13 @@ mod tests {
             "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;&#10;?"
         );
         assert_eq!(escape("→ ok"), "→ ok");
-        assert_eq!(end("::1", 80, None), "[::1]:80");
-        assert_eq!(end("10.0.0.1", 80, Some("ns/pod")), "ns/pod:80");
+        assert_eq!(
+            end(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 80, None),
+            "[::1]:80"
+        );
+        assert_eq!(
+            end(IpAddr::from([10u8, 0, 0, 1]), 80, Some("ns/pod")),
+            "ns/pod:80"
+        );
     }
 }

@@ -50,8 +50,22 @@ struct JsonlSummary<'a> {
 /// Flows built and rendered in parallel at a time: bounds the report entries and the rendered
 /// bytes held before writing.
 const RENDER_CHUNK: usize = 2048;
-/// Room reserved for one flow's JSON: most render in one allocation.
-const FLOW_JSON_BYTES: usize = 4096;
+/// Flows that one task renders, one after the other, into one buffer: few enough that a chunk
+/// splits into pieces for every thread, enough that a piece is written out in one call (larger
+/// than the output's buffer, so it goes straight through without being copied there).
+const PIECE_FLOWS: usize = 64;
+
+/// How [`render_flow_bytes`] batches flows: [`RENDER_CHUNK`] and [`PIECE_FLOWS`], except in tests.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    chunk: usize,
+    piece: usize,
+}
+
+const SPLIT: Split = Split {
+    chunk: RENDER_CHUNK,
+    piece: PIECE_FLOWS,
+};
 
 /// Builds the [`FlowDoc`]s of the flows at `indices` a chunk of [`RENDER_CHUNK`] at a time,
 /// renders each chunk in parallel with `render`, and hands the renderings to `emit` in order.
@@ -85,10 +99,55 @@ where
     }
 }
 
+/// As [`render_flows`], for renderings in bytes: each chunk (of `split.chunk` flows) is rendered
+/// in parallel `split.piece` flows at a time, `render` appending a flow to its piece's buffer,
+/// and the pieces are handed to `emit` in order. The buffers are kept for the next chunk, so
+/// rendering allocates only while they grow.
+fn render_flow_bytes<F, E>(
+    doc: &Document<'_>,
+    mut indices: impl Iterator<Item = usize>,
+    split: Split,
+    render: F,
+    mut emit: E,
+) -> io::Result<()>
+where
+    F: Fn(&FlowDoc<'_>, &mut Vec<u8>) -> io::Result<()> + Sync,
+    E: FnMut(&[u8]) -> io::Result<()>,
+{
+    let (chunk_flows, piece_flows) = (split.chunk.max(1), split.piece.max(1));
+    let mut chunk: Vec<usize> = Vec::with_capacity(chunk_flows);
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    loop {
+        chunk.clear();
+        chunk.extend(indices.by_ref().take(chunk_flows));
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let used = chunk.len().div_ceil(piece_flows);
+        if pieces.len() < used {
+            pieces.resize_with(used, Vec::new);
+        }
+        let filled = pieces.get_mut(..used).unwrap_or_default();
+        chunk
+            .par_chunks(piece_flows)
+            .zip(filled.par_iter_mut())
+            .try_for_each(|(flows, piece)| {
+                piece.clear();
+                for flow in flows.iter().filter_map(|&i| doc.flow_doc(i)) {
+                    render(&flow, piece)?;
+                }
+                Ok::<(), io::Error>(())
+            })?;
+        for piece in filled.iter() {
+            emit(piece)?;
+        }
+    }
+}
+
 /// The JSON document, pretty-printed exactly as `serde_json::to_writer_pretty` would write it,
 /// with the flows rendered in parallel (each is a self-contained object; JSON strings never hold
 /// a raw newline, so indenting a rendered flow is a matter of prefixing its lines).
-fn write_json(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
+fn write_json(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Result<()> {
     if doc.is_empty() {
         serde_json::to_writer_pretty(&mut *out, doc).map_err(json_err)?;
         return writeln!(out);
@@ -104,27 +163,60 @@ fn write_json(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
     let open = head.strip_suffix(b"\n}").unwrap_or(&head);
     out.write_all(open)?;
     out.write_all(b",\n  \"flows\": [")?;
+    // Every flow is rendered after a separator; the first one written drops its comma.
     let mut first = true;
-    render_flows(
+    render_flow_bytes(
         doc,
         0..doc.len(),
-        |flow| {
-            let mut rendered = Vec::with_capacity(FLOW_JSON_BYTES);
-            rendered.extend_from_slice(b"\n    ");
-            let mut ser =
-                serde_json::Serializer::with_formatter(&mut rendered, NestedPretty::at(2));
-            flow.serialize(&mut ser).map_err(json_err)?;
-            Ok(rendered)
+        split,
+        |flow, piece| {
+            piece.extend_from_slice(b",\n    ");
+            let mut ser = serde_json::Serializer::with_formatter(piece, NestedPretty::at(2));
+            flow.serialize(&mut ser).map_err(json_err)
         },
-        |flow: io::Result<Vec<u8>>| {
-            if !first {
-                out.write_all(b",")?;
+        |piece| {
+            if first && !piece.is_empty() {
+                first = false;
+                return out.write_all(piece.strip_prefix(b",").unwrap_or(piece));
             }
-            first = false;
-            out.write_all(&flow?)
+            out.write_all(piece)
         },
     )?;
     out.write_all(b"\n  ]\n}\n")
+}
+
+/// JSON Lines: one `flow` record a line, rendered in parallel, then the `summary` record.
+fn write_jsonl(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Result<()> {
+    render_flow_bytes(
+        doc,
+        0..doc.len(),
+        split,
+        |flow, piece| {
+            let tagged = Tagged {
+                kind: "flow",
+                inner: flow,
+            };
+            serde_json::to_writer(&mut *piece, &tagged).map_err(json_err)?;
+            piece.push(b'\n');
+            Ok(())
+        },
+        |piece| out.write_all(piece),
+    )?;
+    let summary = JsonlSummary {
+        schema_version: doc.schema_version,
+        tool: &doc.tool,
+        captures: &doc.captures,
+        summary: &doc.summary,
+    };
+    serde_json::to_writer(
+        &mut *out,
+        &Tagged {
+            kind: "summary",
+            inner: &summary,
+        },
+    )
+    .map_err(json_err)?;
+    writeln!(out)
 }
 
 fn json_err(e: serde_json::Error) -> io::Error {
@@ -141,37 +233,53 @@ pub fn write(
     match format {
         Format::Table => table::write(doc, out, style),
         Format::Junit => junit::write(doc, out),
-        Format::Json => write_json(doc, out),
-        Format::Jsonl => {
-            render_flows(
-                doc,
-                0..doc.len(),
-                |flow| {
-                    let mut line = serde_json::to_vec(&Tagged {
-                        kind: "flow",
-                        inner: flow,
-                    })
-                    .map_err(json_err)?;
-                    line.push(b'\n');
-                    Ok(line)
-                },
-                |line: io::Result<Vec<u8>>| out.write_all(&line?),
-            )?;
-            let summary = JsonlSummary {
-                schema_version: doc.schema_version,
-                tool: &doc.tool,
-                captures: &doc.captures,
-                summary: &doc.summary,
+        Format::Json => write_json(doc, out, SPLIT),
+        Format::Jsonl => write_jsonl(doc, out, SPLIT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::capture::Input;
+    use crate::mesh::MeshRequest;
+    use crate::names::Names;
+    use crate::{analyze, AnalysisOptions};
+
+    /// Every way of splitting the flows into chunks and pieces writes what serde_json writes for
+    /// the whole document (JSON) and for each record (JSON Lines).
+    #[test]
+    fn flows_written_in_pieces_are_what_serde_json_writes() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/mesh-istio-leak.pcap");
+        let analysis = analyze(&[Input::Path(path)], &AnalysisOptions::default()).unwrap();
+        let mesh = crate::mesh::analyze(&analysis, Some(MeshRequest::Auto));
+        let (policy, names) = (Policy::default(), Names::default());
+        let doc = Document::build(&analysis, &mesh, &policy, &names);
+        assert!(doc.len() > 3);
+
+        let json = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+        let mut jsonl = String::new();
+        for flow in doc.flow_docs() {
+            let tagged = Tagged {
+                kind: "flow",
+                inner: &flow,
             };
-            serde_json::to_writer(
-                &mut *out,
-                &Tagged {
-                    kind: "summary",
-                    inner: &summary,
-                },
-            )
-            .map_err(json_err)?;
-            writeln!(out)
+            jsonl += &(serde_json::to_string(&tagged).unwrap() + "\n");
+        }
+        assert_eq!(jsonl.lines().count(), doc.len());
+
+        for (chunk, piece) in [(2048, 64), (3, 2), (2, 1), (5, 5), (1, 3), (0, 0)] {
+            let split = Split { chunk, piece };
+            let mut out = Vec::new();
+            write_json(&doc, &mut out, split).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), json, "{split:?}");
+            let mut out = Vec::new();
+            write_jsonl(&doc, &mut out, split).unwrap();
+            let out = String::from_utf8(out).unwrap();
+            assert!(out.starts_with(&jsonl), "{split:?}");
+            assert_eq!(out.lines().count(), doc.len() + 1);
         }
     }
 }

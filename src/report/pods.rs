@@ -39,7 +39,7 @@ pub struct PodPairDoc {
 /// `namespace/pod` (or service) at an address, else the address.
 fn label(doc: &Document<'_>, e: Endpoint) -> String {
     let e = doc.endpoint(e);
-    e.name.map_or(e.ip, str::to_string)
+    e.name.map_or_else(|| e.ip.to_string(), str::to_string)
 }
 
 /// The identity a certificate shows: its first URI SAN, else its first DNS SAN.

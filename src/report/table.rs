@@ -8,6 +8,7 @@
 //! service, or the redacted cleartext evidence.
 
 use std::io::{self, Write};
+use std::net::IpAddr;
 
 use super::document::{Document, EndpointDoc, FlowDoc};
 use super::pods::{identity, PodPairDoc};
@@ -124,15 +125,15 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// `name:port` (the name cut to [`MAX_NAME`]), else `ip:port`.
-fn endpoint(ip: &str, port: u16, name: Option<&str>) -> String {
+fn endpoint(ip: IpAddr, port: u16, name: Option<&str>) -> String {
     full_endpoint(ip, port, name.map(|n| elide(n, MAX_NAME)).as_deref())
 }
 
 /// `name:port`, else `ip:port` (`[ip]:port` for IPv6).
-fn full_endpoint(ip: &str, port: u16, name: Option<&str>) -> String {
+fn full_endpoint(ip: IpAddr, port: u16, name: Option<&str>) -> String {
     match name {
         Some(name) => format!("{name}:{port}"),
-        None if ip.contains(':') => format!("[{ip}]:{port}"),
+        None if ip.is_ipv6() => format!("[{ip}]:{port}"),
         None => format!("{ip}:{port}"),
     }
 }
@@ -189,7 +190,7 @@ fn base_detail(flow: &FlowDoc<'_>) -> String {
     if let Some(to) = &flow.original_destination {
         text = format!(
             "{text} (meant for {}, redirected to the sidecar)",
-            endpoint(&to.ip, to.port, to.name)
+            endpoint(to.ip, to.port, to.name)
         );
     }
     text
@@ -402,8 +403,8 @@ fn write_pods(
 fn ends_column(client: &EndpointDoc<'_>, server: &EndpointDoc<'_>) -> String {
     let text = format!(
         "{} → {}",
-        endpoint(&client.ip, client.port, client.name),
-        endpoint(&server.ip, server.port, server.name)
+        endpoint(client.ip, client.port, client.name),
+        endpoint(server.ip, server.port, server.name)
     );
     fit(&text, MAX_ENDS)
 }
@@ -561,8 +562,8 @@ fn flow_line(flow: &FlowDoc<'_>) -> String {
     format!(
         "#{} {} → {} ({} leg, {}): {}",
         flow.id,
-        full_endpoint(&flow.client.ip, flow.client.port, flow.client.name),
-        full_endpoint(&flow.server.ip, flow.server.port, flow.server.name),
+        full_endpoint(flow.client.ip, flow.client.port, flow.client.name),
+        full_endpoint(flow.server.ip, flow.server.port, flow.server.name),
         flow.leg,
         why,
         base_detail(flow)
@@ -737,7 +738,10 @@ mod tests {
             short_identity("spiffe://cluster.local/ns/bookinfo/sa/details"),
             "bookinfo/sa/details"
         );
-        assert_eq!(endpoint("::1", 80, None), "[::1]:80");
+        assert_eq!(
+            endpoint(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 80, None),
+            "[::1]:80"
+        );
         assert_eq!(
             elide("bookinfo/productpage-v1-7f9d5b8c6d-x2k4p", 20),
             "bookinfo/prod…-x2k4p"

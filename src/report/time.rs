@@ -1,7 +1,46 @@
 //! RFC 3339 timestamps without a date library: capture times are UTC and need no time zones.
 
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
 /// Formats nanoseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (microseconds).
 pub fn rfc3339_micros(ts_nanos: i64) -> String {
+    Rfc3339Micros(ts_nanos)
+        .as_bytes()
+        .iter()
+        .map(|&b| char::from(b))
+        .collect()
+}
+
+/// A time in nanoseconds since the Unix epoch, displayed and serialized as
+/// [`rfc3339_micros`] formats it, from a buffer on the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339Micros(pub i64);
+
+impl Rfc3339Micros {
+    /// The ASCII text of the time.
+    fn as_bytes(self) -> [u8; 27] {
+        digits(self.0)
+    }
+}
+
+impl fmt::Display for Rfc3339Micros {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = self.as_bytes();
+        f.write_str(std::str::from_utf8(&bytes).unwrap_or_default())
+    }
+}
+
+impl Serialize for Rfc3339Micros {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let bytes = self.as_bytes();
+        serializer.serialize_str(std::str::from_utf8(&bytes).unwrap_or_default())
+    }
+}
+
+/// The text of `ts_nanos`: ASCII digits and separators in their fixed places.
+fn digits(ts_nanos: i64) -> [u8; 27] {
     let secs = ts_nanos.div_euclid(1_000_000_000);
     let micros = ts_nanos.rem_euclid(1_000_000_000) / 1_000;
     let days = secs.div_euclid(86_400);
@@ -26,7 +65,7 @@ pub fn rfc3339_micros(ts_nanos: i64) -> String {
             value /= 10;
         }
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    out
 }
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
@@ -76,5 +115,13 @@ mod tests {
             assert_eq!(rfc3339_micros(ts), expected);
         }
         assert_eq!(rfc3339_micros(i64::MIN), "1677-09-21T00:12:43.145224Z");
+        for ts in [0, -1_000, i64::MIN, i64::MAX, 1_635_260_394_123_456_789] {
+            let text = rfc3339_micros(ts);
+            assert_eq!(Rfc3339Micros(ts).to_string(), text);
+            assert_eq!(
+                serde_json::to_string(&Rfc3339Micros(ts)).unwrap(),
+                serde_json::to_string(&text).unwrap()
+            );
+        }
     }
 }
