@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::hash::FxBuildHasher;
+use crate::model::HelloSummary;
 
 /// Distinct strings remembered per thread.
 const MAX_STRINGS: usize = 4096;
@@ -22,7 +23,12 @@ const MAX_LISTS: usize = 1024;
 /// Longest list remembered.
 const MAX_ITEMS: usize = 16;
 
+/// Distinct hello summaries remembered per thread.
+const MAX_HELLOS: usize = 1024;
+
 thread_local! {
+    static HELLOS: RefCell<HashSet<Arc<HelloSummary>, FxBuildHasher>> =
+        RefCell::new(HashSet::default());
     static STRINGS: RefCell<HashSet<Arc<str>, FxBuildHasher>> = RefCell::new(HashSet::default());
     static LISTS: RefCell<HashSet<Arc<[Arc<str>]>, FxBuildHasher>> = RefCell::new(HashSet::default());
 }
@@ -63,6 +69,21 @@ pub fn list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Arc<[Arc<str>]
         }
         table.insert(Arc::clone(&shared));
         shared
+    })
+}
+
+/// `hello`, shared with every earlier equal summary of this thread.
+pub fn hello(hello: Arc<HelloSummary>) -> Arc<HelloSummary> {
+    HELLOS.with(|table| {
+        if let Some(found) = table.borrow().get(&hello) {
+            return Arc::clone(found);
+        }
+        let mut table = table.borrow_mut();
+        if table.len() >= MAX_HELLOS {
+            table.clear();
+        }
+        table.insert(Arc::clone(&hello));
+        hello
     })
 }
 

@@ -107,15 +107,14 @@ pub struct CertificateSide {
     pub chain: Box<[Arc<CertInfo>]>,
 }
 
-/// TLS facts of a flow.
+/// What a flow's ClientHello and ServerHello said, and the fingerprints of the ClientHello.
 ///
-/// The strings repeat across the flows of one client or server stack, so they are shared
-/// (`Arc<str>`) between the flows that carry the same value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TlsSummary {
+/// Every connection between the same two client and server stacks says the same, so flows
+/// share one copy (see [`TlsSummary::hello`]); the strings inside are shared too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct HelloSummary {
     /// Negotiated version: `1.0`, `1.1`, `1.2`, `1.3`, `ssl3`, `ssl2`, or a draft name.
     pub version: Option<Arc<str>>,
-    pub handshake: Option<HandshakeState>,
     /// IANA name of the selected cipher suite (or `0xNNNN`).
     pub cipher_suite: Option<Arc<str>>,
     pub sni: Option<Arc<str>>,
@@ -123,6 +122,27 @@ pub struct TlsSummary {
     pub alpn_selected: Option<Arc<str>>,
     /// Versions the client offered (supported_versions, else the ClientHello version).
     pub versions_offered: Arc<[Arc<str>]>,
+    /// JA3 of the ClientHello: MD5 (hex) of [`HelloSummary::ja3_full`].
+    pub ja3: Option<Arc<str>>,
+    /// The JA3 string that `ja3` hashes (`version,ciphers,extensions,groups,point_formats`).
+    pub ja3_full: Option<Arc<str>>,
+    /// JA4 (client) of the ClientHello.
+    pub ja4: Option<Arc<str>>,
+    /// JA4 with its cipher and extension lists unhashed (`JA4_r`).
+    pub ja4_r: Option<Arc<str>>,
+}
+
+/// TLS facts of a flow.
+///
+/// Every flow keeps these until the report is written, so what repeats from flow to flow (the
+/// hellos' facts) is shared; the rest is the flow's own. The JSON object is flat: the hellos'
+/// fields sit among the others, in the order of schema version 1.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSummary {
+    /// Shared with the flows whose hellos said the same; change it through
+    /// [`TlsSummary::hello_mut`].
+    pub hello: Arc<HelloSummary>,
+    pub handshake: Option<HandshakeState>,
     /// The server sent a CertificateRequest (`null`: unknown, e.g. TLS 1.3 without keys).
     pub certificate_requested: Option<bool>,
     pub client_certificate: CertificateSide,
@@ -131,19 +151,47 @@ pub struct TlsSummary {
     pub resumed: Option<bool>,
     pub hello_retry_request: bool,
     pub early_data: bool,
-    /// JA3 of the ClientHello: MD5 (hex) of [`TlsSummary::ja3_full`].
-    pub ja3: Option<Arc<str>>,
-    /// The JA3 string that `ja3` hashes (`version,ciphers,extensions,groups,point_formats`).
-    pub ja3_full: Option<Arc<str>>,
-    /// JA4 (client) of the ClientHello.
-    pub ja4: Option<Arc<str>>,
-    /// JA4 with its cipher and extension lists unhashed (`JA4_r`).
-    pub ja4_r: Option<Arc<str>>,
     pub alerts: Box<[AlertInfo]>,
     /// Frame of the ClientHello.
     pub client_hello_frame: Option<u64>,
     /// Cleartext bytes that preceded the TLS handshake (STARTTLS and similar upgrades).
     pub plaintext_prefix_bytes: u64,
+}
+
+impl TlsSummary {
+    /// The hellos' facts of this flow alone, to change them (copied first if shared).
+    pub fn hello_mut(&mut self) -> &mut HelloSummary {
+        Arc::make_mut(&mut self.hello)
+    }
+}
+
+impl Serialize for TlsSummary {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let h = &*self.hello;
+        let mut s = serializer.serialize_struct("TlsSummary", 20)?;
+        s.serialize_field("version", &h.version)?;
+        s.serialize_field("handshake", &self.handshake)?;
+        s.serialize_field("cipher_suite", &h.cipher_suite)?;
+        s.serialize_field("sni", &h.sni)?;
+        s.serialize_field("alpn_offered", &h.alpn_offered)?;
+        s.serialize_field("alpn_selected", &h.alpn_selected)?;
+        s.serialize_field("versions_offered", &h.versions_offered)?;
+        s.serialize_field("certificate_requested", &self.certificate_requested)?;
+        s.serialize_field("client_certificate", &self.client_certificate)?;
+        s.serialize_field("server_certificate", &self.server_certificate)?;
+        s.serialize_field("resumed", &self.resumed)?;
+        s.serialize_field("hello_retry_request", &self.hello_retry_request)?;
+        s.serialize_field("early_data", &self.early_data)?;
+        s.serialize_field("ja3", &h.ja3)?;
+        s.serialize_field("ja3_full", &h.ja3_full)?;
+        s.serialize_field("ja4", &h.ja4)?;
+        s.serialize_field("ja4_r", &h.ja4_r)?;
+        s.serialize_field("alerts", &self.alerts)?;
+        s.serialize_field("client_hello_frame", &self.client_hello_frame)?;
+        s.serialize_field("plaintext_prefix_bytes", &self.plaintext_prefix_bytes)?;
+        s.end()
+    }
 }
 
 /// Cleartext application data found in a flow.

@@ -104,8 +104,8 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
     if let Some(mut analysis) = tls::analyze(flow, &ctx.keylog) {
         if let Some(ch) = &analysis.client_hello {
             let fp = fingerprint::fingerprints(ch);
-            let s = &mut analysis.summary;
-            (s.ja3, s.ja3_full, s.ja4, s.ja4_r) = (
+            let h = analysis.summary.hello_mut();
+            (h.ja3, h.ja3_full, h.ja4, h.ja4_r) = (
                 Some(fp.ja3),
                 Some(fp.ja3_full),
                 Some(fp.ja4),
@@ -120,7 +120,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
         return Classification {
             verdict,
             reasons: boxed(analysis.reasons),
-            tls: Some(Box::new(analysis.summary)),
+            tls: Some(finished(analysis.summary)),
             plaintext: None,
         };
     }
@@ -173,7 +173,7 @@ fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
     Classification {
         verdict: Verdict::Tls,
         reasons: boxed(reasons),
-        tls: Some(Box::new(TlsSummary {
+        tls: Some(finished(TlsSummary {
             handshake: Some(HandshakeState::NotCaptured),
             ..TlsSummary::default()
         })),
@@ -235,6 +235,13 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
             })),
         }
     }
+}
+
+/// A flow's TLS facts as kept until the report: its hellos' facts shared with the flows whose
+/// hellos said the same.
+fn finished(mut summary: TlsSummary) -> Box<TlsSummary> {
+    summary.hello = intern::hello(summary.hello);
+    Box::new(summary)
 }
 
 /// Reasons as kept until the report.

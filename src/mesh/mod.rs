@@ -139,7 +139,7 @@ pub fn analyze(analysis: &Analysis, requested: Option<MeshRequest>) -> MeshView 
                 .class
                 .tls
                 .as_ref()
-                .and_then(|t| t.sni.as_deref())
+                .and_then(|t| t.hello.sni.as_deref())
                 .and_then(|name| {
                     decoded
                         .entry(name)

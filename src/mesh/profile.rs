@@ -99,6 +99,7 @@ pub fn markers(flow: &FlowResult, leg: Leg, istio_sni: Option<&IstioSni>) -> Vec
     let server_port = flow.facts.server.port;
     if let Some(tls) = &flow.class.tls {
         if let Some(alpn) = tls
+            .hello
             .alpn_offered
             .iter()
             .map(|a| &**a)
@@ -106,10 +107,10 @@ pub fn markers(flow: &FlowResult, leg: Leg, istio_sni: Option<&IstioSni>) -> Vec
         {
             out.push(marker(Profile::Istio, format!("ALPN {alpn}"), 3));
         }
-        if let (Some(sni), Some(_)) = (&tls.sni, istio_sni) {
+        if let (Some(sni), Some(_)) = (&tls.hello.sni, istio_sni) {
             out.push(marker(Profile::Istio, format!("SNI {sni}"), 3));
         }
-        if tls.alpn_offered.iter().any(|a| &**a == LINKERD_ALPN) {
+        if tls.hello.alpn_offered.iter().any(|a| &**a == LINKERD_ALPN) {
             out.push(marker(Profile::Linkerd, format!("ALPN {LINKERD_ALPN}"), 3));
         }
         let sans = [&tls.client_certificate, &tls.server_certificate]
@@ -117,6 +118,7 @@ pub fn markers(flow: &FlowResult, leg: Leg, istio_sni: Option<&IstioSni>) -> Vec
             .filter_map(|side| side.chain.first())
             .flat_map(|leaf| leaf.san_dns.iter().map(String::as_str));
         if let Some(id) = tls
+            .hello
             .sni
             .as_deref()
             .into_iter()
@@ -133,7 +135,7 @@ pub fn markers(flow: &FlowResult, leg: Leg, istio_sni: Option<&IstioSni>) -> Vec
             ));
         }
         if server_port == ports::HBONE {
-            if tls.sni.is_none() && tls.alpn_offered.iter().any(|a| &**a == "h2") {
+            if tls.hello.sni.is_none() && tls.hello.alpn_offered.iter().any(|a| &**a == "h2") {
                 out.push(marker(
                     Profile::Ambient,
                     "HBONE: TLS to port 15008, ALPN h2, no SNI".to_string(),
@@ -303,7 +305,7 @@ mod tests {
     use super::*;
     use crate::mesh::leg::tests::facts;
     use crate::mesh::sni;
-    use crate::model::{CertInfo, Classification, TlsSummary, Verdict};
+    use crate::model::{CertInfo, Classification, HelloSummary, TlsSummary, Verdict};
 
     pub(crate) fn result(
         id: u64,
@@ -330,8 +332,11 @@ mod tests {
 
     fn tls(sni: Option<&str>, alpn: &[&str]) -> TlsSummary {
         TlsSummary {
-            sni: sni.map(Into::into),
-            alpn_offered: alpn.iter().map(|&a| a.into()).collect(),
+            hello: std::sync::Arc::new(HelloSummary {
+                sni: sni.map(Into::into),
+                alpn_offered: alpn.iter().map(|&a| a.into()).collect(),
+                ..HelloSummary::default()
+            }),
             ..TlsSummary::default()
         }
     }

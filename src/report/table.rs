@@ -219,13 +219,13 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
         match ids {
             (Some(c), Some(s)) => parts.push(format!("{c} → {s}")),
             (Some(c), None) => parts.push(format!("{c} →")),
-            (None, Some(s)) if tls.sni.is_none() => parts.push(format!("→ {s}")),
+            (None, Some(s)) if tls.hello.sni.is_none() => parts.push(format!("→ {s}")),
             _ => {}
         }
         if let Some(sni) = flow.mesh.istio_sni {
             parts.push(sni.short());
         } else if parts.is_empty() {
-            parts.push(tls.sni.as_deref().unwrap_or("no SNI").to_string());
+            parts.push(tls.hello.sni.as_deref().unwrap_or("no SNI").to_string());
         }
         if tls.client_certificate.presented == Some(false)
             && tls.certificate_requested == Some(true)
@@ -420,7 +420,10 @@ struct FlowLayout<'p> {
 
 /// One line of the flow table.
 fn flow_row(flow: &FlowDoc<'_>, layout: &FlowLayout<'_>) -> String {
-    let version = flow.tls.and_then(|t| t.version.as_deref()).unwrap_or("-");
+    let version = flow
+        .tls
+        .and_then(|t| t.hello.version.as_deref())
+        .unwrap_or("-");
     let cert = flow.tls.map_or("-", cert_column);
     let mark = match flow.policy {
         Some("exempt") => '~',

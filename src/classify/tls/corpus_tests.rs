@@ -76,15 +76,15 @@ fn analyze_fixture(name: &str) -> TlsAnalysis {
 fn zeek_client_certificate_tls12_chain_observed() {
     let a = analyze_fixture("zeek-client-certificate.txt");
     let t = &a.summary;
-    assert_eq!(t.version.as_deref(), Some("1.2"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.2"));
     assert_eq!(
-        t.cipher_suite.as_deref(),
+        t.hello.cipher_suite.as_deref(),
         Some("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384")
     );
-    assert_eq!(t.sni.as_deref(), Some("certauth.idrix.fr"));
-    assert_eq!(t.alpn_offered.join(","), "h2,http/1.1");
-    assert_eq!(t.alpn_selected.as_deref(), Some("http/1.1"));
-    assert_eq!(t.versions_offered.join(","), "1.3,1.2");
+    assert_eq!(t.hello.sni.as_deref(), Some("certauth.idrix.fr"));
+    assert_eq!(t.hello.alpn_offered.join(","), "h2,http/1.1");
+    assert_eq!(t.hello.alpn_selected.as_deref(), Some("http/1.1"));
+    assert_eq!(t.hello.versions_offered.join(","), "1.3,1.2");
     assert_eq!(t.certificate_requested, Some(true));
     assert_eq!(t.client_certificate.presented, Some(true));
     assert_eq!(t.client_certificate.evidence, Some(Evidence::Observed));
@@ -110,7 +110,7 @@ fn zeek_client_certificate_tls12_chain_observed() {
 fn zeek_certificate_request_failed_empty_chain() {
     let a = analyze_fixture("zeek-certificate-request-failed.txt");
     let t = &a.summary;
-    assert_eq!(t.version.as_deref(), Some("1.2"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.2"));
     assert_eq!(t.certificate_requested, Some(true));
     assert_eq!(t.client_certificate.presented, Some(false));
     assert_eq!(t.client_certificate.evidence, Some(Evidence::Observed));
@@ -121,7 +121,7 @@ fn zeek_certificate_request_failed_empty_chain() {
 fn zeek_tls13_psk_resumed() {
     let a = analyze_fixture("zeek-tls13-psk.txt");
     let t = &a.summary;
-    assert_eq!(t.version.as_deref(), Some("1.3"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.3"));
     assert_eq!(t.resumed, Some(true));
     assert_eq!(t.client_certificate.presented, None);
     assert!(a.reasons.contains(
@@ -134,7 +134,7 @@ fn zeek_hello_retry_request() {
     let a = analyze_fixture("zeek-hrr.txt");
     let t = &a.summary;
     assert!(t.hello_retry_request);
-    assert_eq!(t.version.as_deref(), Some("1.3"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.3"));
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn zeek_smtp_starttls_prefix() {
     let a = analyze_fixture("zeek-smtp-starttls.txt");
     let t = &a.summary;
     assert_eq!(t.plaintext_prefix_bytes, 259);
-    assert_eq!(t.version.as_deref(), Some("1.2"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.2"));
     assert_eq!(t.certificate_requested, Some(false));
     assert_eq!(t.client_certificate.presented, Some(false));
 }
@@ -152,7 +152,7 @@ fn zeek_postgres_ssl_request_prefix() {
     let a = analyze_fixture("zeek-psql-ssl-require.txt");
     let t = &a.summary;
     assert_eq!(t.plaintext_prefix_bytes, 9);
-    assert_eq!(t.version.as_deref(), Some("1.2"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.2"));
     assert_eq!(t.certificate_requested, Some(true));
     assert_eq!(t.client_certificate.presented, Some(false));
 }
@@ -176,7 +176,7 @@ fn tls13_finished_only_clients() {
     for name in ["illustrated-tls13.txt", "hotplace-tls13-aes128gcm.txt"] {
         let a = analyze_fixture(name);
         let t = &a.summary;
-        assert_eq!(t.version.as_deref(), Some("1.3"), "{name}");
+        assert_eq!(t.hello.version.as_deref(), Some("1.3"), "{name}");
         assert_eq!(
             t.client_certificate.presented,
             Some(false),

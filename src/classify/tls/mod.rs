@@ -143,9 +143,9 @@ fn mid_stream(
     match server_hello {
         Some((frame, sh, msgs)) => {
             summary.handshake = Some(HandshakeState::Partial);
-            summary.version = Some(hello::version_name(sh.negotiated_version()));
-            summary.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
-            summary.alpn_selected = sh.alpn.as_deref().map(intern::str);
+            summary.hello_mut().version = Some(hello::version_name(sh.negotiated_version()));
+            summary.hello_mut().cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
+            summary.hello_mut().alpn_selected = sh.alpn.as_deref().map(intern::str);
             reasons.push(format!(
                 "the client's ClientHello is not in the capture, the server's ServerHello is ({})",
                 frame_text(frame)
@@ -275,10 +275,10 @@ impl<'a> Session<'a> {
             None => first_ch.and_then(|m| m.frame),
         };
         if let Some(ch) = &ch {
-            s.sni = ch.sni.as_deref().map(intern::str);
-            s.alpn_offered = intern::list(&ch.alpn);
+            s.hello_mut().sni = ch.sni.as_deref().map(intern::str);
+            s.hello_mut().alpn_offered = intern::list(&ch.alpn);
             s.early_data = ch.early_data;
-            s.versions_offered = hello::versions_offered(ch);
+            s.hello_mut().versions_offered = hello::versions_offered(ch);
         }
         // ServerHello: the last one answers; an earlier one with the special random is a
         // HelloRetryRequest.
@@ -300,8 +300,8 @@ impl<'a> Session<'a> {
             .map(|m| m.record);
         if answered.is_none() {
             if let Some((_, hrr)) = hrr {
-                s.version = Some(hello::version_name(hrr.negotiated_version()));
-                s.cipher_suite = Some(hello::cipher_suite_name(hrr.cipher_suite));
+                s.hello_mut().version = Some(hello::version_name(hrr.negotiated_version()));
+                s.hello_mut().cipher_suite = Some(hello::cipher_suite_name(hrr.cipher_suite));
                 self.reasons.push(
                     "the ServerHello that follows the HelloRetryRequest is not in the capture"
                         .to_string(),
@@ -310,9 +310,9 @@ impl<'a> Session<'a> {
         }
         let sh = answered.and_then(|a| server_hellos.into_iter().nth(a).map(|(_, sh)| sh));
         if let Some(sh) = &sh {
-            s.version = Some(hello::version_name(sh.negotiated_version()));
-            s.cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
-            s.alpn_selected = sh.alpn.as_deref().map(intern::str);
+            s.hello_mut().version = Some(hello::version_name(sh.negotiated_version()));
+            s.hello_mut().cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
+            s.hello_mut().alpn_selected = sh.alpn.as_deref().map(intern::str);
         }
         let tls13 = sh
             .as_ref()
@@ -432,7 +432,7 @@ impl<'a> Session<'a> {
     fn no_server_hello(&mut self, s: &mut TlsSummary, ch: Option<&ClientHello>) {
         s.alerts = alerts::collect(&self.sw.records, "server", None, None, false).into();
         if self.start.sslv2_server_hello {
-            s.version = Some(intern::str("ssl2"));
+            s.hello_mut().version = Some(intern::str("ssl2"));
             self.reasons.push(format!(
                 "SSLv2 handshake: the server answered with an SSLv2 ServerHello ({})",
                 frame_text(self.server.frame_at(0))
@@ -592,7 +592,8 @@ impl<'a> Session<'a> {
                     s.server_certificate = side;
                 }
                 s.certificate_requested = facts.certificate_requested;
-                s.alpn_selected = s
+                let h = s.hello_mut();
+                h.alpn_selected = h
                     .alpn_selected
                     .take()
                     .or(facts.alpn_selected.as_deref().map(intern::str));

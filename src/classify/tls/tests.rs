@@ -149,16 +149,16 @@ fn tls12_mutual_tls_observed() {
         .send(13, &app(300));
     let a = run(&flow(c, s));
     let t = &a.summary;
-    assert_eq!(t.version.as_deref(), Some("1.2"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.2"));
     assert_eq!(t.handshake, Some(HandshakeState::Complete));
     assert_eq!(
-        t.cipher_suite.as_deref(),
+        t.hello.cipher_suite.as_deref(),
         Some("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
     );
-    assert_eq!(t.sni.as_deref(), Some("details.bookinfo"));
-    assert_eq!(t.alpn_offered.join(","), "istio,http2");
-    assert_eq!(t.alpn_selected.as_deref(), Some("istio"));
-    assert_eq!(t.versions_offered.join(","), "1.3,1.2");
+    assert_eq!(t.hello.sni.as_deref(), Some("details.bookinfo"));
+    assert_eq!(t.hello.alpn_offered.join(","), "istio,http2");
+    assert_eq!(t.hello.alpn_selected.as_deref(), Some("istio"));
+    assert_eq!(t.hello.versions_offered.join(","), "1.3,1.2");
     assert_eq!(t.certificate_requested, Some(true));
     assert_eq!(t.client_certificate.presented, Some(true));
     assert_eq!(t.client_certificate.evidence, Some(Evidence::Observed));
@@ -243,8 +243,11 @@ fn tls13_chain_inferred_openssl_records() {
         .send(10, &app(200));
     let a = run(&flow(c, s));
     let t = &a.summary;
-    assert_eq!(t.version.as_deref(), Some("1.3"));
-    assert_eq!(t.cipher_suite.as_deref(), Some("TLS_AES_128_GCM_SHA256"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.3"));
+    assert_eq!(
+        t.hello.cipher_suite.as_deref(),
+        Some("TLS_AES_128_GCM_SHA256")
+    );
     assert_eq!(t.handshake, Some(HandshakeState::Complete));
     assert_eq!(t.client_certificate.presented, Some(true));
     assert_eq!(t.client_certificate.evidence, Some(Evidence::Inferred));
@@ -349,8 +352,11 @@ fn hello_retry_request_without_the_second_server_hello() {
     let a = run(&flow(c, s));
     let t = &a.summary;
     assert!(t.hello_retry_request);
-    assert_eq!(t.version.as_deref(), Some("1.3"));
-    assert_eq!(t.cipher_suite.as_deref(), Some("TLS_AES_256_GCM_SHA384"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.3"));
+    assert_eq!(
+        t.hello.cipher_suite.as_deref(),
+        Some("TLS_AES_256_GCM_SHA384")
+    );
     assert_eq!(t.handshake, Some(HandshakeState::Partial));
     assert_eq!(t.client_certificate.presented, None);
 }
@@ -411,7 +417,7 @@ fn starttls_prefix() {
         .send(6, &server12(false));
     let a = run(&flow(c, s));
     assert_eq!(a.summary.plaintext_prefix_bytes, 18 + 27);
-    assert_eq!(a.summary.version.as_deref(), Some("1.2"));
+    assert_eq!(a.summary.hello.version.as_deref(), Some("1.2"));
     assert_eq!(a.summary.client_hello_frame, Some(5));
     assert_eq!(a.summary.handshake, Some(HandshakeState::Partial));
     assert_eq!(
@@ -430,7 +436,7 @@ fn mid_stream_records() {
     let t = &a.summary;
     assert_eq!(t.handshake, Some(HandshakeState::NotCaptured));
     assert_eq!(t.client_certificate.presented, None);
-    assert_eq!(t.version, None);
+    assert_eq!(t.hello.version, None);
     assert_eq!(t.alerts.len(), 1);
     assert_eq!(t.alerts[0].level(), "encrypted");
     assert_eq!(
@@ -447,7 +453,7 @@ fn server_hello_without_client_hello() {
     let a = run(&flow(Side::default(), s));
     let t = &a.summary;
     assert_eq!(t.handshake, Some(HandshakeState::Partial));
-    assert_eq!(t.version.as_deref(), Some("1.2"));
+    assert_eq!(t.hello.version.as_deref(), Some("1.2"));
     assert_eq!(t.certificate_requested, Some(true));
     assert_eq!(t.server_certificate.chain.len(), 1);
     assert_eq!(t.client_certificate.presented, None);
@@ -492,7 +498,7 @@ fn client_hello_to_a_plaintext_server() {
         .fin(3);
     let a = run(&flow(c, s));
     assert_eq!(a.summary.handshake, Some(HandshakeState::Failed));
-    assert_eq!(a.summary.version, None);
+    assert_eq!(a.summary.hello.version, None);
     assert_eq!(
         a.reasons,
         vec!["server answered the ClientHello with bytes that are not TLS (frame 2)".to_string()]
@@ -524,9 +530,9 @@ fn sslv2_client_hello_upgraded_to_tls() {
         .send(4, &ccs())
         .send(4, &app(40));
     let a = run(&flow(c, s));
-    assert_eq!(a.summary.version.as_deref(), Some("1.2"));
+    assert_eq!(a.summary.hello.version.as_deref(), Some("1.2"));
     assert_eq!(a.summary.client_hello_frame, Some(1));
-    assert_eq!(a.summary.versions_offered.join(","), "1.0");
+    assert_eq!(a.summary.hello.versions_offered.join(","), "1.0");
     assert_eq!(a.summary.handshake, Some(HandshakeState::Complete));
 }
 
