@@ -68,9 +68,9 @@ pub struct FlowMesh {
     pub pair: Option<Pair>,
     /// This flow holds the replies of the flow at this index, whose requests iptables
     /// `REDIRECT` sent to a loopback proxy (one connection seen under two address pairs).
-    pub reply_half_of: Option<usize>,
+    pub reply_half_of: Option<u32>,
     /// The flow at this index holds the replies of this one (see `reply_half_of`).
-    pub reply_half: Option<usize>,
+    pub reply_half: Option<u32>,
 }
 
 /// Where a profile was recognised: a marker and the first flow that shows it.
@@ -170,15 +170,18 @@ pub fn analyze(analysis: &Analysis, requested: Option<MeshRequest>) -> MeshView 
     let facts: Vec<&crate::analyze::FlowFacts> = analysis.flows.iter().map(|f| &f.facts).collect();
     for (b, a) in redirect::reply_halves(&facts).into_iter().enumerate() {
         let Some(a) = a else { continue };
+        let (Ok(a32), Ok(b32)) = (u32::try_from(a), u32::try_from(b)) else {
+            continue;
+        };
         if let Some(fb) = flows.get_mut(b) {
-            fb.reply_half_of = Some(a);
+            fb.reply_half_of = Some(a32);
             if fb.leg == Leg::Network {
                 fb.leg = Leg::Loopback;
                 fb.leg_why = LegWhy::RedirectReply;
             }
         }
         if let Some(fa) = flows.get_mut(a) {
-            fa.reply_half = Some(b);
+            fa.reply_half = Some(b32);
         }
     }
     let recognised = profile::recognise(flows.iter().flat_map(|f| f.markers.iter()));

@@ -64,8 +64,9 @@ impl Link {
 /// One flow's view of its pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pair {
-    /// Index of the other flow (in the analysis' flow list).
-    pub other: usize,
+    /// Index of the other flow (in the analysis' flow list; 32 bits keep the mesh view small,
+    /// one per flow).
+    pub other: u32,
     /// The other flow's start minus this flow's start.
     pub delay_nanos: i64,
     pub link: Link,
@@ -171,17 +172,20 @@ pub fn pair(flows: &[PairInput<'_>]) -> Vec<Option<Pair>> {
         let (Some(l), Some(n)) = (flows.get(li), flows.get(ni)) else {
             continue;
         };
+        let (Ok(l32), Ok(n32)) = (u32::try_from(li), u32::try_from(ni)) else {
+            continue;
+        };
         let delay = n.facts.first_ts.saturating_sub(l.facts.first_ts);
         if let Some(slot) = out.get_mut(li) {
             *slot = Some(Pair {
-                other: ni,
+                other: n32,
                 delay_nanos: delay,
                 link,
             });
         }
         if let Some(slot) = out.get_mut(ni) {
             *slot = Some(Pair {
-                other: li,
+                other: l32,
                 delay_nanos: delay.saturating_neg(),
                 link,
             });
@@ -210,7 +214,7 @@ mod tests {
             .collect();
         pair(&inputs)
             .into_iter()
-            .map(|p| p.map(|p| (p.other, p.link, p.delay_nanos / 1_000_000)))
+            .map(|p| p.map(|p| (p.other as usize, p.link, p.delay_nanos / 1_000_000)))
             .collect()
     }
 

@@ -583,7 +583,7 @@ impl<'a> Document<'a> {
         }
         let from_pair = || {
             let pair = self.mesh.flows.get(flow.index)?.pair?;
-            let other = self.analysis.flows.get(pair.other)?;
+            let other = self.analysis.flows.get(pair.other as usize)?;
             // outbound: the application spoke first, the proxy then opened the network leg from
             // this pod; inbound: the network leg came first, to this pod.
             let local = if pair.delay_nanos >= 0 {
@@ -655,7 +655,7 @@ impl<'a> Document<'a> {
             policy: self.policy_note(flow),
             paired: m
                 .and_then(|m| m.pair)
-                .is_some_and(|p| p.other < self.analysis.flows.len()),
+                .is_some_and(|p| (p.other as usize) < self.analysis.flows.len()),
             tls: flow.class.tls.as_deref(),
             istio_sni: m.and_then(|m| m.istio_sni.as_deref()),
         }
@@ -667,9 +667,9 @@ impl<'a> Document<'a> {
         let m = self.mesh.flows.get(b.index);
         let f = &flow.facts;
         let pair = m.and_then(|m| m.pair);
-        let other = pair.and_then(|p| flows.get(p.other));
+        let other = pair.and_then(|p| flows.get(p.other as usize));
         let expected = m.and_then(|m| m.expected.as_ref());
-        let id_at = |i: Option<usize>| i.and_then(|i| flows.get(i)).map(|f| f.id);
+        let id_at = |i: Option<u32>| i.and_then(|i| flows.get(i as usize)).map(|f| f.id);
         let reply_half = m.and_then(|m| m.reply_half);
         FlowDoc {
             id: flow.id,
@@ -691,7 +691,7 @@ impl<'a> Document<'a> {
             reply_half_of: id_at(m.and_then(|m| m.reply_half_of)),
             reply_half: id_at(reply_half),
             original_destination: reply_half
-                .and_then(|i| flows.get(i))
+                .and_then(|i| flows.get(i as usize))
                 .map(|r| self.endpoint(r.facts.server)),
             first_frame: f.first_frame,
             last_frame: f.last_frame,
