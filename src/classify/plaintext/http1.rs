@@ -384,32 +384,15 @@ mod tests {
     mod reference {
         use super::super::*;
         use crate::classify::plaintext::escape::escape;
-        use crate::classify::plaintext::redact::{split_header, REDACTED};
+        use crate::classify::plaintext::redact::{
+            split_header, REDACTED, SENSITIVE_NAMES, SENSITIVE_WORDS,
+        };
 
+        /// The old comparison, through a lowercase copy, over the same lists.
         fn is_sensitive_header(name: &str) -> bool {
-            let words = [
-                "token",
-                "secret",
-                "password",
-                "passwd",
-                "api-key",
-                "api_key",
-                "apikey",
-                "session",
-                "cookie",
-                "credential",
-                "authorization",
-            ];
-            let names = [
-                "authorization",
-                "proxy-authorization",
-                "cookie",
-                "set-cookie",
-                "x-api-key",
-                "x-auth-token",
-            ];
             let lower = name.trim().to_ascii_lowercase();
-            names.contains(&lower.as_str()) || words.iter().any(|w| lower.contains(w))
+            SENSITIVE_NAMES.contains(&lower.as_str())
+                || SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
         }
 
         fn redact_http_head(text: &str) -> String {

@@ -11,7 +11,7 @@
 pub const REDACTED: &str = "<redacted>";
 
 /// Header names that always carry credentials (compared case-insensitively).
-const SENSITIVE_NAMES: [&str; 6] = [
+pub(super) const SENSITIVE_NAMES: [&str; 6] = [
     "authorization",
     "proxy-authorization",
     "cookie",
@@ -21,7 +21,7 @@ const SENSITIVE_NAMES: [&str; 6] = [
 ];
 
 /// Words that mark a header or query parameter name as a credential (substring, case-insensitive).
-const SENSITIVE_WORDS: [&str; 11] = [
+pub(super) const SENSITIVE_WORDS: [&str; 11] = [
     "token",
     "secret",
     "password",
