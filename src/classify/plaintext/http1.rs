@@ -176,10 +176,11 @@ pub fn parse(bytes: &[u8]) -> Option<Head> {
 }
 
 /// The escaped first line of a head as quoted, redacted as [`redact::redact_http_head`] does: a
-/// request line with its target redacted, a status line unchanged, and in the odd case where the
-/// line also splits as a header (`X-TOKEN :a HTTP/1.1`), that header redacted or kept like any
-/// other. A credential header it names is added to `credentials` (see
-/// [`redact::first_line_names_credential`]).
+/// request line with its target redacted, a status line unchanged. The line was recognised as a
+/// start line, so one that also splits as an ordinary header (`GET :x?token=t HTTP/1.1`) is
+/// still a request line and its target is redacted; one that splits as a credential header
+/// (`X-TOKEN :a HTTP/1.1`) is redacted whole. A credential header it names is added to
+/// `credentials` (see [`redact::first_line_names_credential`]).
 fn redact_first_line<'a>(text: &'a str, credentials: &mut Vec<String>) -> Cow<'a, str> {
     match head_line(text) {
         HeadLine::Sensitive(name) => {
@@ -188,8 +189,9 @@ fn redact_first_line<'a>(text: &'a str, credentials: &mut Vec<String>) -> Cow<'a
             }
             Cow::Owned(redacted_header(name))
         }
-        HeadLine::Header(..) => Cow::Borrowed(text),
-        HeadLine::Continuation | HeadLine::Other => Cow::Owned(redact_start_line(text)),
+        HeadLine::Header(..) | HeadLine::Continuation | HeadLine::Other => {
+            Cow::Owned(redact_start_line(text))
+        }
     }
 }
 
@@ -371,6 +373,13 @@ mod tests {
     }
 
     #[test]
+    fn a_target_that_makes_the_line_read_as_a_header_is_still_redacted() {
+        let h = parse(b"GET :x?token=t HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!(h.line, "GET :x?token=<redacted> HTTP/1.1");
+        assert!(h.credentials.is_empty());
+    }
+
+    #[test]
     fn cut_off_head_has_no_end() {
         let head = parse(b"POST /login HTTP/1.1\r\nCookie: sid=abc").unwrap();
         assert_eq!(head.end, None);
@@ -401,7 +410,10 @@ mod tests {
             for (i, raw) in text.split_inclusive('\n').enumerate() {
                 let body = raw.trim_end_matches(['\r', '\n']);
                 let ending = &raw[body.len()..];
-                if i == 0 && split_header(body).is_none() {
+                // The start line, unless it names a credential header (then redacted whole).
+                let names_credential =
+                    split_header(body).is_some_and(|(name, _)| is_sensitive_header(name));
+                if i == 0 && !names_credential {
                     out.push_str(&redact_start_line(body));
                     out.push_str(ending);
                     continue;

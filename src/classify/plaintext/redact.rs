@@ -182,7 +182,8 @@ pub(super) fn note_credential(names: &mut Vec<String>, name: &str) {
 ///
 /// Line endings are kept. A folded continuation line (starting with a space or tab) belongs to
 /// the header above it and is dropped when that header is redacted. The first line's request
-/// target goes through [`redact_target`] (unless the first line itself splits as a header).
+/// target goes through [`redact_target`] (unless the first line names a credential header: then
+/// it is redacted whole).
 pub fn redact_http_head(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_sensitive = false;
@@ -195,7 +196,9 @@ pub fn redact_http_head(text: &str) -> String {
                 out.push_str(&redacted_header(name));
                 out.push_str(ending);
             }
-            HeadLine::Continuation | HeadLine::Other if i == 0 => {
+            // The start line, even when it also splits as an ordinary header
+            // (`GET :x?token=t HTTP/1.1`): its request target is redacted.
+            HeadLine::Header(..) | HeadLine::Continuation | HeadLine::Other if i == 0 => {
                 out.push_str(&redact_start_line(body));
                 out.push_str(ending);
             }
@@ -552,6 +555,21 @@ mod tests {
         // An '@' in the path is not userinfo.
         assert_eq!(redact_target("/users/@me"), "/users/@me");
         assert_eq!(redact_target("http://h/users/@me"), "http://h/users/@me");
+    }
+
+    #[test]
+    fn request_line_that_also_splits_as_a_header_is_still_redacted() {
+        // "GET :x?token=t HTTP/1.1" splits as a header named GET: it is a request line all the
+        // same, and its target's secret must not be quoted.
+        assert_eq!(
+            redact_http_head("GET :x?token=t HTTP/1.1\r\nHost: h\r\n"),
+            "GET :x?token=<redacted> HTTP/1.1\r\nHost: h\r\n"
+        );
+        // A first line that names a credential header is redacted whole.
+        assert_eq!(
+            redact_http_head("X-TOKEN :a HTTP/1.1\r\n"),
+            "X-TOKEN: <redacted>\r\n"
+        );
     }
 
     #[test]
