@@ -7,9 +7,12 @@
 //! longer strings and lists are not remembered, and a full table starts over, which costs
 //! sharing, never correctness.
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
+use std::thread::LocalKey;
 
 use crate::hash::FxBuildHasher;
 use crate::model::HelloSummary;
@@ -26,11 +29,65 @@ const MAX_ITEMS: usize = 16;
 /// Distinct hello summaries remembered per thread.
 const MAX_HELLOS: usize = 1024;
 
+/// Shared copies of values, per thread.
+type Shared<T> = RefCell<HashSet<Arc<T>, FxBuildHasher>>;
+
+/// Values remembered per thread by a key (see [`remembered`]).
+pub(crate) type Remembered<K, V> = RefCell<HashMap<K, V, FxBuildHasher>>;
+
 thread_local! {
-    static HELLOS: RefCell<HashSet<Arc<HelloSummary>, FxBuildHasher>> =
-        RefCell::new(HashSet::default());
-    static STRINGS: RefCell<HashSet<Arc<str>, FxBuildHasher>> = RefCell::new(HashSet::default());
-    static LISTS: RefCell<HashSet<Arc<[Arc<str>]>, FxBuildHasher>> = RefCell::new(HashSet::default());
+    static HELLOS: Shared<HelloSummary> = RefCell::new(HashSet::default());
+    static STRINGS: Shared<str> = RefCell::new(HashSet::default());
+    static LISTS: Shared<[Arc<str>]> = RefCell::new(HashSet::default());
+}
+
+/// The copy of `value` that `table` holds, else the one `make` gives, kept in `table`; a table
+/// that holds `max` starts over.
+fn shared<T: ?Sized + Hash + Eq>(
+    table: &'static LocalKey<Shared<T>>,
+    value: &T,
+    max: usize,
+    make: impl FnOnce() -> Arc<T>,
+) -> Arc<T> {
+    table.with(|table| {
+        if let Some(found) = table.borrow().get(value) {
+            return Arc::clone(found);
+        }
+        let made = make();
+        let mut table = table.borrow_mut();
+        if table.len() >= max {
+            table.clear();
+        }
+        table.insert(Arc::clone(&made));
+        made
+    })
+}
+
+/// The value `table` remembers for `key`, else the one `make` gives, remembered; a table that
+/// holds `max` starts over. `make` may use other tables, never `table` itself.
+pub(crate) fn remembered<K, Q, V>(
+    table: &'static LocalKey<Remembered<K, V>>,
+    key: &Q,
+    max: usize,
+    make: impl FnOnce() -> V,
+) -> V
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: ?Sized + Hash + Eq + ToOwned<Owned = K>,
+    V: Clone,
+{
+    table.with(|table| {
+        if let Some(found) = table.borrow().get(key) {
+            return found.clone();
+        }
+        let made = make();
+        let mut table = table.borrow_mut();
+        if table.len() >= max {
+            table.clear();
+        }
+        table.insert(key.to_owned(), made.clone());
+        made
+    })
 }
 
 /// `s`, shared with every earlier equal string of this thread.
@@ -38,18 +95,7 @@ pub fn str(s: &str) -> Arc<str> {
     if s.len() > MAX_LEN {
         return Arc::from(s);
     }
-    STRINGS.with(|table| {
-        if let Some(found) = table.borrow().get(s) {
-            return Arc::clone(found);
-        }
-        let shared: Arc<str> = Arc::from(s);
-        let mut table = table.borrow_mut();
-        if table.len() >= MAX_STRINGS {
-            table.clear();
-        }
-        table.insert(Arc::clone(&shared));
-        shared
-    })
+    shared(&STRINGS, s, MAX_STRINGS, || Arc::from(s))
 }
 
 /// `items` as a shared list of shared strings.
@@ -58,33 +104,14 @@ pub fn list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Arc<[Arc<str>]
     if items.len() > MAX_ITEMS {
         return Arc::from(items);
     }
-    LISTS.with(|table| {
-        if let Some(found) = table.borrow().get(items.as_slice()) {
-            return Arc::clone(found);
-        }
-        let shared: Arc<[Arc<str>]> = Arc::from(items);
-        let mut table = table.borrow_mut();
-        if table.len() >= MAX_LISTS {
-            table.clear();
-        }
-        table.insert(Arc::clone(&shared));
-        shared
+    shared(&LISTS, items.as_slice(), MAX_LISTS, || {
+        Arc::from(items.as_slice())
     })
 }
 
 /// `hello`, shared with every earlier equal summary of this thread.
 pub fn hello(hello: Arc<HelloSummary>) -> Arc<HelloSummary> {
-    HELLOS.with(|table| {
-        if let Some(found) = table.borrow().get(&hello) {
-            return Arc::clone(found);
-        }
-        let mut table = table.borrow_mut();
-        if table.len() >= MAX_HELLOS {
-            table.clear();
-        }
-        table.insert(Arc::clone(&hello));
-        hello
-    })
+    shared(&HELLOS, &*hello, MAX_HELLOS, || Arc::clone(&hello))
 }
 
 #[cfg(test)]

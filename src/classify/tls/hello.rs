@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tls_parser::{
@@ -17,7 +16,6 @@ use tls_parser::{
 };
 
 use super::cursor::Cursor;
-use crate::hash::FxBuildHasher;
 use crate::intern;
 
 /// Handshake message types.
@@ -169,38 +167,23 @@ pub fn is_grease(v: u16) -> bool {
 /// Distinct version and cipher suite names remembered per thread (a capture names a handful).
 const MAX_NAMES: usize = 1024;
 
-/// Names by their code.
-type Names = HashMap<u16, Arc<str>, FxBuildHasher>;
+/// Longest offered-versions list remembered.
+const MAX_OFFERED: usize = 16;
 
 thread_local! {
-    static VERSION_NAMES: RefCell<Names> = RefCell::new(HashMap::default());
-    static SUITE_NAMES: RefCell<Names> = RefCell::new(HashMap::default());
-}
-
-/// The name of `code` from `table`, made by `name` (and shared through [`crate::intern`]) the
-/// first time: the look-up by number spares building and hashing the text for every flow.
-fn named(
-    table: &'static std::thread::LocalKey<RefCell<Names>>,
-    code: u16,
-    name: impl FnOnce() -> Arc<str>,
-) -> Arc<str> {
-    table.with(|table| {
-        if let Some(found) = table.borrow().get(&code) {
-            return Arc::clone(found);
-        }
-        let made = name();
-        let mut table = table.borrow_mut();
-        if table.len() >= MAX_NAMES {
-            table.clear();
-        }
-        table.insert(code, Arc::clone(&made));
-        made
-    })
+    /// Names by their code.
+    static VERSION_NAMES: intern::Remembered<u16, Arc<str>> = RefCell::default();
+    static SUITE_NAMES: intern::Remembered<u16, Arc<str>> = RefCell::default();
+    /// Named version lists by their version numbers.
+    static OFFERED: intern::Remembered<Vec<u16>, Arc<[Arc<str>]>> = RefCell::default();
 }
 
 /// The report's name for a protocol version (shared: see [`crate::intern`]).
+///
+/// Remembered per thread by its number: the look-up spares building and hashing the text for
+/// every flow.
 pub fn version_name(v: u16) -> Arc<str> {
-    named(&VERSION_NAMES, v, || {
+    intern::remembered(&VERSION_NAMES, &v, MAX_NAMES, || {
         let name: Cow<'static, str> = match v {
             0x0002 => "ssl2".into(),
             0x0300 => "ssl3".into(),
@@ -216,16 +199,6 @@ pub fn version_name(v: u16) -> Arc<str> {
     })
 }
 
-/// Longest offered-versions list remembered.
-const MAX_OFFERED: usize = 16;
-
-/// Named version lists by their version numbers.
-type OfferedNames = HashMap<Vec<u16>, Arc<[Arc<str>]>, FxBuildHasher>;
-
-thread_local! {
-    static OFFERED: RefCell<OfferedNames> = RefCell::new(HashMap::default());
-}
-
 /// The versions a ClientHello offers, named: its `supported_versions` without GREASE, else its
 /// own version. Remembered per thread by the version numbers (a capture's clients offer a few
 /// lists), shared through [`crate::intern`].
@@ -239,22 +212,11 @@ pub fn versions_offered(ch: &ClientHello) -> Arc<[Arc<str>]> {
             .filter(|v| !is_grease(*v))
             .collect()
     };
-    let name = |offered: &[u16]| intern::list(offered.iter().map(|&v| version_name(v)));
+    let name = || intern::list(offered.iter().map(|&v| version_name(v)));
     if offered.len() > MAX_OFFERED {
-        return name(&offered);
+        return name();
     }
-    OFFERED.with(|table| {
-        if let Some(found) = table.borrow().get(offered.as_slice()) {
-            return Arc::clone(found);
-        }
-        let named = name(&offered);
-        let mut table = table.borrow_mut();
-        if table.len() >= MAX_NAMES {
-            table.clear();
-        }
-        table.insert(offered, Arc::clone(&named));
-        named
-    })
+    intern::remembered(&OFFERED, offered.as_slice(), MAX_NAMES, name)
 }
 
 /// TLS 1.3 or one of its drafts and experiments: everything after the ServerHello is encrypted.
@@ -264,10 +226,15 @@ pub fn is_tls13(v: u16) -> bool {
 
 /// IANA name of a cipher suite, or `0xNNNN` (shared: see [`crate::intern`]).
 pub fn cipher_suite_name(id: u16) -> Arc<str> {
-    named(&SUITE_NAMES, id, || match TlsCipherSuite::from_id(id) {
-        Some(suite) => intern::str(suite.name),
-        None => intern::str(&format!("0x{id:04x}")),
-    })
+    intern::remembered(
+        &SUITE_NAMES,
+        &id,
+        MAX_NAMES,
+        || match TlsCipherSuite::from_id(id) {
+            Some(suite) => intern::str(suite.name),
+            None => intern::str(&format!("0x{id:04x}")),
+        },
+    )
 }
 
 /// Each whole extension of an extensions block: its type, its data, and its wire form (type,
