@@ -130,9 +130,16 @@ struct Tomb {
     isn: [u32; 2],
     /// [`Tomb::A_IS_LO`], [`Tomb::HAS_ISN`], [`Tomb::TOUCHED`], [`Tomb::LOOPBACK`] bits.
     bits: u8,
-    /// First late FIN and RST frame per direction (`[fin a, fin b, rst a, rst b]`), once a late
-    /// FIN or RST came: most tombstones only ever count a last ACK.
-    closes: Option<Box<[Option<u64>; 4]>>,
+    /// First late FIN and RST frame per direction, once a late FIN or RST came: most
+    /// tombstones only ever count a last ACK.
+    closes: Option<Box<LateCloses>>,
+}
+
+/// First late FIN and RST frame per direction (`a` → `b` first).
+#[derive(Debug, Default, Clone, Copy)]
+struct LateCloses {
+    fin_frame: [Option<u64>; 2],
+    rst_frame: [Option<u64>; 2],
 }
 
 impl Tomb {
@@ -168,18 +175,19 @@ impl Tomb {
 
     fn count(&mut self, seg: &Segment<'_>, frame: u64, ts: i64, src_is_lo: bool) {
         let d = usize::from(src_is_lo != self.a_is_lo());
-        if let Some(p) = self.packets.get_mut(d) {
-            *p += 1;
-        }
-        let (fin, rst) = (seg.flags.fin(), seg.flags.rst());
-        if fin || rst {
-            // The first late FIN and RST of each direction are kept.
-            let closes = self.closes.get_or_insert_with(Box::default);
-            for (seen, i) in [(fin, d), (rst, d + 2)] {
-                if let (true, Some(slot @ None)) = (seen, closes.get_mut(i)) {
-                    *slot = Some(frame);
-                }
-            }
+        // The FIN and RST frames are only stored once a late FIN or RST comes.
+        let mut none = LateCloses::default();
+        let closes = if seg.flags.fin() || seg.flags.rst() {
+            self.closes.get_or_insert_with(Box::default)
+        } else {
+            &mut none
+        };
+        if let (Some(p), Some(f), Some(r)) = (
+            self.packets.get_mut(d),
+            closes.fin_frame.get_mut(d),
+            closes.rst_frame.get_mut(d),
+        ) {
+            count_late(p, f, r, seg.flags, frame);
         }
         self.last_frame = self.last_frame.max(frame);
         self.last_ts = self.last_ts.max(ts);
@@ -198,8 +206,8 @@ impl Tomb {
             packets: self.packets,
             last_frame: self.last_frame,
             last_ts: self.last_ts,
-            fin_frame: [c[0], c[1]],
-            rst_frame: [c[2], c[3]],
+            fin_frame: c.fin_frame,
+            rst_frame: c.rst_frame,
             loopback_if: self.has(Tomb::LOOPBACK),
         }
     }
