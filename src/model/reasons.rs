@@ -191,29 +191,12 @@ impl Reason<'_> {
             out.write_str(run)?;
             match numbers.next() {
                 0 => out.write_char(SLOT)?,
-                n => write_decimal(out, n - 1)?,
+                n => out.write_str(itoa::Buffer::new().format(n - 1))?,
             }
             rest = tail.get(1..).unwrap_or_default();
         }
         out.write_str(rest)
     }
-}
-
-/// Writes `n` in decimal, its digits laid out in a buffer on the stack.
-fn write_decimal<W: fmt::Write>(out: &mut W, mut n: u64) -> fmt::Result {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        if let Some(d) = digits.get_mut(start) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.write_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default())
 }
 
 impl fmt::Display for Reason<'_> {

@@ -6,11 +6,7 @@ use serde::{Serialize, Serializer};
 
 /// Formats nanoseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (microseconds).
 pub fn rfc3339_micros(ts_nanos: i64) -> String {
-    Rfc3339Micros(ts_nanos)
-        .as_bytes()
-        .iter()
-        .map(|&b| char::from(b))
-        .collect()
+    Rfc3339Micros(ts_nanos).to_string()
 }
 
 /// A time in nanoseconds since the Unix epoch, displayed and serialized as
@@ -19,9 +15,34 @@ pub fn rfc3339_micros(ts_nanos: i64) -> String {
 pub struct Rfc3339Micros(pub i64);
 
 impl Rfc3339Micros {
-    /// The ASCII text of the time.
+    /// The ASCII text of the time: digits and separators in their fixed places.
     fn as_bytes(self) -> [u8; 27] {
-        digits(self.0)
+        let ts_nanos = self.0;
+        let secs = ts_nanos.div_euclid(1_000_000_000);
+        let micros = ts_nanos.rem_euclid(1_000_000_000) / 1_000;
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let (hh, mm, ss) = (sod / 3600, (sod / 60) % 60, sod % 60);
+        // Nanoseconds in an i64 span the years 1677 to 2262, so every field is non-negative and
+        // fits its fixed width: the digits are written in place.
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let fields: [(usize, usize, i64); 7] = [
+            (0, 4, y),
+            (5, 2, i64::from(m)),
+            (8, 2, i64::from(d)),
+            (11, 2, hh),
+            (14, 2, mm),
+            (17, 2, ss),
+            (20, 6, micros),
+        ];
+        for (at, width, mut value) in fields {
+            for slot in out.iter_mut().skip(at).take(width).rev() {
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        out
     }
 }
 
@@ -37,35 +58,6 @@ impl Serialize for Rfc3339Micros {
         let bytes = self.as_bytes();
         serializer.serialize_str(std::str::from_utf8(&bytes).unwrap_or_default())
     }
-}
-
-/// The text of `ts_nanos`: ASCII digits and separators in their fixed places.
-fn digits(ts_nanos: i64) -> [u8; 27] {
-    let secs = ts_nanos.div_euclid(1_000_000_000);
-    let micros = ts_nanos.rem_euclid(1_000_000_000) / 1_000;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss) = (sod / 3600, (sod / 60) % 60, sod % 60);
-    // Nanoseconds in an i64 span the years 1677 to 2262, so every field is non-negative and
-    // fits its fixed width: the digits are written in place.
-    let mut out = *b"0000-00-00T00:00:00.000000Z";
-    let fields: [(usize, usize, i64); 7] = [
-        (0, 4, y),
-        (5, 2, i64::from(m)),
-        (8, 2, i64::from(d)),
-        (11, 2, hh),
-        (14, 2, mm),
-        (17, 2, ss),
-        (20, 6, micros),
-    ];
-    for (at, width, mut value) in fields {
-        for slot in out.iter_mut().skip(at).take(width).rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    }
-    out
 }
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
