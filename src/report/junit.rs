@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 
 use super::document::{Document, FlowBrief, FlowDoc};
-use super::render_flows;
+use super::{render_flows, SPLIT};
 
 /// Escapes text for XML attributes and content; characters XML 1.0 cannot carry become `?`.
 fn escape(text: &str) -> String {
@@ -155,8 +155,9 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
         render_flows(
             doc,
             in_capture().map(|b| b.index),
-            |f| testcase(f, &classname),
-            |case| writeln!(xml, "{case}"),
+            SPLIT,
+            |f, piece| writeln!(piece, "{}", testcase(f, &classname)),
+            |piece| xml.write_all(piece),
         )?;
         writeln!(xml, "  </testsuite>")?;
     }

@@ -55,7 +55,7 @@ const RENDER_CHUNK: usize = 2048;
 /// than the output's buffer, so it goes straight through without being copied there).
 const PIECE_FLOWS: usize = 64;
 
-/// How [`render_flow_bytes`] batches flows: [`RENDER_CHUNK`] and [`PIECE_FLOWS`], except in tests.
+/// How [`render_flows`] batches flows: [`RENDER_CHUNK`] and [`PIECE_FLOWS`], except in tests.
 #[derive(Debug, Clone, Copy)]
 struct Split {
     chunk: usize,
@@ -67,43 +67,12 @@ const SPLIT: Split = Split {
     piece: PIECE_FLOWS,
 };
 
-/// Builds the [`FlowDoc`]s of the flows at `indices` a chunk of [`RENDER_CHUNK`] at a time,
-/// renders each chunk in parallel with `render`, and hands the renderings to `emit` in order.
-/// A chunk's entries are dropped as soon as they are rendered.
-fn render_flows<R, F, E>(
-    doc: &Document<'_>,
-    mut indices: impl Iterator<Item = usize>,
-    render: F,
-    mut emit: E,
-) -> io::Result<()>
-where
-    R: Send,
-    F: Fn(&FlowDoc<'_>) -> R + Sync,
-    E: FnMut(R) -> io::Result<()>,
-{
-    let mut chunk: Vec<usize> = Vec::with_capacity(RENDER_CHUNK);
-    loop {
-        chunk.clear();
-        chunk.extend(indices.by_ref().take(RENDER_CHUNK));
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        let rendered: Vec<R> = chunk
-            .par_iter()
-            .filter_map(|&i| doc.flow_doc(i))
-            .map(|flow| render(&flow))
-            .collect();
-        for r in rendered {
-            emit(r)?;
-        }
-    }
-}
-
-/// As [`render_flows`], for renderings in bytes: each chunk (of `split.chunk` flows) is rendered
-/// in parallel `split.piece` flows at a time, `render` appending a flow to its piece's buffer,
-/// and the pieces are handed to `emit` in order. The buffers are kept for the next chunk, so
-/// rendering allocates only while they grow.
-fn render_flow_bytes<F, E>(
+/// Builds the [`FlowDoc`]s of the flows at `indices` a chunk (of `split.chunk` flows) at a time
+/// and renders each chunk in parallel, `split.piece` flows at a time: `render` appends a flow
+/// to its piece's buffer, and the pieces are handed to `emit` in order. A chunk's entries are
+/// dropped as soon as they are rendered; the buffers are kept for the next chunk, so rendering
+/// allocates only while they grow.
+fn render_flows<F, E>(
     doc: &Document<'_>,
     mut indices: impl Iterator<Item = usize>,
     split: Split,
@@ -165,7 +134,7 @@ fn write_json(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Resu
     out.write_all(b",\n  \"flows\": [")?;
     // Every flow is rendered after a separator; the first one written drops its comma.
     let mut first = true;
-    render_flow_bytes(
+    render_flows(
         doc,
         0..doc.len(),
         split,
@@ -187,7 +156,7 @@ fn write_json(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Resu
 
 /// JSON Lines: one `flow` record a line, rendered in parallel, then the `summary` record.
 fn write_jsonl(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Result<()> {
-    render_flow_bytes(
+    render_flows(
         doc,
         0..doc.len(),
         split,

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use super::document::{Document, EndpointDoc, FlowDoc};
 use super::pods::{identity, PodPairDoc};
-use super::render_flows;
+use super::{render_flows, SPLIT};
 use crate::model::{Evidence, TlsSummary, Verdict};
 
 /// The endpoints column never takes more than this.
@@ -510,8 +510,9 @@ fn write_flows(
     render_flows(
         doc,
         0..doc.len(),
-        |flow| flow_row(flow, &layout),
-        |line| writeln!(out, "{line}"),
+        SPLIT,
+        |flow, piece| writeln!(piece, "{}", flow_row(flow, &layout)),
+        |piece| out.write_all(piece),
     )?;
     writeln!(out)?;
     for legend in legend(doc, pairs) {
