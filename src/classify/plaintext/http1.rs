@@ -157,13 +157,7 @@ pub fn parse(bytes: &[u8]) -> Option<Head> {
         }
     }
 
-    let version = first.rsplit(' ').next().unwrap_or_default();
-    let status_version = first.split(' ').next().unwrap_or_default();
-    let protocol = match &start {
-        StartLine::Request { .. } if version == "HTTP/1.0" => "http/1.0",
-        StartLine::Status { .. } if status_version == "HTTP/1.0" => "http/1.0",
-        _ => "http/1.1",
-    };
+    let protocol = protocol_of(&start, &first);
     Some(Head {
         line: truncate_line(first),
         start,
@@ -192,6 +186,20 @@ fn redact_first_line<'a>(text: &'a str, credentials: &mut Vec<String>) -> Cow<'a
         HeadLine::Header(..) | HeadLine::Continuation | HeadLine::Other => {
             Cow::Owned(redact_start_line(text))
         }
+    }
+}
+
+/// `http/1.0` when the start line (as quoted) names HTTP/1.0 where its kind puts the version
+/// (last in a request line, first in a status line), else `http/1.1`.
+fn protocol_of(start: &StartLine, first: &str) -> &'static str {
+    let version = match start {
+        StartLine::Request { .. } => first.rsplit(' ').next(),
+        StartLine::Status { .. } => first.split(' ').next(),
+    };
+    if version == Some("HTTP/1.0") {
+        "http/1.0"
+    } else {
+        "http/1.1"
     }
 }
 
@@ -514,13 +522,7 @@ mod tests {
                 }
             }
             let first = redacted.lines().next().unwrap_or_default();
-            let version = first.rsplit(' ').next().unwrap_or_default();
-            let status_version = first.split(' ').next().unwrap_or_default();
-            let protocol = match &start {
-                StartLine::Request { .. } if version == "HTTP/1.0" => "http/1.0",
-                StartLine::Status { .. } if status_version == "HTTP/1.0" => "http/1.0",
-                _ => "http/1.1",
-            };
+            let protocol = protocol_of(&start, first);
             Some(Head {
                 line: truncate_line(first.into()),
                 start,
