@@ -5,6 +5,10 @@ use std::io::{self, Write};
 
 use serde_json::ser::Formatter;
 
+/// A comma, a line break and 32 levels of indentation: every line break the formatter writes is
+/// a slice of it.
+const BREAK: &[u8; 66] = b",\n                                                                ";
+
 /// A [`Formatter`] that writes what [`serde_json::ser::PrettyFormatter`] writes, as if the value
 /// were nested `depth` levels deep.
 #[derive(Debug)]
@@ -21,9 +25,18 @@ impl NestedPretty {
         }
     }
 
-    fn indent<W: ?Sized + Write>(&self, writer: &mut W) -> io::Result<()> {
-        for _ in 0..self.depth {
-            writer.write_all(b"  ")?;
+    /// Writes a line break (after a comma if `comma`) and the indentation of the current depth:
+    /// one write when the nesting is at most 32 levels deep.
+    fn line<W: ?Sized + Write>(&self, writer: &mut W, comma: bool) -> io::Result<()> {
+        let lead = usize::from(!comma);
+        let mut width = self.depth.saturating_mul(2);
+        let head = width.min(BREAK.len() - 2);
+        writer.write_all(&BREAK[lead..2 + head])?;
+        width -= head;
+        while width > 0 {
+            let step = width.min(BREAK.len() - 2);
+            writer.write_all(&BREAK[2..2 + step])?;
+            width -= step;
         }
         Ok(())
     }
@@ -37,15 +50,13 @@ impl NestedPretty {
     fn close<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
         self.depth = self.depth.saturating_sub(1);
         if self.has_value {
-            writer.write_all(b"\n")?;
-            self.indent(writer)?;
+            self.line(writer, false)?;
         }
         writer.write_all(bracket)
     }
 
     fn item<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
-        writer.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(writer)
+        self.line(writer, !first)
     }
 }
 
@@ -127,8 +138,22 @@ mod tests {
             json!([]),
             json!({}),
             json!("text"),
+            deeper_than_one_break(),
         ] {
             assert_eq!(nested(&value), nested_by_hand(&value), "{value}");
         }
+    }
+
+    /// Nesting deeper than one slice of `BREAK` indents: 40 levels inside the two of the flows.
+    fn deeper_than_one_break() -> serde_json::Value {
+        let mut value = json!({"leaf": [1, "x"], "also": {}});
+        for level in 0..40 {
+            value = if level % 2 == 0 {
+                json!({"level": level, "inner": value})
+            } else {
+                json!([level, value, []])
+            };
+        }
+        value
     }
 }
