@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 mod alert;
 mod reasons;
@@ -95,16 +95,89 @@ pub struct CertInfo {
 }
 
 /// What is known about the certificate one side presented.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificateSide {
     /// `true` presented, `false` proven absent, `null` unknown.
     pub presented: Option<bool>,
     pub evidence: Option<Evidence>,
-    /// Frame of the Certificate message (or of the record that implies it).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Frame of the Certificate message (or of the record that implies it); not serialized
+    /// when unknown.
     pub frame: Option<u64>,
     /// Leaf first. Certificates are shared between the flows that present the same one.
     pub chain: Box<[Arc<CertInfo>]>,
+}
+
+/// How the certificates of a chain are serialized: field by field ([`AsIs`]), or, by a report
+/// renderer, copied from one rendering shared by every flow that presents the certificate.
+pub trait WriteCert {
+    fn write_cert<S: Serializer>(
+        &self,
+        cert: &Arc<CertInfo>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error>;
+}
+
+/// Certificates serialized field by field.
+#[derive(Debug, Clone, Copy)]
+pub struct AsIs;
+
+impl WriteCert for AsIs {
+    fn write_cert<S: Serializer>(
+        &self,
+        cert: &Arc<CertInfo>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        cert.serialize(serializer)
+    }
+}
+
+/// A certificate side whose chain `certs` writes.
+struct SideWith<'a, W> {
+    side: &'a CertificateSide,
+    certs: &'a W,
+}
+
+impl<W: WriteCert> Serialize for SideWith<'_, W> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let side = self.side;
+        let fields = 3 + usize::from(side.frame.is_some());
+        let mut s = serializer.serialize_struct("CertificateSide", fields)?;
+        s.serialize_field("presented", &side.presented)?;
+        s.serialize_field("evidence", &side.evidence)?;
+        match &side.frame {
+            Some(frame) => s.serialize_field("frame", frame)?,
+            None => s.skip_field("frame")?,
+        }
+        s.serialize_field("chain", &ChainWith(&side.chain, self.certs))?;
+        s.end()
+    }
+}
+
+struct ChainWith<'a, W>(&'a [Arc<CertInfo>], &'a W);
+
+impl<W: WriteCert> Serialize for ChainWith<'_, W> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|cert| CertWith(cert, self.1)))
+    }
+}
+
+struct CertWith<'a, W>(&'a Arc<CertInfo>, &'a W);
+
+impl<W: WriteCert> Serialize for CertWith<'_, W> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.1.write_cert(self.0, serializer)
+    }
+}
+
+impl Serialize for CertificateSide {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SideWith {
+            side: self,
+            certs: &AsIs,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// What a flow's ClientHello and ServerHello said, and the fingerprints of the ClientHello.
@@ -166,7 +239,18 @@ impl TlsSummary {
 }
 
 impl Serialize for TlsSummary {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialize_using(serializer, &AsIs)
+    }
+}
+
+impl TlsSummary {
+    /// Serializes the flow's TLS object with the certificates of both chains written by `certs`.
+    pub fn serialize_using<S: Serializer, W: WriteCert>(
+        &self,
+        serializer: S,
+        certs: &W,
+    ) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let h = &*self.hello;
         let mut s = serializer.serialize_struct("TlsSummary", 20)?;
@@ -178,8 +262,9 @@ impl Serialize for TlsSummary {
         s.serialize_field("alpn_selected", &h.alpn_selected)?;
         s.serialize_field("versions_offered", &h.versions_offered)?;
         s.serialize_field("certificate_requested", &self.certificate_requested)?;
-        s.serialize_field("client_certificate", &self.client_certificate)?;
-        s.serialize_field("server_certificate", &self.server_certificate)?;
+        let side = |side| SideWith { side, certs };
+        s.serialize_field("client_certificate", &side(&self.client_certificate))?;
+        s.serialize_field("server_certificate", &side(&self.server_certificate))?;
         s.serialize_field("resumed", &self.resumed)?;
         s.serialize_field("hello_retry_request", &self.hello_retry_request)?;
         s.serialize_field("early_data", &self.early_data)?;

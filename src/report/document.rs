@@ -12,6 +12,7 @@ use serde::{Serialize, Serializer};
 
 use super::pods::{self, PodPairDoc};
 use super::policy::{Policy, PolicyOutcome};
+use super::shared_certs::SharedCerts;
 use super::time::Rfc3339Micros;
 use crate::analyze::{Analysis, FlowResult};
 use crate::decode::Endpoint;
@@ -277,7 +278,7 @@ pub struct FlowDoc<'a> {
     /// What exempted the flow: `istio loopback-leg` or `--allow port=15021`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exempt_by: Option<String>,
-    pub tls: Option<&'a TlsSummary>,
+    pub tls: Option<TlsDoc<'a>>,
     pub plaintext: Option<&'a PlaintextSummary>,
     pub mesh: FlowMeshDoc<'a>,
     /// Last packet time minus first packet time.
@@ -285,10 +286,50 @@ pub struct FlowDoc<'a> {
     pub duration_nanos: i64,
 }
 
-impl FlowDoc<'_> {
+impl<'a> FlowDoc<'a> {
     /// The flow is on the loopback leg.
     pub fn is_loopback(&self) -> bool {
         self.leg == Leg::Loopback.name()
+    }
+
+    /// The same entry, its certificates written from the renderings in `certs`.
+    pub(super) fn sharing_certs<'b>(self, certs: &'b SharedCerts) -> FlowDoc<'b>
+    where
+        'a: 'b,
+    {
+        let mut doc: FlowDoc<'b> = self;
+        doc.tls = doc.tls.map(|tls| TlsDoc {
+            certs: Some(certs),
+            ..tls
+        });
+        doc
+    }
+}
+
+/// A flow's TLS facts in its report entry.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsDoc<'a> {
+    pub summary: &'a TlsSummary,
+    /// Renderings of the certificates that other flows present too, when the renderer keeps
+    /// them.
+    certs: Option<&'a SharedCerts>,
+}
+
+impl<'a> TlsDoc<'a> {
+    fn new(summary: &'a TlsSummary) -> TlsDoc<'a> {
+        TlsDoc {
+            summary,
+            certs: None,
+        }
+    }
+}
+
+impl Serialize for TlsDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.certs {
+            Some(certs) => self.summary.serialize_using(serializer, certs),
+            None => self.summary.serialize(serializer),
+        }
     }
 }
 
@@ -721,7 +762,7 @@ impl<'a> Document<'a> {
             exempt_by: (b.policy == Some("exempt"))
                 .then(|| self.policy.exemption(flow, m))
                 .flatten(),
-            tls: b.tls,
+            tls: b.tls.map(TlsDoc::new),
             plaintext: flow.class.plaintext.as_deref(),
             mesh: FlowMeshDoc {
                 markers: MarkersDoc(m.map_or(&[], |m| &m.markers[..])),

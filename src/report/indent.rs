@@ -106,6 +106,24 @@ impl Formatter for NestedPretty {
         self.has_value = true;
         Ok(())
     }
+
+    /// A value pretty-printed at depth zero (a shared certificate), indented to this depth: its
+    /// line breaks are the layout's, as JSON strings never hold a raw one.
+    fn write_raw_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut lines = fragment.split('\n');
+        if let Some(first) = lines.next() {
+            writer.write_all(first.as_bytes())?;
+        }
+        for line in lines {
+            self.line(writer, false)?;
+            writer.write_all(line.as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod indent;
 pub mod junit;
 pub mod pods;
 pub mod policy;
+mod shared_certs;
 pub mod table;
 pub mod time;
 
@@ -14,8 +15,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use indent::NestedPretty;
+use shared_certs::{Layout, SharedCerts};
 
-pub use document::{Document, FlowBrief, FlowDoc};
+pub use document::{Document, FlowBrief, FlowDoc, TlsDoc};
 pub use policy::{AllowRule, Policy, PolicyOutcome, Requirement, Waiver};
 pub use table::{TableStyle, View};
 
@@ -74,18 +76,44 @@ const SPLIT: Split = Split {
 /// allocates only while they grow.
 fn render_flows<F, E>(
     doc: &Document<'_>,
-    mut indices: impl Iterator<Item = usize>,
+    indices: impl Iterator<Item = usize>,
     split: Split,
     render: F,
-    mut emit: E,
+    emit: E,
 ) -> io::Result<()>
 where
     F: Fn(&FlowDoc<'_>, &mut Vec<u8>) -> io::Result<()> + Sync,
     E: FnMut(&[u8]) -> io::Result<()>,
 {
+    render_flows_keeping(
+        doc,
+        indices,
+        split,
+        || (),
+        |flow, piece, ()| render(&flow, piece),
+        emit,
+    )
+}
+
+/// [`render_flows`], with a `T` made by `keep` for each piece buffer and kept with it (what the
+/// renderer remembers from flow to flow).
+fn render_flows_keeping<T, K, F, E>(
+    doc: &Document<'_>,
+    mut indices: impl Iterator<Item = usize>,
+    split: Split,
+    keep: K,
+    render: F,
+    mut emit: E,
+) -> io::Result<()>
+where
+    T: Send,
+    K: Fn() -> T,
+    F: Fn(FlowDoc<'_>, &mut Vec<u8>, &T) -> io::Result<()> + Sync,
+    E: FnMut(&[u8]) -> io::Result<()>,
+{
     let (chunk_flows, piece_flows) = (split.chunk.max(1), split.piece.max(1));
     let mut chunk: Vec<usize> = Vec::with_capacity(chunk_flows);
-    let mut pieces: Vec<Vec<u8>> = Vec::new();
+    let mut pieces: Vec<(Vec<u8>, T)> = Vec::new();
     loop {
         chunk.clear();
         chunk.extend(indices.by_ref().take(chunk_flows));
@@ -94,20 +122,20 @@ where
         }
         let used = chunk.len().div_ceil(piece_flows);
         if pieces.len() < used {
-            pieces.resize_with(used, Vec::new);
+            pieces.resize_with(used, || (Vec::new(), keep()));
         }
         let filled = pieces.get_mut(..used).unwrap_or_default();
         chunk
             .par_chunks(piece_flows)
             .zip(filled.par_iter_mut())
-            .try_for_each(|(flows, piece)| {
+            .try_for_each(|(flows, (piece, kept))| {
                 piece.clear();
                 for flow in flows.iter().filter_map(|&i| doc.flow_doc(i)) {
-                    render(&flow, piece)?;
+                    render(flow, piece, kept)?;
                 }
                 Ok::<(), io::Error>(())
             })?;
-        for piece in filled.iter() {
+        for (piece, _) in filled.iter() {
             emit(piece)?;
         }
     }
@@ -134,14 +162,17 @@ fn write_json(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Resu
     out.write_all(b",\n  \"flows\": [")?;
     // Every flow is rendered after a separator; the first one written drops its comma.
     let mut first = true;
-    render_flows(
+    render_flows_keeping(
         doc,
         0..doc.len(),
         split,
-        |flow, piece| {
+        || SharedCerts::new(Layout::Pretty),
+        |flow, piece, certs| {
             piece.extend_from_slice(b",\n    ");
             let mut ser = serde_json::Serializer::with_formatter(piece, NestedPretty::at(2));
-            flow.serialize(&mut ser).map_err(json_err)
+            flow.sharing_certs(certs)
+                .serialize(&mut ser)
+                .map_err(json_err)
         },
         |piece| {
             if first && !piece.is_empty() {
@@ -156,14 +187,15 @@ fn write_json(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Resu
 
 /// JSON Lines: one `flow` record a line, rendered in parallel, then the `summary` record.
 fn write_jsonl(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Result<()> {
-    render_flows(
+    render_flows_keeping(
         doc,
         0..doc.len(),
         split,
-        |flow, piece| {
+        || SharedCerts::new(Layout::Compact),
+        |flow, piece, certs| {
             let tagged = Tagged {
                 kind: "flow",
-                inner: flow,
+                inner: &flow.sharing_certs(certs),
             };
             serde_json::to_writer(&mut *piece, &tagged).map_err(json_err)?;
             piece.push(b'\n');
@@ -218,17 +250,36 @@ mod tests {
     use crate::{analyze, AnalysisOptions};
 
     /// Every way of splitting the flows into chunks and pieces writes what serde_json writes for
-    /// the whole document (JSON) and for each record (JSON Lines).
+    /// the whole document (JSON) and for each record (JSON Lines), certificates shared between
+    /// flows included.
     #[test]
     fn flows_written_in_pieces_are_what_serde_json_writes() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/mesh-istio-leak.pcap");
-        let analysis = analyze(&[Input::Path(path)], &AnalysisOptions::default()).unwrap();
-        let mesh = crate::mesh::analyze(&analysis, Some(MeshRequest::Auto));
-        let (policy, names) = (Policy::default(), Names::default());
-        let doc = Document::build(&analysis, &mesh, &policy, &names);
-        assert!(doc.len() > 3);
+        for (sample, shares_certs) in [
+            ("mesh-istio-leak.pcap", false),
+            ("tls13-suites-keylog.pcapng", true),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("samples")
+                .join(sample);
+            let analysis = analyze(&[Input::Path(path)], &AnalysisOptions::default()).unwrap();
+            let shared = analysis
+                .flows
+                .iter()
+                .filter_map(|f| f.class.tls.as_deref())
+                .flat_map(|t| [&t.client_certificate.chain, &t.server_certificate.chain])
+                .flat_map(|chain| chain.iter())
+                .any(|cert| std::sync::Arc::strong_count(cert) > 1);
+            assert_eq!(shared, shares_certs, "{sample}");
+            let mesh = crate::mesh::analyze(&analysis, Some(MeshRequest::Auto));
+            let (policy, names) = (Policy::default(), Names::default());
+            let doc = Document::build(&analysis, &mesh, &policy, &names);
+            assert!(doc.len() > 3, "{sample}");
+            written_in_pieces_as_serde_json_writes(&doc);
+        }
+    }
 
-        let json = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    fn written_in_pieces_as_serde_json_writes(doc: &Document<'_>) {
+        let json = serde_json::to_string_pretty(doc).unwrap() + "\n";
         let mut jsonl = String::new();
         for flow in doc.flow_docs() {
             let tagged = Tagged {
@@ -242,10 +293,10 @@ mod tests {
         for (chunk, piece) in [(2048, 64), (3, 2), (2, 1), (5, 5), (1, 3), (0, 0)] {
             let split = Split { chunk, piece };
             let mut out = Vec::new();
-            write_json(&doc, &mut out, split).unwrap();
+            write_json(doc, &mut out, split).unwrap();
             assert_eq!(String::from_utf8(out).unwrap(), json, "{split:?}");
             let mut out = Vec::new();
-            write_jsonl(&doc, &mut out, split).unwrap();
+            write_jsonl(doc, &mut out, split).unwrap();
             let out = String::from_utf8(out).unwrap();
             assert!(out.starts_with(&jsonl), "{split:?}");
             assert_eq!(out.lines().count(), doc.len() + 1);

@@ -210,7 +210,7 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
         };
         return format!("{proto}{}{rejected}", p.evidence);
     }
-    if let Some(tls) = flow.tls {
+    if let Some(tls) = flow.tls.map(|t| t.summary) {
         let mut parts = Vec::new();
         let ids = (
             identity(&tls.client_certificate).map(short_identity),
@@ -422,9 +422,9 @@ struct FlowLayout<'p> {
 fn flow_row(flow: &FlowDoc<'_>, layout: &FlowLayout<'_>) -> String {
     let version = flow
         .tls
-        .and_then(|t| t.hello.version.as_deref())
+        .and_then(|t| t.summary.hello.version.as_deref())
         .unwrap_or("-");
-    let cert = flow.tls.map_or("-", cert_column);
+    let cert = flow.tls.map_or("-", |t| cert_column(t.summary));
     let mark = match flow.policy {
         Some("exempt") => '~',
         Some(_) => '!',
