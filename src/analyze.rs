@@ -349,13 +349,13 @@ fn analyze_one(
 }
 
 fn sequential(opts: &AnalysisOptions, index: usize) -> Sequential {
-    Sequential {
-        engine: Engine::new(
+    Sequential::new(
+        Engine::new(
             opts.limits.clone(),
             opts.keylog.clone(),
             index,
             opts.max_empty_flows,
         ),
-        notes: WalkNotes::new(index, opts.progress.clone()),
-    }
+        WalkNotes::new(index, opts.progress.clone()),
+    )
 }

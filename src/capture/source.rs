@@ -287,12 +287,25 @@ where
     F: FrameSink<'a>,
 {
     let mut tally = Tally::default();
-    let (outcome, sha256) = hashed_while(data, || match format {
-        CaptureFormat::Pcap => drive_slice::<PcapReader, F>(data, &mut tally, on_frame),
-        CaptureFormat::PcapNg => drive_slice::<PcapNgReader, F>(data, &mut tally, on_frame),
-    });
+    let (outcome, sha256) = hashed_while(data, || drive(format, data, &mut tally, on_frame));
     outcome.map_err(|e| open_error(name, format, e))?;
     Ok(info(format, None, tally, data.len() as u64, sha256))
+}
+
+/// [`drive_slice`] with the record reader of `format`.
+fn drive<'a, F>(
+    format: CaptureFormat,
+    data: &'a [u8],
+    tally: &mut Tally,
+    on_frame: &mut F,
+) -> Result<(), OpenError>
+where
+    F: FrameSink<'a>,
+{
+    match format {
+        CaptureFormat::Pcap => drive_slice::<PcapReader, F>(data, tally, on_frame),
+        CaptureFormat::PcapNg => drive_slice::<PcapNgReader, F>(data, tally, on_frame),
+    }
 }
 
 /// An uncompressed capture file held in a memory map. Its frames borrow the map for as long as
@@ -356,6 +369,17 @@ impl MappedCapture {
     {
         let info = walk_slice(&self.name, self.format, &self.map, sink)?;
         check_links(self.name.clone(), info)
+    }
+
+    /// Walks the records into `sink` as [`MappedCapture::read_into`] does, without hashing the
+    /// file or describing it: for a second reader of the same map, which the first one's
+    /// [`CaptureInfo`] and errors speak for.
+    pub fn walk_into<'m, S>(&'m self, sink: &mut S)
+    where
+        S: FrameSink<'m>,
+    {
+        // The first reader reports how the walk ended.
+        let _ = drive(self.format, &self.map, &mut Tally::default(), sink);
     }
 }
 
