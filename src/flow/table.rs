@@ -5,7 +5,6 @@
 //! tables. The one assumption is that capture timestamps do not go backwards by more than the
 //! close linger.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use super::key::{fmix64, FlowKey, KeyBuildHasher};
@@ -104,14 +103,6 @@ pub enum Leftover {
     Flow(Flow),
     /// Late segments of a flow handed out earlier.
     Tail(FlowTail),
-}
-
-/// What the table holds for a key.
-#[derive(Debug)]
-enum Slot {
-    Live(Box<FlowState>),
-    /// An ended flow already handed out, counting late segments until its linger passes.
-    Tomb(Box<Tomb>),
 }
 
 /// An ended flow already handed out: what counting its late segments needs, and the counts.
@@ -492,7 +483,12 @@ pub struct FlowTable {
     limits: FlowLimits,
     /// Prefix bytes per direction (the limit, bounded by [`MAX_PREFIX`]).
     cap: usize,
-    slots: HashMap<FlowKey, Slot, KeyBuildHasher>,
+    /// Open flows. A key is in `open` or in `closed`, never in both.
+    open: HashMap<FlowKey, Box<FlowState>, KeyBuildHasher>,
+    /// Ended flows already handed out, counting late segments until their linger passes. Kept
+    /// apart from the open flows, which are far fewer, so that finding the flow of a segment
+    /// probes a table that stays in the cache.
+    closed: HashMap<FlowKey, Box<Tomb>, KeyBuildHasher>,
     /// Flows already over (replaced on their key), not yet handed out.
     done: Vec<Flow>,
     /// Tails of tombstones replaced on their key, not yet handed out.
@@ -521,7 +517,8 @@ impl FlowTable {
         FlowTable {
             cap: limits.prefix_bytes.min(MAX_PREFIX),
             limits,
-            slots: HashMap::default(),
+            open: HashMap::default(),
+            closed: HashMap::default(),
             done: Vec::new(),
             done_tails: Vec::new(),
             tombs: VecDeque::new(),
@@ -544,12 +541,12 @@ impl FlowTable {
 
     /// Keys held: open flows and tombstones.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.open.len() + self.closed.len()
     }
 
     /// No key held.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.open.is_empty() && self.closed.is_empty()
     }
 
     /// What the table did to stay within its limits so far (see [`TableCounters::warnings`]).
@@ -566,52 +563,27 @@ impl FlowTable {
     pub fn push(&mut self, frame: u64, ts_nanos: i64, seg: &Segment<'_>) {
         let (key, src_is_lo) = FlowKey::new(&seg.src, &seg.dst);
         self.clock = self.clock.max(ts_nanos);
-        if self.slots.len() >= self.limits.max_flows && !self.slots.contains_key(&key) {
-            self.make_room();
+        if !self.open.contains_key(&key) && !self.open_new(key, frame, ts_nanos, seg, src_is_lo) {
+            return;
         }
         let cap = self.cap;
-        let slot = match self.slots.entry(key) {
-            Entry::Vacant(entry) => {
-                self.lru.push_back((key, frame, frame));
-                entry.insert(Slot::Live(Box::new(FlowState::new(
-                    seg, frame, ts_nanos, src_is_lo,
-                ))))
-            }
-            Entry::Occupied(entry) => {
-                let slot = entry.into_mut();
-                let fate = match slot {
-                    Slot::Live(state) => state.fate(seg, ts_nanos, src_is_lo, &self.limits),
-                    Slot::Tomb(tomb) => tomb.fate(seg, ts_nanos, src_is_lo, &self.limits),
-                };
-                match (fate, &mut *slot) {
-                    (Fate::Join, _) => {}
-                    (Fate::Late, Slot::Live(state)) => {
-                        state.count_late(seg, frame, ts_nanos, src_is_lo);
-                        return;
-                    }
-                    (Fate::Late, Slot::Tomb(tomb)) => {
-                        tomb.count(seg, frame, ts_nanos, src_is_lo);
-                        return;
-                    }
-                    (Fate::Restart, _) => {
-                        let new = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
-                        self.lru.push_back((key, frame, frame));
-                        match std::mem::replace(slot, Slot::Live(new)) {
-                            Slot::Live(old) => {
-                                self.buffered = self.buffered.saturating_sub(old.footprint);
-                                self.done.push(old.finish(cap));
-                            }
-                            Slot::Tomb(tomb) if tomb.touched() => self.done_tails.push(tomb.tail()),
-                            Slot::Tomb(_) => {}
-                        }
-                    }
-                }
-                slot
-            }
-        };
-        let Slot::Live(state) = slot else {
+        let Some(state) = self.open.get_mut(&key) else {
             return;
         };
+        match state.fate(seg, ts_nanos, src_is_lo, &self.limits) {
+            Fate::Join => {}
+            Fate::Late => {
+                state.count_late(seg, frame, ts_nanos, src_is_lo);
+                return;
+            }
+            Fate::Restart => {
+                let new = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
+                let old = std::mem::replace(state, new);
+                self.buffered = self.buffered.saturating_sub(old.footprint);
+                self.done.push(old.finish(cap));
+                self.lru.push_back((key, frame, frame));
+            }
+        }
         let was_ended = state.ended;
         state.update(seg, frame, ts_nanos, src_is_lo, cap);
         let just_ended = (state.ended && !was_ended).then_some(state.flow.first_frame);
@@ -637,16 +609,50 @@ impl FlowTable {
         }
     }
 
+    /// A segment on `key`, which no open flow holds: counted by the key's tombstone if it is
+    /// late for it (`false`), else the start of a new open flow (`true`), made room for.
+    fn open_new(
+        &mut self,
+        key: FlowKey,
+        frame: u64,
+        ts_nanos: i64,
+        seg: &Segment<'_>,
+        src_is_lo: bool,
+    ) -> bool {
+        if let Some(tomb) = self.closed.get_mut(&key) {
+            match tomb.fate(seg, ts_nanos, src_is_lo, &self.limits) {
+                Fate::Late => {
+                    tomb.count(seg, frame, ts_nanos, src_is_lo);
+                    return false;
+                }
+                // A tombstone's flow has ended: nothing joins it.
+                Fate::Join => return false,
+                Fate::Restart => {
+                    if let Some(tomb) = self.closed.remove(&key).filter(|t| t.touched()) {
+                        self.done_tails.push(tomb.tail());
+                    }
+                }
+            }
+        } else if self.len() >= self.limits.max_flows {
+            self.make_room();
+        }
+        self.lru.push_back((key, frame, frame));
+        let state = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
+        self.open.insert(key, state);
+        true
+    }
+
     fn note_peaks(&mut self) {
+        let len = self.len();
         let c = &mut self.counters;
-        c.peak_flows = c.peak_flows.max(self.slots.len());
+        c.peak_flows = c.peak_flows.max(len);
         c.peak_buffered_bytes = c.peak_buffered_bytes.max(self.buffered);
     }
 
     /// Frees keys until a new one fits under `max_flows`: oldest tombstones first, then the least
     /// recently active open flows.
     fn make_room(&mut self) {
-        while self.slots.len() >= self.limits.max_flows && !self.slots.is_empty() {
+        while self.len() >= self.limits.max_flows && !self.is_empty() {
             if !self.drop_oldest_tomb() && !self.evict_lru(None, Eviction::Count) {
                 break;
             }
@@ -656,30 +662,27 @@ impl FlowTable {
     /// Replaces the ended flow on `key` by its tombstone and queues the flow for
     /// [`FlowTable::drain_closed`].
     fn retire(&mut self, key: FlowKey, first_frame: u64) {
-        let Some(slot) = self.slots.get_mut(&key) else {
+        if !matches!(self.open.get(&key), Some(s) if s.flow.first_frame == first_frame) {
+            return;
+        }
+        let Some(state) = self.open.remove(&key) else {
             return;
         };
-        let tomb = match slot {
-            Slot::Live(state) if state.flow.first_frame == first_frame => state.tomb(),
-            _ => return,
-        };
-        let last_ts = tomb.last_ts;
-        if let Slot::Live(state) = std::mem::replace(slot, Slot::Tomb(Box::new(tomb))) {
-            self.buffered = self.buffered.saturating_sub(state.footprint);
-            self.done.push(state.finish(self.cap));
-        }
-        self.tombs.push_back((key, first_frame, last_ts));
+        let tomb = state.tomb();
+        self.tombs.push_back((key, first_frame, tomb.last_ts));
+        self.closed.insert(key, Box::new(tomb));
+        self.buffered = self.buffered.saturating_sub(state.footprint);
+        self.done.push(state.finish(self.cap));
     }
 
     /// Drops the oldest tombstone, keeping its late segments as a tail. `false` if there is none.
     fn drop_oldest_tomb(&mut self) -> bool {
         while let Some((key, first_frame, _)) = self.tombs.pop_front() {
-            let live = matches!(self.slots.get(&key),
-                Some(Slot::Tomb(t)) if t.first_frame == first_frame);
+            let live = matches!(self.closed.get(&key), Some(t) if t.first_frame == first_frame);
             if !live {
                 continue;
             }
-            if let Some(Slot::Tomb(tomb)) = self.slots.remove(&key) {
+            if let Some(tomb) = self.closed.remove(&key) {
                 if tomb.touched() {
                     self.done_tails.push(tomb.tail());
                 }
@@ -703,22 +706,22 @@ impl FlowTable {
                 return false;
             }
             budget -= 1;
-            let last_frame = match self.slots.get(&key) {
-                Some(Slot::Live(s)) if s.flow.first_frame == first_frame => s.flow.last_frame,
+            let last_frame = match self.open.get(&key) {
+                Some(s) if s.flow.first_frame == first_frame => s.flow.last_frame,
                 _ => continue,
             };
             if Some(key) == keep || last_frame > queued {
                 self.lru.push_back((key, first_frame, last_frame));
                 continue;
             }
-            let Some(Slot::Live(state)) = self.slots.remove(&key) else {
+            let Some(state) = self.open.remove(&key) else {
                 continue;
             };
             self.buffered = self.buffered.saturating_sub(state.footprint);
             if state.ended {
                 let tomb = state.tomb();
                 self.tombs.push_back((key, first_frame, tomb.last_ts));
-                self.slots.insert(key, Slot::Tomb(Box::new(tomb)));
+                self.closed.insert(key, Box::new(tomb));
             } else {
                 let c = &mut self.counters;
                 match why {
@@ -738,9 +741,9 @@ impl FlowTable {
 
     /// Forgets the queue entries of flows no longer open.
     fn prune_lru(&mut self) {
-        let slots = &self.slots;
+        let open = &self.open;
         self.lru.retain(|(key, first_frame, _)| {
-            matches!(slots.get(key), Some(Slot::Live(s)) if s.flow.first_frame == *first_frame)
+            matches!(open.get(key), Some(s) if s.flow.first_frame == *first_frame)
         });
         self.lru_kept = self.lru.len();
     }
@@ -762,16 +765,13 @@ impl FlowTable {
                 self.last_sweep = now;
                 let limits = &self.limits;
                 let silent: Vec<FlowKey> = self
-                    .slots
+                    .open
                     .iter()
-                    .filter(|(_, slot)| match slot {
-                        Slot::Live(s) => expired(s.ended, s.flow.last_ts, now, limits),
-                        Slot::Tomb(_) => false,
-                    })
+                    .filter(|(_, s)| expired(s.ended, s.flow.last_ts, now, limits))
                     .map(|(k, _)| *k)
                     .collect();
                 for key in silent {
-                    if let Some(Slot::Live(state)) = self.slots.remove(&key) {
+                    if let Some(state) = self.open.remove(&key) {
                         self.buffered = self.buffered.saturating_sub(state.footprint);
                         out.push(state.finish(self.cap));
                     }
@@ -795,8 +795,8 @@ impl FlowTable {
                 break;
             }
             budget -= 1;
-            let last_ts = match self.slots.get(&key) {
-                Some(Slot::Tomb(t)) if t.first_frame == first_frame => t.last_ts,
+            let last_ts = match self.closed.get(&key) {
+                Some(t) if t.first_frame == first_frame => t.last_ts,
                 _ => {
                     self.tombs.pop_front();
                     continue;
@@ -804,10 +804,8 @@ impl FlowTable {
             };
             if expired(true, last_ts, now, &self.limits) {
                 self.tombs.pop_front();
-                if let Some(Slot::Tomb(tomb)) = self.slots.remove(&key) {
-                    if tomb.touched() {
-                        out.push(tomb.tail());
-                    }
+                if let Some(tomb) = self.closed.remove(&key).filter(|t| t.touched()) {
+                    out.push(tomb.tail());
                 }
             } else if last_ts > queued_ts {
                 self.tombs.pop_front();
@@ -823,7 +821,7 @@ impl FlowTable {
     /// Ends reassembly (pending out-of-order data is placed after a hole) and returns every flow
     /// not yet drained, ordered by first frame, and the tails of drained flows not yet returned.
     pub fn finish_with_tails(self) -> (Vec<Flow>, Vec<FlowTail>) {
-        let mut flows = Vec::with_capacity(self.done.len() + self.slots.len());
+        let mut flows = Vec::with_capacity(self.done.len() + self.open.len());
         let mut tails = Vec::new();
         self.finish_each(|end| match end {
             Leftover::Flow(flow) => flows.push(flow),
@@ -846,12 +844,11 @@ impl FlowTable {
         for tail in self.done_tails {
             each(Leftover::Tail(tail));
         }
-        for slot in self.slots.into_values() {
-            match slot {
-                Slot::Live(state) => each(Leftover::Flow(state.finish(cap))),
-                Slot::Tomb(tomb) if tomb.touched() => each(Leftover::Tail(tomb.tail())),
-                Slot::Tomb(_) => {}
-            }
+        for state in self.open.into_values() {
+            each(Leftover::Flow(state.finish(cap)));
+        }
+        for tomb in self.closed.into_values().filter(|t| t.touched()) {
+            each(Leftover::Tail(tomb.tail()));
         }
     }
 
