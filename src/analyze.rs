@@ -351,10 +351,13 @@ fn analyze_one(
     Ok((report, found.results))
 }
 
+/// Mapped captures from this size on are unmapped on a thread of their own.
+const UNMAP_APART_MIN: usize = 64 << 20;
+
 /// Unmaps a capture. Tearing down the page tables of a large map takes tens of milliseconds
 /// (70 ms for 2 GB here), so a large one is unmapped on a thread of its own, beside what follows.
 fn release(mapped: MappedCapture) {
-    if mapped.len() < SHARD_MIN_BYTES {
+    if mapped.len() < UNMAP_APART_MIN {
         return;
     }
     let spawned = std::thread::Builder::new()
