@@ -7,6 +7,7 @@
 # CAPTURE defaults to OUT_DIR/workload.pcap, made with shared/workload/make_workload.sh (found by
 # walking up from the repository) when missing. OUT_DIR defaults to target/compare. Environment:
 #   RUNS=3            hyperfine runs per command (tshark always runs once)
+#   BAR_RUNS=10       hyperfine runs of the progress bar and its baseline
 #   TSHARK=1          0 skips tshark (the ratio is then left out)
 #   BENCH=1           0 skips `cargo bench --bench pipeline` (the per-stage table)
 #   PROFILE=1         0 skips the perf and callgrind profiles
@@ -63,13 +64,17 @@ BAR="script -qec '$J1' /dev/null"
 NOBAR="script -qec '$J1 -q' /dev/null"
 TSHARK_CMD="tshark -r $CAP -Y tls.handshake.type==1 -T fields -e tls.handshake.extensions_server_name > /dev/null"
 
-log "hyperfine: floor, SHA-256, mtlscan -j 1, -j 2, stdin, progress bar ($RUNS runs each)"
+log "hyperfine: floor, SHA-256, mtlscan -j 1, -j 2, stdin ($RUNS runs each)"
 $N hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$OUT/hyperfine.json" \
     -n floor "$OUT/floor $CAP" \
     -n "SHA-256 of the file" "$HASH" \
     -n "mtlscan -j 1" "$J1" \
     -n "mtlscan -j 2" "$J2" \
-    -n "mtlscan -j 1, stdin" "$STDIN" \
+    -n "mtlscan -j 1, stdin" "$STDIN" >&2
+
+# A cost too small to see needs more runs than the rest to be told from the noise.
+log "hyperfine: progress bar against -q (${BAR_RUNS:=10} runs each)"
+$N hyperfine --style basic --warmup 1 --runs "$BAR_RUNS" --export-json "$OUT/hyperfine-bar.json" \
     -n "mtlscan -j 1 on a terminal, progress bar" "$BAR" \
     -n "mtlscan -j 1 on a terminal, -q" "$NOBAR" >&2
 
