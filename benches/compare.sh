@@ -23,6 +23,7 @@ OUT=${2:-$ROOT/target/compare}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 RUNS=${RUNS:-3}
+BAR_RUNS=${BAR_RUNS:-10}
 NICE=${NICE:-10}
 N="nice -n $NICE"
 log() { printf '== %s\n' "$*" >&2; }
@@ -73,7 +74,7 @@ $N hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$OUT/hyperfi
     -n "mtlscan -j 1, stdin" "$STDIN" >&2
 
 # A cost too small to see needs more runs than the rest to be told from the noise.
-log "hyperfine: progress bar against -q (${BAR_RUNS:=10} runs each)"
+log "hyperfine: progress bar against -q ($BAR_RUNS runs each)"
 $N hyperfine --style basic --warmup 1 --runs "$BAR_RUNS" --export-json "$OUT/hyperfine-bar.json" \
     -n "mtlscan -j 1 on a terminal, progress bar" "$BAR" \
     -n "mtlscan -j 1 on a terminal, -q" "$NOBAR" >&2

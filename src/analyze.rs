@@ -258,7 +258,9 @@ pub struct Analysis {
 /// Reads, reassembles and classifies every TCP flow of `inputs`.
 ///
 /// Flows are classified as soon as they close, so memory follows the open flows; their results
-/// are numbered in first-seen order across all captures, identically for any thread count.
+/// are numbered in first-seen order across all captures, identically for any thread count. A
+/// memory-mapped capture of 64 MiB or more is unmapped by a thread that may still be at it when
+/// this returns.
 pub fn analyze(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, AnalyzeError> {
     let threads = opts
         .threads
@@ -354,8 +356,9 @@ fn analyze_one(
 /// Mapped captures from this size on are unmapped on a thread of their own.
 const UNMAP_APART_MIN: usize = 64 << 20;
 
-/// Unmaps a capture. Tearing down the page tables of a large map takes tens of milliseconds
-/// (70 ms for 2 GB here), so a large one is unmapped on a thread of its own, beside what follows.
+/// Unmaps a capture. Tearing down the page tables of a map of gigabytes takes tens of
+/// milliseconds, so a large one is unmapped on a thread of its own, beside what follows; that
+/// thread may outlive [`analyze`].
 fn release(mapped: MappedCapture) {
     if mapped.len() < UNMAP_APART_MIN {
         return;

@@ -109,7 +109,7 @@ pub struct CertificateSide {
 
 /// How the certificates of a chain are serialized: field by field ([`AsIs`]), or, by a report
 /// renderer, copied from one rendering shared by every flow that presents the certificate.
-pub trait WriteCert {
+pub(crate) trait WriteCert {
     fn write_cert<S: Serializer>(
         &self,
         cert: &Arc<CertInfo>,
@@ -119,7 +119,7 @@ pub trait WriteCert {
 
 /// Certificates serialized field by field.
 #[derive(Debug, Clone, Copy)]
-pub struct AsIs;
+pub(crate) struct AsIs;
 
 impl WriteCert for AsIs {
     fn write_cert<S: Serializer>(
@@ -246,7 +246,7 @@ impl Serialize for TlsSummary {
 
 impl TlsSummary {
     /// Serializes the flow's TLS object with the certificates of both chains written by `certs`.
-    pub fn serialize_using<S: Serializer, W: WriteCert>(
+    pub(crate) fn serialize_using<S: Serializer, W: WriteCert>(
         &self,
         serializer: S,
         certs: &W,

@@ -69,8 +69,11 @@ impl Engine {
         }
     }
 
-    /// Adds key log secrets met in the capture (they apply to the flows classified from now on).
+    /// Adds key log secrets met in the capture. They apply to the flows that end after them:
+    /// the flows that ended before are classified first, so that which flows see the secrets
+    /// does not depend on when the engine drains (nor, then, on the number of shards).
     pub(super) fn add_secrets(&mut self, keylog: KeyLog) {
+        self.drain();
         self.ctx.keylog.merge(keylog);
     }
 

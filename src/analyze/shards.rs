@@ -1,10 +1,10 @@
 //! The pipeline's two drivers. Sequential: the record walk feeds one [`Engine`] in place.
 //! Sharded: every shard walks the whole memory map itself and decodes each frame, keeping the
 //! segments of the flows it owns (a hash of both endpoints) for its own engine, on its own
-//! thread. Repeating the walk and the decoding in every shard costs about what handing the
-//! segments from one walker to the shards did (measured on two cores), and leaves no sequential
-//! part to bound the speed-up on more. Flows never span shards, so the results are the same for
-//! any number of shards.
+//! thread. Every shard pays for the whole walk and for decoding every frame, a cost that does
+//! not shrink with more shards; on two cores that costs what handing the segments from one
+//! walker to the shards did, without a walker that the shards wait for. Flows never span
+//! shards, so the results are the same for any number of shards.
 
 use std::collections::BTreeMap;
 use std::thread;
@@ -45,7 +45,19 @@ impl WalkNotes {
             read_bytes: 0,
         }
     }
+}
 
+/// What a shard notes of the walk: the first shard keeps the [`WalkNotes`] of the capture, the
+/// others note nothing, so that each frame is counted once.
+pub(super) trait Notes {
+    fn tick(&mut self, _frame: &Frame<'_>) {}
+    fn skip(&mut self, _reason: &'static str) {}
+    fn secrets(&mut self, text: &[u8]) -> KeyLog {
+        KeyLog::parse_lenient(text).0
+    }
+}
+
+impl Notes for WalkNotes {
     /// Counts a frame; every few thousand frames, tells the progress hook.
     #[inline]
     fn tick(&mut self, frame: &Frame<'_>) {
@@ -75,31 +87,6 @@ impl WalkNotes {
             ));
         }
         keylog
-    }
-}
-
-/// What a shard notes of the walk: the first shard keeps the [`WalkNotes`] of the capture, the
-/// others note nothing, so that each frame is counted once.
-pub(super) trait Notes {
-    fn tick(&mut self, _frame: &Frame<'_>) {}
-    fn skip(&mut self, _reason: &'static str) {}
-    fn secrets(&mut self, text: &[u8]) -> KeyLog {
-        KeyLog::parse_lenient(text).0
-    }
-}
-
-impl Notes for WalkNotes {
-    #[inline]
-    fn tick(&mut self, frame: &Frame<'_>) {
-        WalkNotes::tick(self, frame);
-    }
-
-    fn skip(&mut self, reason: &'static str) {
-        WalkNotes::skip(self, reason);
-    }
-
-    fn secrets(&mut self, text: &[u8]) -> KeyLog {
-        WalkNotes::secrets(self, text)
     }
 }
 
@@ -276,5 +263,40 @@ mod tests {
             );
             assert_eq!(found(driven), one, "{shards} shards");
         }
+    }
+
+    /// The client certificate evidence of the one flow of `samples/tls13-mtls-keylog.pcap`,
+    /// with the secrets of `samples/tls13-mtls.keys` met before its frames or after them (as a
+    /// Decryption Secrets Block placed there would be).
+    fn evidence_with_secrets(before: bool) -> Option<crate::model::Evidence> {
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+        let input = Input::Path(samples.join("tls13-mtls-keylog.pcap"));
+        let mapped = MappedCapture::open(&input, &ReadOptions::default()).unwrap();
+        let keys = std::fs::read(samples.join("tls13-mtls.keys")).unwrap();
+        let mut seq = Sequential::new(
+            Engine::new(FlowLimits::default(), KeyLog::default(), 0, usize::MAX),
+            WalkNotes::new(0, ProgressHook::default()),
+        );
+        if before {
+            seq.tls_secrets(&keys);
+        }
+        mapped.read_into(&mut seq).unwrap();
+        if !before {
+            seq.tls_secrets(&keys);
+        }
+        let results = seq.engine.finish().results;
+        assert_eq!(results.len(), 1);
+        let tls = results.first()?.class.tls.as_deref()?;
+        tls.client_certificate.evidence
+    }
+
+    /// Secrets apply to the flows that end after they are met: a flow that ended before is
+    /// classified without them however long the engine waits to classify it, so the report
+    /// does not depend on when engines drain (nor on the number of shards).
+    #[test]
+    fn secrets_apply_to_flows_that_end_after_them() {
+        use crate::model::Evidence;
+        assert_eq!(evidence_with_secrets(true), Some(Evidence::Decrypted));
+        assert_eq!(evidence_with_secrets(false), Some(Evidence::Inferred));
     }
 }

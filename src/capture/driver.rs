@@ -50,6 +50,9 @@ fn next_record<'a, R: RecordReader, S: FrameSink<'a> + ?Sized>(
     let step = reader.next(buf, tally);
     if let Some(added) = tally.tls_secrets.get(before..).filter(|a| !a.is_empty()) {
         sink.tls_secrets(added);
+        if tally.forget_secrets {
+            tally.tls_secrets.clear();
+        }
     }
     step
 }

@@ -759,4 +759,47 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    /// Key log text met, as a sink sees it: the size and the first bytes of each block.
+    #[derive(Default)]
+    struct Secrets(Vec<(usize, Vec<u8>)>);
+
+    impl<'a> crate::capture::FrameSink<'a> for Secrets {
+        fn frame(&mut self, _frame: &Frame<'a>) {}
+
+        fn tls_secrets(&mut self, text: &[u8]) {
+            self.0
+                .push((text.len(), text.iter().take(8).copied().collect()));
+        }
+    }
+
+    /// A reader that forgets key log text once its sink has it is handed the same blocks, within
+    /// the same bound, as one that keeps it.
+    #[test]
+    fn forgetting_secrets_keeps_their_bound() {
+        // Blocks of 15 MiB (under the block size bound): the fifth is over the 64 MiB bound.
+        let block = vec![b'a'; 15 << 20];
+        let mut ng = Ng::new(false).shb();
+        for _ in 0..5 {
+            ng = ng.dsb(SECRETS_TLS_KEY_LOG, &block);
+        }
+        let bytes = ng.dsb(SECRETS_TLS_KEY_LOG, b"CLIENT_RANDOM 01 02").bytes();
+        let read = |forget: bool| {
+            let mut tally = Tally {
+                forget_secrets: forget,
+                ..Tally::default()
+            };
+            let mut sink = Secrets::default();
+            crate::capture::driver::drive_slice::<PcapNgReader, _>(&bytes, &mut tally, &mut sink)
+                .unwrap();
+            (sink.0, tally)
+        };
+        let (kept, kept_tally) = read(false);
+        let (forgotten, forgot_tally) = read(true);
+        assert_eq!(kept.len(), 5, "the fifth large block is over the bound");
+        assert_eq!(kept, forgotten);
+        assert_eq!(kept_tally.warnings, forgot_tally.warnings);
+        assert_eq!(kept_tally.tls_secrets.len(), 4 * (block.len() + 1) + 20);
+        assert!(forgot_tally.tls_secrets.is_empty());
+    }
 }

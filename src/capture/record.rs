@@ -71,6 +71,11 @@ pub(crate) struct Tally {
     pub packets: u64,
     pub link_types: Vec<LinkType>,
     pub tls_secrets: Vec<u8>,
+    /// Bytes of key log text taken so far, within [`MAX_TLS_SECRETS`], kept or not.
+    pub tls_secrets_taken: usize,
+    /// Key log text is handed to the sink and then forgotten, only its size counting on (for a
+    /// second reader of the same capture, whose first reader keeps it).
+    pub forget_secrets: bool,
     pub warnings: Vec<String>,
     pub truncated: bool,
     /// Appended to byte offsets in warnings, e.g. ` of the decompressed data`.
@@ -87,7 +92,7 @@ impl Tally {
 
     /// Appends TLS key log text, separated by a newline from earlier text, within a bound.
     pub fn add_tls_secrets(&mut self, text: &[u8]) {
-        let room = MAX_TLS_SECRETS.saturating_sub(self.tls_secrets.len());
+        let room = MAX_TLS_SECRETS.saturating_sub(self.tls_secrets_taken);
         if text.len().saturating_add(1) > room {
             self.warnings.push(format!(
                 "TLS key log in the capture is larger than {} MiB: the rest was ignored",
@@ -95,10 +100,14 @@ impl Tally {
             ));
             return;
         }
+        let before = self.tls_secrets.len();
         self.tls_secrets.extend_from_slice(text);
         if !text.ends_with(b"\n") {
             self.tls_secrets.push(b'\n');
         }
+        self.tls_secrets_taken = self
+            .tls_secrets_taken
+            .saturating_add(self.tls_secrets.len().saturating_sub(before));
     }
 
     /// Notes that the input ends inside the record at `offset`, of which `have` bytes are there.

@@ -378,8 +378,12 @@ impl MappedCapture {
     where
         S: FrameSink<'m>,
     {
-        // The first reader reports how the walk ended.
-        let _ = drive(self.format, &self.map, &mut Tally::default(), sink);
+        let mut tally = Tally {
+            forget_secrets: true,
+            ..Tally::default()
+        };
+        // The first reader reports how the walk ended, and keeps the key log text.
+        let _ = drive(self.format, &self.map, &mut tally, sink);
     }
 }
 

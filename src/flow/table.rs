@@ -105,6 +105,16 @@ pub enum Leftover {
     Tail(FlowTail),
 }
 
+/// How adding a segment changed an open flow.
+#[derive(Debug, Clone, Copy)]
+struct Absorbed {
+    /// The flow's first frame, if this segment ended it.
+    just_ended: Option<u64>,
+    /// Bytes the flow buffered before and after.
+    footprint_before: usize,
+    footprint: usize,
+}
+
 /// An ended flow already handed out: what counting its late segments needs, and the counts.
 /// A capture holds one per connection that closed within the last linger, so it is kept
 /// small (80 bytes); the public [`FlowTail`] is built when the counts are handed out.
@@ -345,6 +355,25 @@ impl FlowState {
         usize::from(src_is_lo != self.a_is_lo)
     }
 
+    /// Adds a segment that belongs to this flow, and tells how the flow changed.
+    fn absorb(
+        &mut self,
+        seg: &Segment<'_>,
+        frame: u64,
+        ts: i64,
+        src_is_lo: bool,
+        cap: usize,
+    ) -> Absorbed {
+        let was_ended = self.ended;
+        self.update(seg, frame, ts, src_is_lo, cap);
+        let footprint = self.measure();
+        Absorbed {
+            just_ended: (self.ended && !was_ended).then_some(self.flow.first_frame),
+            footprint_before: std::mem::replace(&mut self.footprint, footprint),
+            footprint,
+        }
+    }
+
     fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
         let isn = self
             .rx
@@ -504,7 +533,7 @@ pub struct FlowTable {
     lru: VecDeque<(FlowKey, u64, u64)>,
     /// Entries `lru` kept at its last pruning (all of them open flows then): the queue is pruned
     /// again once it holds twice that many plus a margin, so stale entries follow the open
-    /// flows, not the tombstones that share the map with them.
+    /// flows, not the tombstones.
     lru_kept: usize,
     /// Bytes buffered by the open flows.
     buffered: usize,
@@ -563,38 +592,41 @@ impl FlowTable {
     pub fn push(&mut self, frame: u64, ts_nanos: i64, seg: &Segment<'_>) {
         let (key, src_is_lo) = FlowKey::new(&seg.src, &seg.dst);
         self.clock = self.clock.max(ts_nanos);
-        if !self.open.contains_key(&key) && !self.open_new(key, frame, ts_nanos, seg, src_is_lo) {
-            return;
-        }
         let cap = self.cap;
-        let Some(state) = self.open.get_mut(&key) else {
-            return;
+        let update = match self.open.get_mut(&key) {
+            Some(state) => {
+                match state.fate(seg, ts_nanos, src_is_lo, &self.limits) {
+                    Fate::Join => {}
+                    Fate::Late => {
+                        state.count_late(seg, frame, ts_nanos, src_is_lo);
+                        return;
+                    }
+                    Fate::Restart => {
+                        let new = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
+                        let old = std::mem::replace(state, new);
+                        self.buffered = self.buffered.saturating_sub(old.footprint);
+                        self.done.push(old.finish(cap));
+                        self.lru.push_back((key, frame, frame));
+                    }
+                }
+                state.absorb(seg, frame, ts_nanos, src_is_lo, cap)
+            }
+            None => {
+                if !self.open_new(key, frame, ts_nanos, seg, src_is_lo) {
+                    return;
+                }
+                match self.open.get_mut(&key) {
+                    Some(state) => state.absorb(seg, frame, ts_nanos, src_is_lo, cap),
+                    None => return,
+                }
+            }
         };
-        match state.fate(seg, ts_nanos, src_is_lo, &self.limits) {
-            Fate::Join => {}
-            Fate::Late => {
-                state.count_late(seg, frame, ts_nanos, src_is_lo);
-                return;
-            }
-            Fate::Restart => {
-                let new = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
-                let old = std::mem::replace(state, new);
-                self.buffered = self.buffered.saturating_sub(old.footprint);
-                self.done.push(old.finish(cap));
-                self.lru.push_back((key, frame, frame));
-            }
-        }
-        let was_ended = state.ended;
-        state.update(seg, frame, ts_nanos, src_is_lo, cap);
-        let just_ended = (state.ended && !was_ended).then_some(state.flow.first_frame);
-        let footprint = state.measure();
-        let before = std::mem::replace(&mut state.footprint, footprint);
         self.buffered = self
             .buffered
-            .saturating_sub(before)
-            .saturating_add(footprint);
+            .saturating_sub(update.footprint_before)
+            .saturating_add(update.footprint);
         self.note_peaks();
-        if let Some(first_frame) = just_ended {
+        if let Some(first_frame) = update.just_ended {
             // Handed out the moment it ends: what classification sees is the flow as it was at
             // its end, whenever the caller drains; later segments go to its tail.
             self.retire(key, first_frame);

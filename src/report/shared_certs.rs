@@ -17,6 +17,10 @@ use crate::model::{CertInfo, WriteCert};
 
 /// Certificates remembered by one task; past this, it starts over.
 const MAX_REMEMBERED: usize = 256;
+/// Bytes of JSON remembered by one task; past this, it starts over.
+const MAX_REMEMBERED_BYTES: usize = 256 << 10;
+/// A rendering larger than this (a certificate with very many names) is written, not kept.
+const MAX_KEPT_RENDERING: usize = 16 << 10;
 
 /// How the report lays out its JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +35,16 @@ pub(super) enum Layout {
 #[derive(Debug)]
 pub(super) struct SharedCerts {
     layout: Layout,
+    rendered: RefCell<Remembered>,
+}
+
+/// What one task remembers.
+#[derive(Debug, Default)]
+struct Remembered {
     /// Keyed by the address of the certificate's allocation, which the entry keeps alive.
-    rendered: RefCell<HashMap<usize, Rendered, FxBuildHasher>>,
+    by_address: HashMap<usize, Rendered, FxBuildHasher>,
+    /// Bytes of JSON held.
+    bytes: usize,
 }
 
 /// A certificate and its JSON.
@@ -47,7 +59,7 @@ impl SharedCerts {
     pub(super) fn new(layout: Layout) -> SharedCerts {
         SharedCerts {
             layout,
-            rendered: RefCell::new(HashMap::default()),
+            rendered: RefCell::new(Remembered::default()),
         }
     }
 
@@ -72,7 +84,7 @@ impl WriteCert for SharedCerts {
         }
         let key = Arc::as_ptr(cert) as usize;
         let mut rendered = self.rendered.borrow_mut();
-        if let Some(r) = rendered.get(&key) {
+        if let Some(r) = rendered.by_address.get(&key) {
             debug_assert!(Arc::ptr_eq(&r.cert, cert), "keyed by its own address");
             return r.json.serialize(serializer);
         }
@@ -80,11 +92,18 @@ impl WriteCert for SharedCerts {
             return cert.serialize(serializer);
         };
         let written = json.serialize(serializer);
-        if rendered.len() >= MAX_REMEMBERED {
-            rendered.clear();
+        let size = json.get().len();
+        if size > MAX_KEPT_RENDERING {
+            return written;
         }
+        if rendered.by_address.len() >= MAX_REMEMBERED
+            || rendered.bytes + size > MAX_REMEMBERED_BYTES
+        {
+            *rendered = Remembered::default();
+        }
+        rendered.bytes += size;
         let cert = Arc::clone(cert);
-        rendered.insert(key, Rendered { cert, json });
+        rendered.by_address.insert(key, Rendered { cert, json });
         written
     }
 }
@@ -166,9 +185,45 @@ mod tests {
         }
         for certs in [&pretty_certs, &compact_certs] {
             let rendered = certs.rendered.borrow();
-            assert!(!rendered.is_empty() && rendered.len() <= MAX_REMEMBERED);
+            let held = &rendered.by_address;
+            assert!(!held.is_empty() && held.len() <= MAX_REMEMBERED);
+            let bytes: usize = held.values().map(|r| r.json.get().len()).sum();
+            assert_eq!(bytes, rendered.bytes);
+            assert!(bytes <= MAX_REMEMBERED_BYTES);
             // The certificate that only one flow held was never remembered.
-            assert!(rendered.values().all(|r| r.cert.serial != "270f"));
+            assert!(held.values().all(|r| r.cert.serial != "270f"));
         }
+    }
+
+    fn cert_with_names(n: usize, names: usize) -> Arc<CertInfo> {
+        let mut c = (*cert(n)).clone();
+        c.san_dns = (0..names)
+            .map(|i| format!("host-{i}.example.test"))
+            .collect();
+        Arc::new(c)
+    }
+
+    /// Renderings are bounded in bytes too: one too large to keep is written and not kept, and
+    /// many large ones make the task start over.
+    #[test]
+    fn large_renderings_are_bounded_in_bytes() {
+        let huge = cert_with_names(1, 2000);
+        let large: Vec<Arc<CertInfo>> = (0..60).map(|n| cert_with_names(n + 2, 200)).collect();
+        let certs = SharedCerts::new(Layout::Pretty);
+        for tls in [&[Arc::clone(&huge)][..], &large].map(tls_with) {
+            assert_eq!(pretty(&tls, Some(&certs)), pretty(&tls, None));
+            let rendered = certs.rendered.borrow();
+            assert!(rendered.bytes <= MAX_REMEMBERED_BYTES);
+            assert!(rendered
+                .by_address
+                .values()
+                .all(|r| !Arc::ptr_eq(&r.cert, &huge)));
+        }
+        let rendered = certs.rendered.borrow();
+        assert!(!rendered.by_address.is_empty());
+        assert!(
+            rendered.by_address.len() < large.len(),
+            "started over at the byte bound"
+        );
     }
 }
