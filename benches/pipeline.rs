@@ -9,8 +9,11 @@
 //! - `decode`: the walk plus link/IP/TCP decoding of every frame;
 //! - `reassemble`: the walk, decoding and the flow table (closed flows drained as they end);
 //! - `classify`: the whole analysis ([`mtlscan::analyze`]) on one thread;
-//! - `end_to_end`: the analysis plus the JSON report, written to a sink;
+//! - `end_to_end`: the analysis plus the JSON report, written to a sink, on one thread;
 //! - `end_to_end_2_threads`: the same with two threads (the sharded driver).
+//!
+//! As in the binary (`--threads`), the thread count bounds both the shards and the rayon pool
+//! that orders the flows and renders the report.
 //!
 //! Run as a test (`cargo test --benches`), each stage runs once on a 4 MB capture.
 
@@ -135,6 +138,14 @@ fn end_to_end(input: &Input, threads: usize) -> usize {
     doc.len()
 }
 
+/// A rayon pool of `threads` threads, as `--threads` makes the binary's.
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+}
+
 fn stages(c: &mut Criterion) {
     let cap = capture();
     let input = &cap.input;
@@ -151,12 +162,15 @@ fn stages(c: &mut Criterion) {
     group.bench_function("read", |b| b.iter(|| black_box(read_only(input))));
     group.bench_function("decode", |b| b.iter(|| black_box(decode_only(input))));
     group.bench_function("reassemble", |b| b.iter(|| black_box(reassemble(input))));
+    let (one, two) = (pool(1), pool(2));
     group.bench_function("classify", |b| {
-        b.iter(|| black_box(analysis(input, 1).flows.len()))
+        b.iter(|| one.install(|| black_box(analysis(input, 1).flows.len())))
     });
-    group.bench_function("end_to_end", |b| b.iter(|| black_box(end_to_end(input, 1))));
+    group.bench_function("end_to_end", |b| {
+        b.iter(|| one.install(|| black_box(end_to_end(input, 1))))
+    });
     group.bench_function("end_to_end_2_threads", |b| {
-        b.iter(|| black_box(end_to_end(input, 2)))
+        b.iter(|| two.install(|| black_box(end_to_end(input, 2))))
     });
     group.finish();
 }
