@@ -153,7 +153,7 @@ const WIDE_PIPE: usize = 1 << 20;
 /// default, so its writer and this reader wake each other up every 64 KiB; with 1 MiB (as much
 /// as an unprivileged process may ask for by default) they do so sixteen times less often, and
 /// `cat FILE | mtlscan -` of 2 GB runs about 15 % faster. Only a hint: when it fails, or
-/// standard input is no pipe, nothing changes.
+/// `input` is no pipe, nothing changes.
 #[cfg(target_os = "linux")]
 fn widen_pipe(input: impl std::os::fd::AsFd) {
     use rustix::pipe::{fcntl_getpipe_size, fcntl_setpipe_size};
@@ -257,6 +257,8 @@ where
             }
         }
     }
+    // A named pipe, or a shell's `<(command)`, is read like standard input.
+    widen_pipe(&file);
     read_stream(name, &mut file, max_decompressed, on_frame)
 }
 
