@@ -665,7 +665,7 @@ impl FlowTable {
                     }
                 }
             }
-        } else if self.len() >= self.limits.max_flows {
+        } else {
             self.make_room();
         }
         self.lru.push_back((key, frame, frame));
