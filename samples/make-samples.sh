@@ -4,9 +4,11 @@
 #   sudo samples/make-samples.sh          # reuses samples/pki/ if present (REUSE_PKI=1)
 #   sudo REUSE_PKI=0 samples/make-samples.sh   # new CA and leaves, written to samples/pki/
 #   sudo ONLY=rustls samples/make-samples.sh   # only the rustls-* captures (keeps the others)
+#   sudo ONLY=fragmented samples/make-samples.sh   # only the fragmented-* captures (keeps the others)
 #
 # Peers: openssl s_server / s_client, curl, python3 -m http.server, and the rustls peer of
-# examples/tls_peer.rs (built with cargo), captured with tcpdump.
+# examples/tls_peer.rs (built with cargo), captured with tcpdump. The fragmented-* captures put
+# the peers in network namespaces (ip netns) whose links make the kernel fragment IP packets.
 # Every capture is checked with tshark and samples/expected.tsv is derived from the captures
 # (see derive_expected.py). Needs root (tcpdump). Finishes in well under a minute.
 set -euo pipefail
@@ -16,20 +18,21 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$HERE"
 PKI_DIR="$HERE/pki"
 REUSE_PKI="${REUSE_PKI:-1}"
-ONLY="${ONLY:-}"       # '' (everything) or 'rustls' (the rustls-* captures alone)
+ONLY="${ONLY:-}"       # '' (everything), 'rustls' or 'fragmented' (those captures alone)
 CARGO="${CARGO:-cargo}"
 
 die() { echo "make-samples.sh: $*" >&2; exit 1; }
 log() { printf '== %s\n' "$*" >&2; }
 
 [[ $EUID -eq 0 ]] || die "run as root (tcpdump needs CAP_NET_RAW, servers bind fixed ports)"
-[[ -z $ONLY || $ONLY == rustls ]] || die "ONLY is '' or 'rustls', not '$ONLY'"
+[[ -z $ONLY || $ONLY == rustls || $ONLY == fragmented ]] ||
+    die "ONLY is '', 'rustls' or 'fragmented', not '$ONLY'"
 command -v "$CARGO" >/dev/null 2>&1 || die "cargo not found (set CARGO=/path/to/cargo): it builds the rustls peer"
 
 # ---------------------------------------------------------------- tools
 missing=()
 for t in tcpdump:tcpdump tshark:tshark editcap:tshark mergecap:tshark openssl:openssl \
-         curl:curl python3:python3 ss:iproute2 gzip:gzip timeout:coreutils; do
+         curl:curl python3:python3 ss:iproute2 ip:iproute2 gzip:gzip timeout:coreutils; do
     command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
 done
 if ((${#missing[@]})); then
@@ -37,6 +40,12 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# ---------------------------------------------------------------- network namespaces
+# Commands of the capture, the servers and the clients run in these namespaces (empty: here).
+CAP_NS=() SRV_NS=() CLI_NS=()
+NS_A=mtlscan-frag-a NS_B=mtlscan-frag-b NS_R=mtlscan-frag-r
+ns_down() { local ns; for ns in "$NS_A" "$NS_B" "$NS_R"; do ip netns del "$ns" 2>/dev/null || true; done; }
 
 # ---------------------------------------------------------------- background processes
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/mtlscan-samples.XXXXXX")"
@@ -48,13 +57,13 @@ cleanup() {
     for p in "${BG[@]}"; do wait "$p" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
-trap cleanup EXIT
+trap 'cleanup; ns_down' EXIT
 trap 'exit 130' INT TERM
 
 wait_port() { # PORT: poll until something listens on 127.0.0.1:PORT (max 5 s)
     local i
     for ((i = 0; i < 100; i++)); do
-        ss -Hltn "sport = :$1" | grep -q . && return 0
+        "${SRV_NS[@]}" ss -Hltn "sport = :$1" | grep -q . && return 0
         sleep 0.05
     done
     die "nothing listens on port $1"
@@ -66,7 +75,7 @@ cap_start() { # FILE IFACE LINKTYPE(or '') FILTER
     local args=(-i "$iface" -s 0 -B 32768 -U --immediate-mode -n -Z root -w "$file")
     [[ -n $lt ]] && args+=(-y "$lt")
     rm -f "$file"
-    tcpdump "${args[@]}" "$filter" 2>"$err" &
+    "${CAP_NS[@]}" tcpdump "${args[@]}" "$filter" 2>"$err" &
     CAP_PID=$!
     BG+=("$CAP_PID")
     for ((i = 0; i < 200; i++)); do
@@ -92,7 +101,7 @@ HOST=127.0.0.1  # listen address of the next server ([::1] for IPv6)
 srv() { # NAME PORT s_server-args... ; one TLS listener on $HOST:PORT, exits after -naccept
     local name=$1 port=$2
     shift 2
-    (cd "$WWW" && exec timeout 20 openssl s_server -accept "$HOST:$port" "$@") \
+    (cd "$WWW" && exec "${SRV_NS[@]}" timeout 20 openssl s_server -accept "$HOST:$port" "$@") \
         >"$WORK/$name.srv.log" 2>&1 </dev/null &
     SRV_PID=$!
     BG+=("$SRV_PID")
@@ -107,7 +116,7 @@ cli() { # NAME s_client-args... ; sends one line, then CLOSE (s_server -rev then
     shift
     [[ -n $KEYLOG ]] && kl=$KEYLOG
     { sleep "$CLI_DELAY"; printf 'GET /details/0 from productpage\nCLOSE\n'; } 2>/dev/null |
-        timeout 10 openssl s_client -ign_eof -keylogfile "$kl" "$@" >"$WORK/$name.cli.log" 2>&1 || true
+        "${CLI_NS[@]}" timeout 10 openssl s_client -ign_eof -keylogfile "$kl" "$@" >"$WORK/$name.cli.log" 2>&1 || true
     if [[ -n $KEYLOG ]]; then cat "$KEYLOG" >>"$ALLKEYS"; fi
 }
 
@@ -121,18 +130,18 @@ expect() { # FILE VERDICT... : the verdicts of FILE in $TSV, flow by flow
 
 HTTP_PID=
 http_start() { # PORT: python3 -m http.server on 127.0.0.1:PORT
-    python3 -m http.server "$1" --bind "${HOST//[\[\]]/}" --directory "$WWW" >"$WORK/http.$1.log" 2>&1 </dev/null &
+    "${SRV_NS[@]}" python3 -m http.server "$1" --bind "${HOST//[\[\]]/}" --directory "$WWW" >"$WORK/http.$1.log" 2>&1 </dev/null &
     HTTP_PID=$!
     BG+=("$HTTP_PID")
     wait_port "$1"
 }
 http_stop() { kill "$HTTP_PID" 2>/dev/null || true; wait "$HTTP_PID" 2>/dev/null || true; forget "$HTTP_PID"; }
 
-curl_plain() { # PORT: GET with credentials in headers (the tool must redact them)
-    curl -sS -o /dev/null --max-time 5 \
+curl_plain() { # PORT [PATH]: GET with credentials in headers (the tool must redact them)
+    "${CLI_NS[@]}" curl -sS -o /dev/null --max-time 5 \
         -H 'Authorization: Bearer s3cr3t-token' \
         -H 'Cookie: session=c00k13-s3cr3t; theme=dark' \
-        "http://$HOST:$1/productpage?u=normal" || true
+        "http://$HOST:$1/${2:-productpage?u=normal}" || true
 }
 
 ISTIO_SNI=outbound_.9080_._.details.bookinfo.svc.cluster.local
@@ -223,8 +232,8 @@ pki_usable() {
     done
 }
 mkdir -p "$P"
-if [[ $ONLY == rustls ]] && ! { [[ $REUSE_PKI == 1 ]] && pki_usable; }; then
-    die "ONLY=rustls reuses samples/pki/: a new PKI needs a full run"
+if [[ -n $ONLY ]] && ! { [[ $REUSE_PKI == 1 ]] && pki_usable; }; then
+    die "ONLY=$ONLY reuses samples/pki/: a new PKI needs a full run"
 fi
 if [[ $REUSE_PKI == 1 ]] && pki_usable; then
     log "reusing PKI from samples/pki"
@@ -249,14 +258,136 @@ WWW=$WORK/www
 mkdir -p "$WWW"
 printf '<html><body>productpage</body></html>\n' >"$WWW/productpage"
 printf 'api.example.internal: ok\n' >"$WWW/index.html"
+# a page larger than one segment: its segments are the ones that get fragmented
+python3 -c "print('<html><body>' + ''.join('<p>review %d: %s</p>' % (i, 'x' * 40) for i in range(400)) + '</body></html>')" >"$WWW/reviews"
 ALLKEYS=$WORK/all.keys   # key log of every TLS client: lets the checks decrypt TLS 1.3
 : >"$ALLKEYS"
 
 cd "$OUT"
 if [[ $ONLY == rustls ]]; then
     rm -f ./rustls-*.pcap ./rustls-*.keys
+elif [[ $ONLY == fragmented ]]; then
+    rm -f ./fragmented-*.pcap
 else
     rm -f ./*.pcap ./*.pcapng ./*.keys ./*.gz
+fi
+
+only_done() { # PREFIX CHECK: derive the PREFIX* lines of expected.tsv, check them, keep the rest
+    local prefix=$1 check=$2
+    log "deriving the $prefix* lines of expected.tsv with tshark"
+    python3 "$HERE/derive_expected.py" --keys "$ALLKEYS" --dir "$OUT" --only "$prefix" >"$WORK/only.tsv"
+    TSV=$WORK/only.tsv
+    "$check"
+    # the other lines stay; files in name order, flows in capture order
+    { head -n 1 expected.tsv
+      { tail -n +2 expected.tsv | grep -v "^$prefix" || true; tail -n +2 "$WORK/only.tsv"; } |
+          sort -s -t "$(printf '\t')" -k1,1
+    } >"$WORK/expected.tsv"
+    cp "$WORK/expected.tsv" "$OUT/expected.tsv"
+    log "done: $prefix* captures in samples/"
+    ls -l "$OUT"/"$prefix"* >&2
+    exit 0
+}
+
+# ---------------------------------------------------------------- fragmented captures
+# The same flows as elsewhere (TLS 1.3 mTLS, a plaintext GET of a page larger than a segment),
+# between peers in two network namespaces joined by a veth pair with an MTU of 1500, captured on
+# the server's end. The links are set up so that the kernel fragments IP packets, as it does in
+# clusters whose MTUs disagree: each capture holds IP fragments that only reassembly turns back
+# into the TCP segments of the flows.
+ns_up() { # makes $NS_A and $NS_B, joined by va (in A) and vb (in B), loopback up
+    ns_down
+    ip netns add "$NS_A"
+    ip netns add "$NS_B"
+    ip link add va netns "$NS_A" type veth peer name vb netns "$NS_B"
+    ip -n "$NS_A" link set lo up
+    ip -n "$NS_B" link set lo up
+}
+# An overlay whose MTU (1550) is larger than its underlay (1500) can carry once VXLAN's 50 bytes
+# are added (an overlay MTU set without them): every full-size inner packet leaves the node as
+# two fragments of one UDP datagram. Server in B (10.244.1.3), client in A (10.244.1.2).
+vxlan_up() {
+    local a=192.0.2.1 b=192.0.2.2
+    ns_up
+    ip -n "$NS_A" link set va mtu 1600 up
+    ip -n "$NS_B" link set vb mtu 1600 up
+    ip -n "$NS_A" addr add "$a/24" dev va
+    ip -n "$NS_B" addr add "$b/24" dev vb
+    ip -n "$NS_A" link add vx0 type vxlan id 42 local "$a" remote "$b" dstport 4789 dev va
+    ip -n "$NS_B" link add vx0 type vxlan id 42 local "$b" remote "$a" dstport 4789 dev vb
+    ip -n "$NS_A" link set vx0 mtu 1550 up
+    ip -n "$NS_B" link set vx0 mtu 1550 up
+    # the underlay shrinks under the overlay, which keeps its MTU
+    ip -n "$NS_A" link set va mtu 1500
+    ip -n "$NS_B" link set vb mtu 1500
+    ip -n "$NS_A" addr add 10.244.1.2/24 dev vx0
+    ip -n "$NS_B" addr add 10.244.1.3/24 dev vx0
+    CAP_NS=(ip netns exec "$NS_B") SRV_NS=(ip netns exec "$NS_B") CLI_NS=(ip netns exec "$NS_A")
+    HOST=10.244.1.3
+}
+# TCP fragmented on the way: the server in A sends without Don't Fragment
+# (net.ipv4.ip_no_pmtu_disc=1), a router namespace R forwards onto a link of MTU 1280 toward the
+# client in B, which announces an MSS of 1460 (its route's advmss). Full-size segments from the
+# server reach the client as IPv4 fragments of TCP.
+routed_up() {
+    ns_down
+    ip netns add "$NS_A"
+    ip netns add "$NS_B"
+    ip netns add "$NS_R"
+    ip link add va netns "$NS_A" type veth peer name ra netns "$NS_R"
+    ip link add vb netns "$NS_B" type veth peer name rb netns "$NS_R"
+    local ns
+    for ns in "$NS_A" "$NS_B" "$NS_R"; do ip -n "$ns" link set lo up; done
+    ip -n "$NS_A" addr add 10.0.1.1/24 dev va
+    ip -n "$NS_R" addr add 10.0.1.254/24 dev ra
+    ip -n "$NS_R" addr add 10.0.2.254/24 dev rb
+    ip -n "$NS_B" addr add 10.0.2.1/24 dev vb
+    ip -n "$NS_R" link set rb mtu 1280
+    ip -n "$NS_B" link set vb mtu 1280
+    for dev in "$NS_A va" "$NS_R ra" "$NS_R rb" "$NS_B vb"; do ip -n ${dev% *} link set ${dev#* } up; done
+    ip -n "$NS_A" route add 10.0.2.0/24 via 10.0.1.254
+    ip -n "$NS_B" route add 10.0.1.0/24 via 10.0.2.254 advmss 1460
+    ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1
+    ip netns exec "$NS_A" sysctl -qw net.ipv4.ip_no_pmtu_disc=1
+    CAP_NS=(ip netns exec "$NS_B") SRV_NS=(ip netns exec "$NS_A") CLI_NS=(ip netns exec "$NS_B")
+    HOST=10.0.1.1
+}
+# the flows of each fragmented capture; the server presents the RSA workload certificate, so
+# that its first flight outgrows one packet
+FRAG_SRV=(-cert "$P/reviews.crt" -key "$P/reviews.key" -CAfile "$P/ca.crt" -alpn istio -rev)
+fragmented_flows() { # PORT_BASE
+    srv fragmented-mtls.$1 "$1" -naccept 1 -tls1_3 -Verify 1 "${FRAG_SRV[@]}"
+    cli fragmented-mtls.$1 -connect "$HOST:$1" -tls1_3 "${MESH_CLI[@]}"
+    srv_wait
+    http_start $(($1 + 1))
+    curl_plain $(($1 + 1)) reviews
+    http_stop
+}
+FRAG_FILTER='tcp or udp port 4789 or (ip[6:2] & 0x3fff != 0)'
+make_fragmented() {
+    local ok=0 saved_host=$HOST
+    for spec in "fragmented-vxlan.pcap vxlan_up 9580" "fragmented-tcp.pcap routed_up 9780"; do
+        set -- $spec
+        log "$1"
+        "$2"
+        cap_start "$1" vb '' "$FRAG_FILTER"
+        fragmented_flows "$3"
+        cap_stop
+        ns_down
+        CAP_NS=() SRV_NS=() CLI_NS=()
+        HOST=$saved_host
+        # the point of these captures: fragments of the flows' packets
+        [[ $(tshark -r "$1" -Y 'ip.flags.mf == 1 || ipv6.fraghdr.more == 1' 2>/dev/null | wc -l) -gt 0 ]] ||
+            die "$1 holds no IP fragments"
+    done
+}
+expect_fragmented() {
+    expect fragmented-tcp.pcap mtls plaintext
+    expect fragmented-vxlan.pcap mtls plaintext
+}
+if [[ $ONLY == fragmented ]]; then
+    make_fragmented
+    only_done fragmented- expect_fragmented
 fi
 
 # ---------------------------------------------------------------- rustls captures
@@ -338,21 +469,8 @@ expect_rustls() { # verdicts of the rustls captures in $TSV, flow by flow
     expect rustls-tls13-server-only.pcap tls
 }
 
-if [[ $ONLY == rustls ]]; then
-    log "deriving the rustls lines of expected.tsv with tshark"
-    python3 "$HERE/derive_expected.py" --keys "$ALLKEYS" --dir "$OUT" --only rustls- >"$WORK/rustls.tsv"
-    TSV=$WORK/rustls.tsv
-    expect_rustls
-    # the other lines stay; files in name order, flows in capture order
-    { head -n 1 expected.tsv
-      { tail -n +2 expected.tsv | grep -v '^rustls-' || true; tail -n +2 "$WORK/rustls.tsv"; } |
-          sort -s -t "$(printf '\t')" -k1,1
-    } >"$WORK/expected.tsv"
-    cp "$WORK/expected.tsv" "$OUT/expected.tsv"
-    log "done: rustls captures in samples/"
-    ls -l "$OUT"/rustls-* >&2
-    exit 0
-fi
+if [[ $ONLY == rustls ]]; then only_done rustls- expect_rustls; fi
+
 
 # ---------------------------------------------------------------- single-flow captures
 log "tls12-mtls.pcap"
@@ -528,6 +646,8 @@ head -c "$cut_at" mtls.pcap >truncated.pcap
 log "mtls.pcap.gz"
 gzip -n -9 -c mtls.pcap >mtls.pcap.gz
 
+make_fragmented
+
 # ---------------------------------------------------------------- checks + expected.tsv
 log "deriving expected.tsv with tshark"
 python3 "$HERE/derive_expected.py" --keys "$ALLKEYS" --dir "$OUT" >"$WORK/expected.tsv"
@@ -559,6 +679,7 @@ expect sll2-any.pcap mtls plaintext
 expect sll-any.pcap mtls plaintext
 expect merged.pcapng mtls mtls plaintext mtls plaintext
 expect truncated.pcap mtls mtls
+expect_fragmented
 # every flow of a complete capture was captured from SYN to the last FIN
 if awk -F'\t' '$1 != "truncated.pcap" && $6 ~ /close=open/' "$WORK/expected.tsv" | grep .; then
     die "flows above were not captured to their end"

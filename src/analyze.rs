@@ -24,7 +24,7 @@ use crate::capture::{
     self, CaptureError, CaptureInfo, Input, MappedCapture, ReadLimits, ReadOptions,
 };
 use crate::classify::KeyLog;
-use crate::decode::Endpoint;
+use crate::decode::{Endpoint, FragmentLosses};
 use crate::flow::{ClientBy, Flow, FlowLimits, FlowTail};
 use crate::model::{Classification, Verdict};
 
@@ -128,6 +128,8 @@ pub struct CaptureReport {
     pub info: CaptureInfo,
     /// Frames that yielded no TCP segment, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// IP datagrams reassembled from fragments, and the ones given up.
+    pub fragments: FragmentLosses,
     /// Flows without payload counted but not listed, past
     /// [`AnalysisOptions::max_empty_flows`].
     pub unlisted_empty: u64,
@@ -330,12 +332,14 @@ fn analyze_one(
         Some(mapped) => {
             let mut seq = sequential(opts, index);
             let info = mapped.read_into(&mut seq);
-            (info, seq.notes, seq.engine.finish())
+            let (notes, found) = seq.finish();
+            (info, notes, found)
         }
         None => {
             let mut seq = sequential(opts, index);
             let info = capture::read_capture_into(input, &opts.read, &opts.read_limits, &mut seq);
-            (info, seq.notes, seq.engine.finish())
+            let (notes, found) = seq.finish();
+            (info, notes, found)
         }
     };
     if let Some(mapped) = mapped {
@@ -348,6 +352,7 @@ fn analyze_one(
         name: input.display_name(),
         info,
         skipped: notes.skipped,
+        fragments: notes.fragments,
         unlisted_empty: found.unlisted_empty,
     };
     Ok((report, found.results))

@@ -102,6 +102,53 @@ pub fn decode(data: &[u8]) {
     }
 }
 
+/// Reads `data` as IP fragments of a few datagrams and offers them to a [`decode::Defragmenter`]:
+/// each fragment is a 5-byte header — datagram (low 4 bits: its identification; high 4 bits: the
+/// seconds of capture time since the last fragment, in 4 s steps), flags (bit 0: more
+/// fragments follow, bit 7: IPv6), offset in 8-byte units (`u16`), payload length — then its
+/// payload. What comes out whole must be as long as its last fragment said, and the bounds must
+/// hold after every fragment.
+pub fn fragments(data: &[u8]) {
+    let mut defrag = decode::Defragmenter::new();
+    let mut rest = data;
+    let mut ts = 0i64;
+    while let Some((head, tail)) = rest.split_first_chunk::<5>() {
+        let [id, flags, o0, o1, len] = *head;
+        let take = usize::from(len).min(tail.len());
+        let (payload, after) = tail.split_at(take);
+        rest = after;
+        // The high half of the datagram byte moves the clock on, in steps of 4 s.
+        ts = ts.saturating_add(i64::from(id >> 4).saturating_mul(4_000_000_000));
+        let v4 = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let src = if flags & 0x80 == 0 {
+            v4
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        };
+        let fragment = decode::Fragment::new(
+            decode::FragmentKey {
+                src,
+                dst: v4,
+                id: u32::from(id & 0x0f),
+                protocol: 6,
+            },
+            u32::from(u16::from_be_bytes([o0, o1])).saturating_mul(8),
+            flags & 1 != 0,
+            payload,
+        );
+        if let Some(d) = defrag.offer(&fragment, decode::LinkFacts::default(), ts) {
+            assert!(d.payload.len() <= 65_535);
+            let _ = decode::decode_datagram(&d);
+        }
+        assert!(defrag.pending() <= decode::defrag::MAX_PENDING);
+        assert!(defrag.buffered_bytes() <= decode::defrag::MAX_BUFFERED);
+    }
+    let losses = defrag.finish();
+    assert_eq!(defrag.pending(), 0);
+    assert_eq!(defrag.buffered_bytes(), 0);
+    assert!(losses.lost_fragments >= losses.lost_datagrams());
+}
+
 /// Reads `data` as a sequence of segments on a handful of connections and feeds them to a flow
 /// table with small limits, draining now and then. Each segment is a 7-byte header — direction
 /// and connection, flags, sequence offset (`u16`), payload length, payload-missing length — then
@@ -212,20 +259,24 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
     let mut summary = PipelineSummary::default();
     let mut table = FlowTable::new(limits.clone());
     let mut flows = Vec::new();
+    let mut defrag = decode::Defragmenter::new();
     let info = capture::read_capture_bytes("fuzz", data, &read_limits, |frame: &Frame<'_>| {
         summary.frames = summary.frames.saturating_add(1);
-        if let Ok(seg) = decode::decode(frame.link, frame.data) {
+        let _ = defrag.decode(frame.link, frame.data, frame.ts_nanos, |seg| {
             summary.segments = summary.segments.saturating_add(1);
-            table.push(frame.number, frame.ts_nanos, &seg);
+            table.push(frame.number, frame.ts_nanos, seg);
             if summary.segments % 1024 == 0 {
                 flows.extend(table.drain_closed());
             }
-        }
+        });
+        assert!(defrag.pending() <= decode::defrag::MAX_PENDING);
+        assert!(defrag.buffered_bytes() <= decode::defrag::MAX_BUFFERED);
     });
     let Ok(info) = info else {
         return summary;
     };
     summary.warnings = info.warnings;
+    summary.warnings.extend(defrag.finish().warning());
     summary.warnings.extend(table.counters().warnings(&limits));
     let (rest, tails) = table.finish_with_tails();
     flows.extend(rest);
@@ -312,7 +363,7 @@ impl Read for Trickle<'_> {
 }
 
 /// Names of the fuzz targets, as in `fuzz/fuzz_targets/`.
-pub const TARGETS: [&str; 8] = [
+pub const TARGETS: [&str; 9] = [
     "capture",
     "decode",
     "reassembly",
@@ -321,7 +372,20 @@ pub const TARGETS: [&str; 8] = [
     "keylog",
     "certificates",
     "pipeline",
+    "fragments",
 ];
+
+/// Payload bytes of one fragment in a [`fragments`] seed (a multiple of 8 that fits its `u8`
+/// length).
+const FRAGMENT_SEED_PIECE: usize = 248;
+
+/// Appends one fragment in the [`fragments`] format (`offset` in 8-byte units).
+fn encode_fragment(out: &mut Vec<u8>, id: u8, more: bool, offset: usize, payload: &[u8]) {
+    let offset = u16::try_from(offset).unwrap_or(u16::MAX).to_be_bytes();
+    let len = u8::try_from(payload.len()).unwrap_or(u8::MAX);
+    out.extend_from_slice(&[id, u8::from(more), offset[0], offset[1], len]);
+    out.extend_from_slice(payload.get(..usize::from(len)).unwrap_or(payload));
+}
 
 /// Largest seed written for a whole capture (fuzzing is faster on small inputs).
 const MAX_CAPTURE_SEED: usize = 64 << 10;
@@ -339,6 +403,7 @@ pub fn seeds(capture: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     out.push(("pipeline", head));
     let mut table = FlowTable::new(FlowLimits::default());
     let mut segments = Vec::new();
+    let mut fragments = Vec::new();
     let info = capture::read_capture_bytes("seed", capture, &ReadLimits::default(), |frame| {
         if frame.number <= 32 {
             let pick = LinkType::SUPPORTED
@@ -350,15 +415,37 @@ pub fn seeds(capture: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
             seed.extend_from_slice(frame.data);
             out.push(("decode", seed));
         }
-        if let Ok(seg) = decode::decode(frame.link, frame.data) {
-            table.push(frame.number, frame.ts_nanos, &seg);
-            if segments.len() < 4096 {
-                encode_segment(&mut segments, &seg);
+        match decode::decode_frame(frame.link, frame.data) {
+            Ok(decode::Decoded::Segment(seg)) => {
+                table.push(frame.number, frame.ts_nanos, &seg);
+                if segments.len() < 4096 {
+                    encode_segment(&mut segments, &seg);
+                }
+                if fragments.len() < 4096 {
+                    // The segment's payload cut into fragments, the last one first.
+                    let id = u8::try_from(frame.number % 16).unwrap_or(0);
+                    let pieces: Vec<_> = seg.payload.chunks(FRAGMENT_SEED_PIECE).collect();
+                    let last = pieces.len().saturating_sub(1);
+                    for (i, piece) in pieces.iter().enumerate().rev() {
+                        let offset = i.saturating_mul(FRAGMENT_SEED_PIECE / 8);
+                        encode_fragment(&mut fragments, id, i != last, offset, piece);
+                    }
+                }
             }
+            Ok(decode::Decoded::Fragment(f, _)) if fragments.len() < 4096 => {
+                let id = u8::try_from(f.key.id % 16).unwrap_or(0);
+                for piece in f.data().chunks(FRAGMENT_SEED_PIECE) {
+                    encode_fragment(&mut fragments, id, f.more, (f.offset / 8) as usize, piece);
+                }
+            }
+            _ => {}
         }
     });
     if !segments.is_empty() {
         out.push(("reassembly", segments));
+    }
+    if !fragments.is_empty() {
+        out.push(("fragments", fragments));
     }
     let secrets = info.map(|i| i.tls_secrets).unwrap_or_default();
     if !secrets.is_empty() {

@@ -11,7 +11,7 @@ use std::thread;
 
 use crate::capture::{Frame, FrameSink, MappedCapture};
 use crate::classify::KeyLog;
-use crate::decode;
+use crate::decode::{Defragmenter, FragmentLosses, Skip};
 use crate::flow::{FlowLimits, FlowTable};
 
 use super::engine::{Engine, Finished};
@@ -22,13 +22,19 @@ const PROGRESS_EVERY: u64 = 1 << 13;
 /// Bytes of a classic pcap record header, used to estimate how far reading has come.
 const RECORD_HEADER: u64 = 16;
 
+/// Skip reason of a fragment repeated after its datagram was reassembled.
+const DUPLICATE_FRAGMENT: &str = "ip-fragment-duplicate";
+
 /// What the record walk found besides segments, and how far it has come.
 #[derive(Debug)]
 pub(super) struct WalkNotes {
     /// Frames that yielded no TCP segment, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
-    /// Problems with key logs met in the capture.
+    /// Problems with key logs met in the capture, and IP fragments that could not be
+    /// reassembled.
     pub warnings: Vec<String>,
+    /// What IP reassembly made whole and gave up.
+    pub fragments: FragmentLosses,
     /// The capture's index, for progress reports.
     input: usize,
     progress: ProgressHook,
@@ -40,6 +46,7 @@ impl WalkNotes {
         WalkNotes {
             skipped: BTreeMap::new(),
             warnings: Vec::new(),
+            fragments: FragmentLosses::default(),
             input,
             progress,
             read_bytes: 0,
@@ -52,6 +59,8 @@ impl WalkNotes {
 pub(super) trait Notes {
     fn tick(&mut self, _frame: &Frame<'_>) {}
     fn skip(&mut self, _reason: &'static str) {}
+    /// The walk has ended; IP reassembly made whole and gave up what `losses` says.
+    fn fragments(&mut self, _losses: FragmentLosses) {}
     fn secrets(&mut self, text: &[u8]) -> KeyLog {
         KeyLog::parse_lenient(text).0
     }
@@ -78,6 +87,22 @@ impl Notes for WalkNotes {
         *self.skipped.entry(reason).or_default() += 1;
     }
 
+    /// The fragments of the datagrams given up, and the ones repeated after their datagram was
+    /// whole, count as skipped frames.
+    fn fragments(&mut self, losses: FragmentLosses) {
+        for (reason, count) in [
+            (Skip::IpFragment.name(), losses.lost_fragments),
+            (DUPLICATE_FRAGMENT, losses.duplicate_fragments),
+        ] {
+            if count > 0 {
+                let n = self.skipped.entry(reason).or_default();
+                *n = n.saturating_add(count);
+            }
+        }
+        self.warnings.extend(losses.warning());
+        self.fragments = losses;
+    }
+
     /// Parses key log text from a Decryption Secrets Block, noting bad lines.
     fn secrets(&mut self, text: &[u8]) -> KeyLog {
         let (keylog, errors) = KeyLog::parse_lenient(text);
@@ -98,12 +123,16 @@ impl Notes for Unnoted {}
 
 /// One shard of the sharded driver: it reads every frame and keeps the segments of its flows.
 /// The sequential driver is the one shard of one.
+///
+/// Every shard reassembles every IP fragment: only the first fragment of a datagram says which
+/// flow (and so which shard) it belongs to.
 #[derive(Debug)]
 pub(super) struct Shard<N> {
     pub engine: Engine,
     index: usize,
     count: usize,
     pub notes: N,
+    defrag: Defragmenter,
 }
 
 /// The sequential driver: frames go straight into one engine.
@@ -111,12 +140,26 @@ pub(super) type Sequential = Shard<WalkNotes>;
 
 impl Sequential {
     pub(super) fn new(engine: Engine, notes: WalkNotes) -> Sequential {
+        Shard::with(engine, 0, 1, notes)
+    }
+}
+
+impl<N: Notes> Shard<N> {
+    fn with(engine: Engine, index: usize, count: usize, notes: N) -> Shard<N> {
         Shard {
             engine,
-            index: 0,
-            count: 1,
+            index,
+            count,
             notes,
+            defrag: Defragmenter::new(),
         }
+    }
+
+    /// Ends the walk: the datagrams still incomplete are given up, and the engine finishes.
+    pub(super) fn finish(mut self) -> (N, Finished) {
+        let losses = self.defrag.finish();
+        self.notes.fragments(losses);
+        (self.notes, self.engine.finish())
     }
 }
 
@@ -124,13 +167,16 @@ impl<'a, N: Notes> FrameSink<'a> for Shard<N> {
     #[inline]
     fn frame(&mut self, frame: &Frame<'a>) {
         self.notes.tick(frame);
-        match decode::decode(frame.link, frame.data) {
-            Ok(seg) => {
-                if self.count == 1 || FlowTable::shard_of(&seg, self.count) == self.index {
-                    self.engine.push(frame.number, frame.ts_nanos, &seg);
+        let (engine, index, count) = (&mut self.engine, self.index, self.count);
+        let decoded = self
+            .defrag
+            .decode(frame.link, frame.data, frame.ts_nanos, |seg| {
+                if count == 1 || FlowTable::shard_of(seg, count) == index {
+                    engine.push(frame.number, frame.ts_nanos, seg);
                 }
-            }
-            Err(skip) => self.notes.skip(skip.name()),
+            });
+        if let Err(skip) = decoded {
+            self.notes.skip(skip.name());
         }
     }
 
@@ -176,26 +222,16 @@ pub(super) fn run_sharded(
     thread::scope(|scope| {
         let others: Vec<_> = (1..count)
             .map(|index| {
-                let mut shard = Shard {
-                    engine: engine(),
-                    index,
-                    count,
-                    notes: Unnoted,
-                };
+                let mut shard = Shard::with(engine(), index, count, Unnoted);
                 scope.spawn(move || {
                     mapped.walk_into(&mut shard);
-                    shard.engine.finish()
+                    shard.finish().1
                 })
             })
             .collect();
-        let mut first = Shard {
-            engine: engine(),
-            index: 0,
-            count,
-            notes,
-        };
+        let mut first = Shard::with(engine(), 0, count, notes);
         let info = mapped.read_into(&mut first);
-        let mut all = first.engine.finish();
+        let (notes, mut all) = first.finish();
         for other in others {
             match other.join() {
                 Ok(part) => {
@@ -206,7 +242,7 @@ pub(super) fn run_sharded(
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        (info, first.notes, all)
+        (info, notes, all)
     })
 }
 
@@ -236,32 +272,44 @@ mod tests {
     }
 
     /// Any number of shards finds what the sequential driver finds, key logs carried by the
-    /// capture (pcapng Decryption Secrets Blocks) included: every shard applies them where they
-    /// stand among the frames.
+    /// capture (pcapng Decryption Secrets Blocks) and IP fragments included: every shard applies
+    /// the secrets where they stand among the frames, and reassembles every fragment.
     #[test]
     fn shards_find_what_one_engine_finds() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/tls13-suites-keylog.pcapng");
-        let mapped = MappedCapture::open(&Input::Path(path), &ReadOptions::default()).unwrap();
-        let limits = FlowLimits::default();
-        let notes = || WalkNotes::new(0, ProgressHook::default());
-        let mut seq = Sequential::new(
-            Engine::new(limits.clone(), KeyLog::default(), 0, usize::MAX),
-            notes(),
-        );
-        let info = mapped.read_into(&mut seq);
-        let one = found((info, seq.notes, seq.engine.finish()));
-        assert!(one.2.len() >= 5);
-        assert!(one.2.iter().any(|f| f.contains("Mtls")), "{:?}", one.2);
-        for shards in 1..=4 {
-            let driven = run_sharded(
-                &mapped,
-                shards,
-                &limits,
-                &KeyLog::default(),
-                usize::MAX,
+        for (name, min_flows, verdict) in [
+            ("tls13-suites-keylog.pcapng", 5, "Mtls"),
+            ("fragmented-tcp.pcap", 2, "Plaintext"),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("samples")
+                .join(name);
+            let mapped = MappedCapture::open(&Input::Path(path), &ReadOptions::default()).unwrap();
+            let limits = FlowLimits::default();
+            let notes = || WalkNotes::new(0, ProgressHook::default());
+            let mut seq = Sequential::new(
+                Engine::new(limits.clone(), KeyLog::default(), 0, usize::MAX),
                 notes(),
             );
-            assert_eq!(found(driven), one, "{shards} shards");
+            let info = mapped.read_into(&mut seq);
+            let (walked, finished) = seq.finish();
+            let one = found((info, walked, finished));
+            assert!(one.2.len() >= min_flows, "{name}");
+            assert!(
+                one.2.iter().any(|f| f.contains(verdict)),
+                "{name}: {:?}",
+                one.2
+            );
+            for shards in 1..=4 {
+                let driven = run_sharded(
+                    &mapped,
+                    shards,
+                    &limits,
+                    &KeyLog::default(),
+                    usize::MAX,
+                    notes(),
+                );
+                assert_eq!(found(driven), one, "{name}: {shards} shards");
+            }
         }
     }
 
@@ -284,7 +332,7 @@ mod tests {
         if !before {
             seq.tls_secrets(&keys);
         }
-        let results = seq.engine.finish().results;
+        let results = seq.finish().1.results;
         assert_eq!(results.len(), 1);
         let tls = results.first()?.class.tls.as_deref()?;
         tls.client_certificate.evidence

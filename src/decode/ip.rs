@@ -83,13 +83,83 @@ pub(super) struct IpPacket<'a> {
     pub payload: Payload<'a>,
 }
 
+/// Identity of the IP datagram a fragment belongs to (RFC 791, RFC 8200): both addresses, the
+/// identification field and the protocol of the fragmented payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FragmentKey {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 identification (16 bits) or IPv6 fragment header identification (32 bits).
+    pub id: u32,
+    /// IPv4 protocol, or the next header after the IPv6 fragment header.
+    pub protocol: u8,
+}
+
+/// One fragment of an IP datagram: where its bytes go in the datagram's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    pub key: FragmentKey,
+    /// Byte offset of `payload` in the datagram's payload (a multiple of 8).
+    pub offset: u32,
+    /// More fragments follow (the IPv4 MF flag, the IPv6 M flag).
+    pub more: bool,
+    /// The fragment's captured bytes, and how many the snaplen cut off.
+    pub(super) payload: Payload<'a>,
+}
+
+impl<'a> Fragment<'a> {
+    /// A fragment of `data`, all of it captured.
+    pub fn new(key: FragmentKey, offset: u32, more: bool, data: &'a [u8]) -> Fragment<'a> {
+        Fragment {
+            key,
+            offset,
+            more,
+            payload: Payload { data, missing: 0 },
+        }
+    }
+
+    /// The fragment's bytes as captured.
+    pub fn data(&self) -> &[u8] {
+        self.payload.data
+    }
+
+    /// The capture holds the whole fragment (the snaplen cut none of it off).
+    pub fn is_whole(&self) -> bool {
+        self.payload.missing == 0
+    }
+}
+
+/// What an IP header leads to: a whole packet, or a fragment of a datagram that only
+/// reassembly can make whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Found<'a> {
+    Packet(IpPacket<'a>),
+    Fragment(Fragment<'a>),
+}
+
 /// Decodes an IPv4 packet down to its TCP segment or UDP datagram.
 ///
 /// A total length of 0 is taken as "unknown" and the payload runs to the end of the frame: hosts
-/// with TCP segmentation offload capture their outgoing super-packets that way. Fragments of UDP
-/// are [`Skip::NotTcp`] (a tunnel header is only read from a whole datagram).
-#[inline]
+/// with TCP segmentation offload capture their outgoing super-packets that way. Fragments (of TCP
+/// or UDP: a tunnel's datagram may be fragmented too) are [`Skip::IpFragment`];
+/// [`ipv4_found`] hands them out.
+#[cfg(test)]
 pub(super) fn ipv4(data: &[u8]) -> Result<IpPacket<'_>, Skip> {
+    whole(ipv4_found(data)?)
+}
+
+/// A whole packet, or [`Skip::IpFragment`].
+#[cfg(test)]
+fn whole(found: Found<'_>) -> Result<IpPacket<'_>, Skip> {
+    match found {
+        Found::Packet(p) => Ok(p),
+        Found::Fragment(_) => Err(Skip::IpFragment),
+    }
+}
+
+/// Decodes an IPv4 packet down to its TCP segment or UDP datagram, or the fragment it carries.
+#[inline]
+pub(super) fn ipv4_found(data: &[u8]) -> Result<Found<'_>, Skip> {
     let header = Ipv4HeaderSlice::from_slice(data).map_err(|e| match e {
         ipv4::HeaderSliceError::Len(_) => Skip::Truncated,
         ipv4::HeaderSliceError::Content(_) => Skip::BadIpHeader,
@@ -106,23 +176,48 @@ pub(super) fn ipv4(data: &[u8]) -> Result<IpPacket<'_>, Skip> {
         let declared = total_len.checked_sub(header_len).ok_or(Skip::BadIpHeader)?;
         Payload::bounded(rest, declared)
     };
-    let upper = match header.protocol() {
+    let protocol = header.protocol();
+    let upper = match protocol {
         IpNumber::TCP => Upper::Tcp,
         IpNumber::UDP => Upper::Udp,
         _ => return Err(Skip::NotTcp),
     };
+    let src = IpAddr::V4(Ipv4Addr::from(header.source()));
+    let dst = IpAddr::V4(Ipv4Addr::from(header.destination()));
     if header.more_fragments() || header.fragments_offset().value() != 0 {
-        return Err(match upper {
-            Upper::Tcp => Skip::IpFragment,
-            Upper::Udp => Skip::NotTcp,
-        });
+        return Ok(Found::Fragment(Fragment {
+            key: FragmentKey {
+                src,
+                dst,
+                id: u32::from(header.identification()),
+                protocol: protocol.0,
+            },
+            offset: u32::from(header.fragments_offset().byte_offset()),
+            more: header.more_fragments(),
+            payload,
+        }));
     }
-    Ok(IpPacket {
-        src: IpAddr::V4(Ipv4Addr::from(header.source())),
-        dst: IpAddr::V4(Ipv4Addr::from(header.destination())),
+    Ok(Found::Packet(IpPacket {
+        src,
+        dst,
         upper,
         payload,
-    })
+    }))
+}
+
+/// The payload of a reassembled IPv4 datagram of `key.protocol`.
+pub(super) fn ipv4_reassembled<'a>(key: &FragmentKey, data: &'a [u8]) -> Result<Found<'a>, Skip> {
+    let upper = match IpNumber(key.protocol) {
+        IpNumber::TCP => Upper::Tcp,
+        IpNumber::UDP => Upper::Udp,
+        _ => return Err(Skip::NotTcp),
+    };
+    Ok(Found::Packet(IpPacket {
+        src: key.src,
+        dst: key.dst,
+        upper,
+        payload: Payload { data, missing: 0 },
+    }))
 }
 
 fn ext_len_error(payload: &Payload<'_>, e: LenError) -> Skip {
@@ -130,25 +225,70 @@ fn ext_len_error(payload: &Payload<'_>, e: LenError) -> Skip {
 }
 
 /// Decodes an IPv6 packet, walking its extension headers, down to its TCP segment or UDP
-/// datagram.
+/// datagram; a fragment (not an atomic one) is [`Skip::IpFragment`].
 ///
 /// A payload length of 0 (jumbogram, or a segmentation-offload super-packet) makes the payload
 /// run to the end of the frame.
-#[inline]
+#[cfg(test)]
 pub(super) fn ipv6(data: &[u8]) -> Result<IpPacket<'_>, Skip> {
+    whole(ipv6_found(data)?)
+}
+
+/// Decodes an IPv6 packet down to its TCP segment or UDP datagram, or the fragment it carries.
+#[inline]
+pub(super) fn ipv6_found(data: &[u8]) -> Result<Found<'_>, Skip> {
     let header = Ipv6HeaderSlice::from_slice(data).map_err(|e| match e {
         ipv6::HeaderSliceError::Len(_) => Skip::Truncated,
         ipv6::HeaderSliceError::Content(_) => Skip::BadIpHeader,
     })?;
     let rest = data.get(header.slice().len()..).unwrap_or_default();
-    let mut payload = match header.payload_length() {
+    let payload = match header.payload_length() {
         0 => Payload {
             data: rest,
             missing: 0,
         },
         n => Payload::bounded(rest, usize::from(n)),
     };
-    let mut next = header.next_header();
+    let src = IpAddr::V6(Ipv6Addr::from(header.source()));
+    let dst = IpAddr::V6(Ipv6Addr::from(header.destination()));
+    v6_chain(src, dst, header.next_header(), payload)
+}
+
+/// The payload of a reassembled IPv6 datagram: its extension headers (the ones after the
+/// fragment header) are walked as in a whole packet.
+pub(super) fn ipv6_reassembled<'a>(key: &FragmentKey, data: &'a [u8]) -> Result<Found<'a>, Skip> {
+    v6_chain(
+        key.src,
+        key.dst,
+        IpNumber(key.protocol),
+        Payload { data, missing: 0 },
+    )
+}
+
+/// Protocols whose fragments are worth reassembling: TCP, UDP (which may carry a tunnel) and
+/// the extension headers that may stand before them.
+pub(super) fn reassembles(protocol: IpNumber) -> bool {
+    matches!(
+        protocol,
+        IpNumber::TCP
+            | IpNumber::UDP
+            | IpNumber::IPV6_ROUTE_HEADER
+            | IpNumber::IPV6_DESTINATION_OPTIONS
+            | IpNumber::AUTHENTICATION_HEADER
+            | IpNumber::MOBILITY_HEADER
+            | IpNumber::HIP
+            | IpNumber::SHIM6
+    )
+}
+
+/// Walks IPv6 extension headers from `next` over `payload` to TCP or UDP.
+#[inline]
+fn v6_chain(
+    src: IpAddr,
+    dst: IpAddr,
+    mut next: IpNumber,
+    mut payload: Payload<'_>,
+) -> Result<Found<'_>, Skip> {
     for _ in 0..MAX_IPV6_EXT_HEADERS {
         let upper = match next {
             IpNumber::TCP => Upper::Tcp,
@@ -168,12 +308,25 @@ pub(super) fn ipv6(data: &[u8]) -> Result<IpPacket<'_>, Skip> {
             IpNumber::IPV6_FRAGMENTATION_HEADER => {
                 let frag = Ipv6FragmentHeaderSlice::from_slice(payload.data)
                     .map_err(|e| ext_len_error(&payload, e))?;
-                // An atomic fragment (offset 0, no more fragments) is a whole packet.
-                if frag.is_fragmenting_payload() {
-                    return Err(Skip::IpFragment);
-                }
                 next = frag.next_header();
                 payload = payload.skip(frag.slice().len());
+                // An atomic fragment (offset 0, no more fragments) is a whole packet.
+                if frag.is_fragmenting_payload() {
+                    if !reassembles(next) {
+                        return Err(Skip::NotTcp);
+                    }
+                    return Ok(Found::Fragment(Fragment {
+                        key: FragmentKey {
+                            src,
+                            dst,
+                            id: frag.identification(),
+                            protocol: next.0,
+                        },
+                        offset: u32::from(frag.fragment_offset().byte_offset()),
+                        more: frag.more_fragments(),
+                        payload,
+                    }));
+                }
                 continue;
             }
             IpNumber::AUTHENTICATION_HEADER => {
@@ -188,12 +341,12 @@ pub(super) fn ipv6(data: &[u8]) -> Result<IpPacket<'_>, Skip> {
             // No Next Header, ESP (encrypted: the upper protocol is hidden), ICMP, ...
             _ => return Err(Skip::NotTcp),
         };
-        return Ok(IpPacket {
-            src: IpAddr::V6(Ipv6Addr::from(header.source())),
-            dst: IpAddr::V6(Ipv6Addr::from(header.destination())),
+        return Ok(Found::Packet(IpPacket {
+            src,
+            dst,
             upper,
             payload,
-        });
+        }));
     }
     Err(Skip::BadIpHeader)
 }
@@ -309,6 +462,9 @@ pub(super) mod tests {
         let ip = ipv4(&p).unwrap();
         assert_eq!((ip.upper, ip.payload.data), (Upper::Udp, &[1u8; 8][..]));
         let mut p = v4_header(17, &[], 8, 0x2000);
+        p.extend_from_slice(&[1; 8]);
+        assert_eq!(ipv4(&p), Err(Skip::IpFragment));
+        let mut p = v4_header(1, &[], 8, 0x2000); // ICMP: not worth reassembling
         p.extend_from_slice(&[1; 8]);
         assert_eq!(ipv4(&p), Err(Skip::NotTcp));
     }

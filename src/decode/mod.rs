@@ -32,6 +32,7 @@
 )]
 
 mod arcnet;
+pub mod defrag;
 mod ip;
 mod link;
 mod nflog;
@@ -44,6 +45,9 @@ mod real_captures;
 use std::net::IpAddr;
 
 use crate::capture::LinkType;
+
+pub use defrag::{Datagram, Defragmenter, FragmentLosses};
+pub use ip::{Fragment, FragmentKey};
 
 /// Tunnels nested deeper than this (tunnel headers opened in one frame) are not opened further:
 /// the innermost UDP datagram is counted as [`Skip::NotTcp`].
@@ -125,9 +129,10 @@ pub enum Skip {
     NotIp,
     /// IP, but not TCP (UDP other than a known tunnel, ICMP, ESP, IPv6 No Next Header, ...).
     NotTcp,
-    /// A fragment of a TCP packet (not reassembled): any IPv4 fragment (the first one too) of
-    /// protocol TCP, any IPv6 fragment that is not atomic. Fragments of other protocols are
-    /// [`Skip::NotTcp`] when the protocol is known.
+    /// A fragment of an IP datagram of TCP or UDP (any IPv4 fragment, the first one too; any
+    /// IPv6 fragment that is not atomic) that was not made whole: [`decode`] says this of every
+    /// fragment, a [`Defragmenter`] of the fragments of datagrams it could not complete.
+    /// Fragments of other protocols are [`Skip::NotTcp`].
     IpFragment,
     /// An IP header that is malformed (bad version, header length, total length, an IPv6
     /// extension header beyond the packet, or a chain of more than 16 of them).
@@ -155,20 +160,82 @@ impl Skip {
 ///
 /// The payload is bounded by the IP length fields (Ethernet padding is not payload); when the
 /// frame holds less than they declare, the captured part is returned and the rest counted in
-/// [`Segment::payload_missing`]. A frame cut inside a header is [`Skip::Truncated`].
+/// [`Segment::payload_missing`]. A frame cut inside a header is [`Skip::Truncated`]. A frame
+/// that carries an IP fragment is [`Skip::IpFragment`]: [`decode_frame`] hands the fragment out
+/// for a [`Defragmenter`].
 ///
 /// UDP carrying VXLAN, Geneve or TZSP is opened (up to [`MAX_TUNNELS`] nested tunnels) and the
 /// segment is the inner one: its endpoints are the inner IP addresses and TCP ports, while
 /// `loopback_if` and `if_index` still describe the interface the outer frame was seen on.
 #[inline]
 pub fn decode(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
+    match decode_frame(link, data)? {
+        Decoded::Segment(seg) => Ok(seg),
+        Decoded::Fragment(..) => Err(Skip::IpFragment),
+    }
+}
+
+/// What the link layer says of the interface a frame was seen on: kept with every fragment, so
+/// that a reassembled segment says it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct LinkFacts {
+    /// See [`Segment::loopback_if`].
+    pub loopback_if: bool,
+    /// See [`Segment::if_index`].
+    pub if_index: Option<u32>,
+}
+
+/// What a frame (or a reassembled datagram) holds: a TCP segment, or a fragment of an IP
+/// datagram (of TCP, or of UDP that may carry a tunnel).
+#[derive(Debug, Clone, Copy)]
+pub enum Decoded<'a> {
+    Segment(Segment<'a>),
+    Fragment(Fragment<'a>, LinkFacts),
+}
+
+/// Decodes one frame as [`decode`] does, handing out the IP fragment it may carry (at any
+/// tunnel depth) instead of [`Skip::IpFragment`].
+#[inline]
+pub fn decode_frame(link: LinkType, data: &[u8]) -> Result<Decoded<'_>, Skip> {
     let link = link::decode(link, data)?;
-    let mut ip = ip_packet(link.net, link.data)?;
+    let facts = LinkFacts {
+        loopback_if: link.loopback_if,
+        if_index: link.if_index,
+    };
+    let found = match link.net {
+        link::Net::Ipv4 => ip::ipv4_found(link.data)?,
+        link::Net::Ipv6 => ip::ipv6_found(link.data)?,
+    };
+    to_segment(found, facts)
+}
+
+/// Decodes a datagram that a [`Defragmenter`] made whole, as [`decode_frame`] decodes a frame.
+/// The segment borrows the datagram; its interface facts are those of its fragments.
+pub fn decode_datagram(datagram: &Datagram) -> Result<Decoded<'_>, Skip> {
+    let key = &datagram.key;
+    let found = match key.src {
+        IpAddr::V4(_) => ip::ipv4_reassembled(key, &datagram.payload)?,
+        IpAddr::V6(_) => ip::ipv6_reassembled(key, &datagram.payload)?,
+    };
+    to_segment(found, datagram.facts)
+}
+
+/// The TCP segment `found` holds, opening the tunnels a UDP datagram carries; or the fragment
+/// met on the way.
+#[inline(always)]
+fn to_segment(found: ip::Found<'_>, facts: LinkFacts) -> Result<Decoded<'_>, Skip> {
+    let mut ip = match found {
+        ip::Found::Packet(ip) => ip,
+        ip::Found::Fragment(f) => return Ok(Decoded::Fragment(f, facts)),
+    };
     if ip.upper == ip::Upper::Udp {
-        ip = tunnelled(ip.payload)?;
+        ip = match tunnelled(ip.payload)? {
+            ip::Found::Packet(ip) => ip,
+            ip::Found::Fragment(f) => return Ok(Decoded::Fragment(f, facts)),
+        };
     }
     let tcp = tcp::decode(ip.payload)?;
-    Ok(Segment {
+    Ok(Decoded::Segment(Segment {
         src: Endpoint {
             ip: ip.src,
             port: tcp.src_port,
@@ -182,29 +249,25 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<Segment<'_>, Skip> {
         flags: tcp.flags,
         payload: tcp.payload.data,
         payload_missing: tcp.payload.missing,
-        loopback_if: link.loopback_if,
-        if_index: link.if_index,
-    })
+        loopback_if: facts.loopback_if,
+        if_index: facts.if_index,
+    }))
 }
 
-#[inline(always)]
-fn ip_packet(net: link::Net, data: &[u8]) -> Result<ip::IpPacket<'_>, Skip> {
-    match net {
-        link::Net::Ipv4 => ip::ipv4(data),
-        link::Net::Ipv6 => ip::ipv6(data),
-    }
-}
-
-/// Opens the tunnels a UDP datagram carries, down to the IP packet that carries TCP.
+/// Opens the tunnels a UDP datagram carries, down to the IP packet that carries TCP (or a
+/// fragment of one).
 #[cold]
 #[inline(never)]
-fn tunnelled(mut udp: ip::Payload<'_>) -> Result<ip::IpPacket<'_>, Skip> {
+fn tunnelled(mut udp: ip::Payload<'_>) -> Result<ip::Found<'_>, Skip> {
     for _ in 0..MAX_TUNNELS {
         let (net, packet) = tunnel::open(udp)?;
-        let ip = ip_packet(net, packet)?;
-        match ip.upper {
-            ip::Upper::Tcp => return Ok(ip),
-            ip::Upper::Udp => udp = ip.payload,
+        let found = match net {
+            link::Net::Ipv4 => ip::ipv4_found(packet)?,
+            link::Net::Ipv6 => ip::ipv6_found(packet)?,
+        };
+        match found {
+            ip::Found::Packet(ip) if ip.upper == ip::Upper::Udp => udp = ip.payload,
+            found => return Ok(found),
         }
     }
     Err(Skip::NotTcp)

@@ -41,6 +41,17 @@ pub struct CaptureDoc {
     pub warnings: Vec<String>,
     /// Frames that yielded no TCP segment, by reason.
     pub skipped: BTreeMap<&'static str, u64>,
+    /// IP datagrams made whole from their fragments (absent when none were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_reassembly: Option<IpReassemblyDoc>,
+}
+
+/// IP datagrams made whole from fragments: the TCP segments they held went to their flows, at
+/// the frame of the fragment that completed each.
+#[derive(Debug, Serialize)]
+pub struct IpReassemblyDoc {
+    pub datagrams: u64,
+    pub fragments: u64,
 }
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -447,6 +458,10 @@ fn capture_doc(c: &crate::analyze::CaptureReport) -> CaptureDoc {
         truncated: c.info.truncated,
         warnings: c.info.warnings.clone(),
         skipped: c.skipped.clone(),
+        ip_reassembly: (c.fragments.reassembled > 0).then_some(IpReassemblyDoc {
+            datagrams: c.fragments.reassembled,
+            fragments: c.fragments.reassembled_fragments,
+        }),
     }
 }
 
