@@ -102,23 +102,26 @@ pub fn decode(data: &[u8]) {
     }
 }
 
+/// Entries a [`decode::Defragmenter`]'s bookkeeping may hold (ages of the datagrams pending,
+/// datagrams made whole lately, sources counted) after any fragment.
+const FRAGMENT_TRACKING_BOUND: usize = 3 * decode::defrag::MAX_PENDING + 1024 + 4096;
+
 /// Reads `data` as IP fragments of a few datagrams and offers them to a [`decode::Defragmenter`]:
-/// each fragment is a 5-byte header — datagram (low 4 bits: its identification; high 4 bits: the
-/// seconds of capture time since the last fragment, in 4 s steps), flags (bit 0: more
-/// fragments follow, bit 7: IPv6), offset in 8-byte units (`u16`), payload length — then its
-/// payload. What comes out whole must be as long as its last fragment said, and the bounds must
-/// hold after every fragment.
+/// each fragment is a 6-byte header — datagram (its identification), flags (bit 0: more
+/// fragments follow, bit 1: UDP, bit 7: IPv6), offset in 8-byte units (`u16`), payload length,
+/// clock (signed: seconds of capture time since the last fragment, by 4) — then its payload.
+/// After every fragment the bounds must hold; a datagram made whole must be as long as its
+/// fragments said and decode without panic.
 pub fn fragments(data: &[u8]) {
     let mut defrag = decode::Defragmenter::new();
     let mut rest = data;
     let mut ts = 0i64;
-    while let Some((head, tail)) = rest.split_first_chunk::<5>() {
-        let [id, flags, o0, o1, len] = *head;
+    while let Some((head, tail)) = rest.split_first_chunk::<6>() {
+        let [id, flags, o0, o1, len, clock] = *head;
         let take = usize::from(len).min(tail.len());
         let (payload, after) = tail.split_at(take);
         rest = after;
-        // The high half of the datagram byte moves the clock on, in steps of 4 s.
-        ts = ts.saturating_add(i64::from(id >> 4).saturating_mul(4_000_000_000));
+        ts = ts.saturating_add(i64::from(clock as i8).saturating_mul(4_000_000_000));
         let v4 = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let src = if flags & 0x80 == 0 {
             v4
@@ -129,19 +132,21 @@ pub fn fragments(data: &[u8]) {
             decode::FragmentKey {
                 src,
                 dst: v4,
-                id: u32::from(id & 0x0f),
-                protocol: 6,
+                id: u32::from(id),
+                protocol: if flags & 2 == 0 { 6 } else { 17 },
             },
             u32::from(u16::from_be_bytes([o0, o1])).saturating_mul(8),
             flags & 1 != 0,
             payload,
         );
-        if let Some(d) = defrag.offer(&fragment, decode::LinkFacts::default(), ts) {
+        if let Some(d) = defrag.offer(&fragment, decode::LinkFacts::default(), 0, ts) {
             assert!(d.payload.len() <= 65_535);
+            assert!(d.payload.len() >= fragment.data().len());
             let _ = decode::decode_datagram(&d);
         }
         assert!(defrag.pending() <= decode::defrag::MAX_PENDING);
         assert!(defrag.buffered_bytes() <= decode::defrag::MAX_BUFFERED);
+        assert!(defrag.tracked() <= FRAGMENT_TRACKING_BOUND);
     }
     let losses = defrag.finish();
     assert_eq!(defrag.pending(), 0);
@@ -262,7 +267,7 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
     let mut defrag = decode::Defragmenter::new();
     let info = capture::read_capture_bytes("fuzz", data, &read_limits, |frame: &Frame<'_>| {
         summary.frames = summary.frames.saturating_add(1);
-        let _ = defrag.decode(frame.link, frame.data, frame.ts_nanos, |seg| {
+        let _ = defrag.decode(frame, |seg| {
             summary.segments = summary.segments.saturating_add(1);
             table.push(frame.number, frame.ts_nanos, seg);
             if summary.segments % 1024 == 0 {
@@ -271,12 +276,13 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
         });
         assert!(defrag.pending() <= decode::defrag::MAX_PENDING);
         assert!(defrag.buffered_bytes() <= decode::defrag::MAX_BUFFERED);
+        assert!(defrag.tracked() <= FRAGMENT_TRACKING_BOUND);
     });
     let Ok(info) = info else {
         return summary;
     };
     summary.warnings = info.warnings;
-    summary.warnings.extend(defrag.finish().warning());
+    summary.warnings.extend(defrag.finish().warnings());
     summary.warnings.extend(table.counters().warnings(&limits));
     let (rest, tails) = table.finish_with_tails();
     flows.extend(rest);
@@ -383,7 +389,7 @@ const FRAGMENT_SEED_PIECE: usize = 248;
 fn encode_fragment(out: &mut Vec<u8>, id: u8, more: bool, offset: usize, payload: &[u8]) {
     let offset = u16::try_from(offset).unwrap_or(u16::MAX).to_be_bytes();
     let len = u8::try_from(payload.len()).unwrap_or(u8::MAX);
-    out.extend_from_slice(&[id, u8::from(more), offset[0], offset[1], len]);
+    out.extend_from_slice(&[id, u8::from(more), offset[0], offset[1], len, 0]);
     out.extend_from_slice(payload.get(..usize::from(len)).unwrap_or(payload));
 }
 
@@ -434,8 +440,13 @@ pub fn seeds(capture: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
             }
             Ok(decode::Decoded::Fragment(f, _)) if fragments.len() < 4096 => {
                 let id = u8::try_from(f.key.id % 16).unwrap_or(0);
-                for piece in f.data().chunks(FRAGMENT_SEED_PIECE) {
-                    encode_fragment(&mut fragments, id, f.more, (f.offset / 8) as usize, piece);
+                let pieces: Vec<_> = f.data().chunks(FRAGMENT_SEED_PIECE).collect();
+                let last = pieces.len().saturating_sub(1);
+                for (i, piece) in pieces.iter().enumerate() {
+                    let offset = i
+                        .saturating_mul(FRAGMENT_SEED_PIECE / 8)
+                        .saturating_add((f.offset / 8) as usize);
+                    encode_fragment(&mut fragments, id, f.more || i != last, offset, piece);
                 }
             }
             _ => {}

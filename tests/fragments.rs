@@ -88,16 +88,17 @@ fn cuts(rng: &mut Rng, len: usize) -> Vec<(usize, usize)> {
     out
 }
 
-/// Shuffles `pieces` and repeats one of them now and then (a duplicate fragment).
+/// Repeats one of `pieces` now and then (a duplicate fragment), and shuffles them: a repeat may
+/// come before or after its datagram is whole.
 fn shuffled<T: Clone>(rng: &mut Rng, mut pieces: Vec<T>) -> Vec<T> {
-    for i in (1..pieces.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        pieces.swap(i, j);
-    }
     if pieces.len() > 1 && rng.chance(300) {
         let k = rng.below(pieces.len() as u64) as usize;
         let dup = pieces[k].clone();
         pieces.push(dup);
+    }
+    for i in (1..pieces.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        pieces.swap(i, j);
     }
     pieces
 }

@@ -46,7 +46,7 @@ use std::net::IpAddr;
 
 use crate::capture::LinkType;
 
-pub use defrag::{Datagram, Defragmenter, FragmentLosses};
+pub use defrag::{Datagram, Defragmenter, FragmentLosses, Skipped};
 pub use ip::{Fragment, FragmentKey};
 
 /// Tunnels nested deeper than this (tunnel headers opened in one frame) are not opened further:
