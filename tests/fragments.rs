@@ -273,6 +273,14 @@ fn fragmented_samples_reassemble_without_gaps() {
             "{name}: {:#}",
             flows[0]
         );
+        // The table says so in the capture's line.
+        let table = run_mtlscan(&[samples().join(name).to_str().unwrap()], None);
+        let text = String::from_utf8_lossy(&table.stdout);
+        let datagrams = capture["ip_reassembly"]["datagrams"].as_u64().unwrap();
+        assert!(
+            text.contains(&format!("{datagrams} IP datagrams reassembled from ")),
+            "{name}: {text}"
+        );
         // The page the client fetched, fragmented on its way: all of its bytes reached the flow.
         assert!(
             flows[1]["bytes"]["server"].as_u64().unwrap() > 20_000,

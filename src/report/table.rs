@@ -322,6 +322,12 @@ fn write_captures(
             },
             c.packets,
         );
+        if let Some(r) = &c.ip_reassembly {
+            line.push_str(&format!(
+                ", {} IP datagrams reassembled from {} fragments",
+                r.datagrams, r.fragments
+            ));
+        }
         if c.truncated {
             line.push_str(", TRUNCATED");
         }
