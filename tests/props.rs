@@ -3,7 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use mtlscan::decode::{Endpoint, Segment, TcpFlags};
+use mtlscan::decode::{
+    Defragmenter, Endpoint, Fragment, FragmentKey, LinkFacts, Segment, TcpFlags,
+};
 use mtlscan::flow::{FlowLimits, FlowTable};
 use proptest::prelude::*;
 
@@ -153,5 +155,64 @@ proptest! {
     #[test]
     fn keylog_never_panics(text in "[A-Z_ 0-9a-f\n#\r]{0,600}") {
         mtlscan::fuzzing::keylog(text.as_bytes());
+    }
+
+    /// Any cutting of a datagram into fragments (multiples of 8 but the last), delivered in any
+    /// order with exact repeats, makes the datagram whole once, with its bytes; without one of
+    /// its fragments it never becomes whole and its fragments count as lost.
+    #[test]
+    fn any_fragmentation_reassembles_the_datagram(
+        datagram in proptest::collection::vec(any::<u8>(), 1..4000),
+        cuts in proptest::collection::vec(1usize..500, 0..40),
+        repeats in proptest::collection::vec(any::<usize>(), 0..6),
+        order in proptest::collection::vec(any::<usize>(), 0..60),
+        leave_out in proptest::option::of(any::<usize>()),
+    ) {
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c * 8).filter(|&c| c < datagram.len()).collect();
+        bounds.push(0);
+        bounds.push(datagram.len());
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let lost = leave_out.filter(|_| pieces.len() > 1).map(|i| pieces.remove(i % pieces.len()));
+        for r in &repeats {
+            if !pieces.is_empty() {
+                pieces.push(pieces[r % pieces.len()]);
+            }
+        }
+        for (i, &o) in order.iter().enumerate() {
+            let n = pieces.len();
+            pieces.swap(i % n, o % n);
+        }
+        let key = FragmentKey {
+            src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            id: 7,
+            protocol: 6,
+        };
+        let mut d = Defragmenter::new();
+        let mut whole = Vec::new();
+        for &(a, b) in &pieces {
+            let f = Fragment::new(key, a as u32, b < datagram.len(), &datagram[a..b]);
+            if let Some(got) = d.offer(&f, LinkFacts::default(), 0, 0) {
+                whole.push(got.payload);
+            }
+        }
+        let losses = d.finish();
+        match lost {
+            None => {
+                // Repeats that come after the datagram is whole may make it whole again.
+                prop_assert!(!whole.is_empty());
+                for w in &whole {
+                    prop_assert_eq!(w, &datagram);
+                }
+                prop_assert_eq!(losses.lost_fragments, 0);
+            }
+            Some(_) => {
+                prop_assert!(whole.is_empty());
+                prop_assert_eq!(losses.lost_fragments, pieces.len() as u64);
+            }
+        }
+        prop_assert_eq!(d.buffered_bytes(), 0);
     }
 }
