@@ -20,6 +20,7 @@ fn every_minimised_input_passes_its_target() {
             "plaintext" => mtlscan::fuzzing::plaintext(&data),
             "keylog" => mtlscan::fuzzing::keylog(&data),
             "certificates" => mtlscan::fuzzing::certificates(&data),
+            "fragments" => mtlscan::fuzzing::fragments(&data),
             "pipeline" => {
                 mtlscan::fuzzing::pipeline(&data);
             }
