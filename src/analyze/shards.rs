@@ -22,9 +22,6 @@ const PROGRESS_EVERY: u64 = 1 << 13;
 /// Bytes of a classic pcap record header, used to estimate how far reading has come.
 const RECORD_HEADER: u64 = 16;
 
-/// Skip reason of a fragment repeated after its datagram was reassembled.
-const DUPLICATE_FRAGMENT: &str = "ip-fragment-duplicate";
-
 /// What the record walk found besides segments, and how far it has come.
 #[derive(Debug)]
 pub(super) struct WalkNotes {
@@ -94,7 +91,7 @@ impl Notes for WalkNotes {
     fn fragments(&mut self, losses: FragmentLosses) {
         for (reason, count) in [
             (Skip::IpFragment.name(), losses.lost_fragments),
-            (DUPLICATE_FRAGMENT, losses.duplicate_fragments),
+            (Skip::IpFragmentDuplicate.name(), losses.duplicate_fragments),
             (Skip::NotTcp.name(), losses.not_tcp_fragments),
         ] {
             if count > 0 {

@@ -450,14 +450,14 @@ impl Defragmenter {
             }
             self.compact_ages();
         }
-        let repeat_of = self
-            .recent
-            .get(&slot)
-            .filter(|&&(_, done)| self.clock.saturating_sub(done) <= TIMEOUT_NANOS)
-            .map(|&(end, _)| end);
         let pending = match self.pending.entry(slot) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
+                let repeat_of = self
+                    .recent
+                    .get(&slot)
+                    .filter(|&&(_, done)| self.clock.saturating_sub(done) <= TIMEOUT_NANOS)
+                    .map(|&(end, _)| end);
                 self.serials = self.serials.wrapping_add(1);
                 self.ages.push_back((slot, self.serials));
                 e.insert(Pending {
@@ -473,7 +473,6 @@ impl Defragmenter {
                 })
             }
         };
-        pending.fragments = pending.fragments.saturating_add(1);
         pending.source_mark = mark;
         let before = pending.footprint();
         let placed = pending.place(
@@ -482,6 +481,9 @@ impl Defragmenter {
             fragment.data(),
             fragment.more,
         );
+        if !matches!(placed, Ok(Placed::Dropped)) {
+            pending.fragments = pending.fragments.saturating_add(1);
+        }
         let after = pending.footprint();
         let whole = pending.is_whole();
         self.buffered = self.buffered.saturating_sub(before).saturating_add(after);
@@ -492,7 +494,6 @@ impl Defragmenter {
                 return None;
             }
             Ok(Placed::Dropped) => {
-                pending.fragments = pending.fragments.saturating_sub(1);
                 l.lost_fragments = l.lost_fragments.saturating_add(1);
             }
             Ok(Placed::Duplicate { differs: true }) => {

@@ -177,11 +177,7 @@ pub(super) fn ipv4_found(data: &[u8]) -> Result<Found<'_>, Skip> {
         Payload::bounded(rest, declared)
     };
     let protocol = header.protocol();
-    let upper = match protocol {
-        IpNumber::TCP => Upper::Tcp,
-        IpNumber::UDP => Upper::Udp,
-        _ => return Err(Skip::NotTcp),
-    };
+    let upper = v4_upper(protocol)?;
     let src = IpAddr::V4(Ipv4Addr::from(header.source()));
     let dst = IpAddr::V4(Ipv4Addr::from(header.destination()));
     if header.more_fragments() || header.fragments_offset().value() != 0 {
@@ -205,17 +201,22 @@ pub(super) fn ipv4_found(data: &[u8]) -> Result<Found<'_>, Skip> {
     }))
 }
 
+/// The upper protocols read past an IPv4 header.
+#[inline]
+fn v4_upper(protocol: IpNumber) -> Result<Upper, Skip> {
+    match protocol {
+        IpNumber::TCP => Ok(Upper::Tcp),
+        IpNumber::UDP => Ok(Upper::Udp),
+        _ => Err(Skip::NotTcp),
+    }
+}
+
 /// The payload of a reassembled IPv4 datagram of `key.protocol`.
 pub(super) fn ipv4_reassembled<'a>(key: &FragmentKey, data: &'a [u8]) -> Result<Found<'a>, Skip> {
-    let upper = match IpNumber(key.protocol) {
-        IpNumber::TCP => Upper::Tcp,
-        IpNumber::UDP => Upper::Udp,
-        _ => return Err(Skip::NotTcp),
-    };
     Ok(Found::Packet(IpPacket {
         src: key.src,
         dst: key.dst,
-        upper,
+        upper: v4_upper(IpNumber(key.protocol))?,
         payload: Payload { data, missing: 0 },
     }))
 }
@@ -267,7 +268,7 @@ pub(super) fn ipv6_reassembled<'a>(key: &FragmentKey, data: &'a [u8]) -> Result<
 
 /// Protocols whose fragments are worth reassembling: TCP, UDP (which may carry a tunnel) and
 /// the extension headers that may stand before them.
-pub(super) fn reassembles(protocol: IpNumber) -> bool {
+fn reassembles(protocol: IpNumber) -> bool {
     matches!(
         protocol,
         IpNumber::TCP

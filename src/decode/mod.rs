@@ -134,6 +134,9 @@ pub enum Skip {
     /// fragment, a [`Defragmenter`] of the fragments of datagrams it could not complete.
     /// Fragments of other protocols are [`Skip::NotTcp`].
     IpFragment,
+    /// A fragment repeated after a [`Defragmenter`] made its datagram whole: its bytes had
+    /// reached the flow already.
+    IpFragmentDuplicate,
     /// An IP header that is malformed (bad version, header length, total length, an IPv6
     /// extension header beyond the packet, or a chain of more than 16 of them).
     BadIpHeader,
@@ -150,6 +153,7 @@ impl Skip {
             Skip::NotIp => "not-ip",
             Skip::NotTcp => "not-tcp",
             Skip::IpFragment => "ip-fragment",
+            Skip::IpFragmentDuplicate => "ip-fragment-duplicate",
             Skip::BadIpHeader => "bad-ip-header",
             Skip::BadTcpHeader => "bad-tcp-header",
         }
@@ -202,11 +206,16 @@ pub fn decode_frame(link: LinkType, data: &[u8]) -> Result<Decoded<'_>, Skip> {
         loopback_if: link.loopback_if,
         if_index: link.if_index,
     };
-    let found = match link.net {
-        link::Net::Ipv4 => ip::ipv4_found(link.data)?,
-        link::Net::Ipv6 => ip::ipv6_found(link.data)?,
-    };
-    to_segment(found, facts)
+    to_segment(ip_found(link.net, link.data)?, facts)
+}
+
+/// The packet or fragment an IP header of version `net` leads to.
+#[inline(always)]
+fn ip_found(net: link::Net, data: &[u8]) -> Result<ip::Found<'_>, Skip> {
+    match net {
+        link::Net::Ipv4 => ip::ipv4_found(data),
+        link::Net::Ipv6 => ip::ipv6_found(data),
+    }
 }
 
 /// Decodes a datagram that a [`Defragmenter`] made whole, as [`decode_frame`] decodes a frame.
@@ -261,11 +270,7 @@ fn to_segment(found: ip::Found<'_>, facts: LinkFacts) -> Result<Decoded<'_>, Ski
 fn tunnelled(mut udp: ip::Payload<'_>) -> Result<ip::Found<'_>, Skip> {
     for _ in 0..MAX_TUNNELS {
         let (net, packet) = tunnel::open(udp)?;
-        let found = match net {
-            link::Net::Ipv4 => ip::ipv4_found(packet)?,
-            link::Net::Ipv6 => ip::ipv6_found(packet)?,
-        };
-        match found {
+        match ip_found(net, packet)? {
             ip::Found::Packet(ip) if ip.upper == ip::Upper::Udp => udp = ip.payload,
             found => return Ok(found),
         }
@@ -774,6 +779,7 @@ mod tests {
     fn skip_names_are_stable() {
         assert_eq!(Skip::Truncated.name(), "truncated");
         assert_eq!(Skip::IpFragment.name(), "ip-fragment");
+        assert_eq!(Skip::IpFragmentDuplicate.name(), "ip-fragment-duplicate");
         assert_eq!(
             Skip::UnsupportedLink(LinkType(9)).name(),
             "unsupported-link-type"
