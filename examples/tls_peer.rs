@@ -4,15 +4,23 @@
 //!
 //! ```text
 //! tls_peer server --port P --cert C --key K [--client-ca CA] [--require-client-cert]
-//!                 [--alpn a,b] [--tls12] [--naccept N]
+//!                 [--alpn a,b] [--tls12] [--naccept N] [--tickets]
 //! tls_peer client --port P --ca CA [--cert C --key K] [--sni NAME] [--alpn a,b] [--tls12]
-//!                 [--keylog FILE] [--line TEXT]
+//!                 [--keylog FILE] [--line TEXT] [--connections N]
 //! ```
 //!
 //! The server listens on 127.0.0.1, answers the first line of each connection with the line
 //! reversed, sends `close_notify` and closes; it stops after `--naccept` connections (default 1).
 //! The client sends one line, prints the answer and closes with `close_notify`. Both are plain
 //! blocking `std::net` programs with socket timeouts: nothing waits forever.
+//!
+//! Session resumption: `--connections N` makes the client connect N times, one after the other,
+//! with one `ClientConfig`, whose in-memory session cache then resumes the session of the previous
+//! connection (TLS 1.3: PSK from a NewSessionTicket; TLS 1.2: session ticket if the server issued
+//! one, else session ID). The server keeps its sessions in rustls' stateful in-memory cache
+//! (TLS 1.3 tickets are then cache keys, TLS 1.2 resumes by session ID) unless `--tickets` makes
+//! it issue stateless tickets (rustls `Ticketer`: the encrypted session state). Both sides print
+//! the handshake kind (`Full` or `Resumed`) of every connection on stderr.
 //!
 //! The client checks that the server chain leads to `--ca`; a certificate without a DNS name
 //! matching `--sni` is accepted (Istio peers check the SPIFFE URI SAN, not the SNI).
@@ -89,6 +97,10 @@ struct ServerArgs {
     /// Connections to serve before exiting.
     #[arg(long, default_value_t = 1)]
     naccept: u32,
+    /// Issue stateless session tickets (rustls `Ticketer`) instead of relying on the stateful
+    /// session cache.
+    #[arg(long)]
+    tickets: bool,
 }
 
 #[derive(Args)]
@@ -107,6 +119,10 @@ struct ClientArgs {
     /// The line sent to the server.
     #[arg(long, default_value = "GET /details/0 from productpage")]
     line: String,
+    /// Connections made one after the other with the same configuration (and session cache):
+    /// the second and later ones resume the session of the one before.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    connections: u32,
 }
 
 fn main() {
@@ -189,6 +205,9 @@ fn server(args: &ServerArgs) -> Result<(), Error> {
     };
     let mut config = builder.with_single_cert(chain, key)?;
     config.alpn_protocols = alpn(&args.common.alpn);
+    if args.tickets {
+        config.ticketer = ring::Ticketer::new()?;
+    }
     let config = Arc::new(config);
     let listener = TcpListener::bind(("127.0.0.1", args.common.port))?;
     for _ in 0..args.naccept {
@@ -219,7 +238,8 @@ fn serve(config: Arc<ServerConfig>, tcp: TcpStream) -> Result<(), Error> {
 
 fn describe<T>(who: &str, conn: &rustls::ConnectionCommon<T>) {
     eprintln!(
-        "tls_peer {who}: {:?} {:?} alpn={:?} peer_certificates={}",
+        "tls_peer {who}: {:?} {:?} {:?} alpn={:?} peer_certificates={}",
+        conn.handshake_kind(),
         conn.protocol_version(),
         conn.negotiated_cipher_suite().map(|s| s.suite()),
         conn.alpn_protocol().map(String::from_utf8_lossy),
@@ -250,11 +270,24 @@ fn client(args: &ClientArgs) -> Result<(), Error> {
     if let Some(path) = &args.keylog {
         config.key_log = Arc::new(NssKeyLog::create(path)?);
     }
+    let config = Arc::new(config);
     let name = ServerName::try_from(args.sni.clone())?;
+    for _ in 0..args.connections {
+        connect(args, Arc::clone(&config), name.clone())?;
+    }
+    Ok(())
+}
+
+/// One connection: sends the line, prints the answer, closes with `close_notify` and FIN.
+fn connect(
+    args: &ClientArgs,
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+) -> Result<(), Error> {
     let tcp = TcpStream::connect(("127.0.0.1", args.common.port))?;
     tcp.set_read_timeout(Some(IO_TIMEOUT))?;
     tcp.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut tls = StreamOwned::new(ClientConnection::new(Arc::new(config), name)?, tcp);
+    let mut tls = StreamOwned::new(ClientConnection::new(config, name)?, tcp);
     tls.write_all(format!("{}\n", args.line).as_bytes())?;
     tls.flush()?;
     let mut answer = String::new();

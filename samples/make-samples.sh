@@ -5,6 +5,7 @@
 #   sudo REUSE_PKI=0 samples/make-samples.sh   # new CA and leaves, written to samples/pki/
 #   sudo ONLY=rustls samples/make-samples.sh   # only the rustls-* captures (keeps the others)
 #   sudo ONLY=fragmented samples/make-samples.sh   # only the fragmented-* captures (keeps the others)
+#   sudo ONLY=resumed samples/make-samples.sh   # only the resumed-* captures (keeps the others)
 #
 # Peers: openssl s_server / s_client, curl, python3 -m http.server, and the rustls peer of
 # examples/tls_peer.rs (built with cargo), captured with tcpdump. The fragmented-* captures put
@@ -18,15 +19,15 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$HERE"
 PKI_DIR="$HERE/pki"
 REUSE_PKI="${REUSE_PKI:-1}"
-ONLY="${ONLY:-}"       # '' (everything), 'rustls' or 'fragmented' (those captures alone)
+ONLY="${ONLY:-}"       # '' (everything), 'rustls', 'fragmented' or 'resumed' (those captures alone)
 CARGO="${CARGO:-cargo}"
 
 die() { echo "make-samples.sh: $*" >&2; exit 1; }
 log() { printf '== %s\n' "$*" >&2; }
 
 [[ $EUID -eq 0 ]] || die "run as root (tcpdump needs CAP_NET_RAW, servers bind fixed ports)"
-[[ -z $ONLY || $ONLY == rustls || $ONLY == fragmented ]] ||
-    die "ONLY is '', 'rustls' or 'fragmented', not '$ONLY'"
+[[ -z $ONLY || $ONLY == rustls || $ONLY == fragmented || $ONLY == resumed ]] ||
+    die "ONLY is '', 'rustls', 'fragmented' or 'resumed', not '$ONLY'"
 command -v "$CARGO" >/dev/null 2>&1 || die "cargo not found (set CARGO=/path/to/cargo): it builds the rustls peer"
 
 # ---------------------------------------------------------------- tools
@@ -126,6 +127,16 @@ expect() { # FILE VERDICT... : the verdicts of FILE in $TSV, flow by flow
     shift
     got=$(awk -F'\t' -v f="$file" '$1 == f { printf "%s ", $4 }' "$TSV")
     [[ "$got" == "$* " ]] || die "$file: expected verdicts '$*', tshark shows '$got'"
+}
+expect_notes() { # FILE ORDER KEY=VALUE... : notes (and client_cert=) of the ORDER-th flow of FILE in $TSV
+    local file=$1 order=$2 kv notes
+    shift 2
+    notes=$(awk -F'\t' -v f="$file" -v o="order=$order" \
+        '$1 == f && (";" $6 ";") ~ (";" o ";") { print ";client_cert=" $5 ";" $6 ";" }' "$TSV")
+    [[ -n $notes ]] || die "$file: no flow $order"
+    for kv in "$@"; do
+        [[ $notes == *";$kv;"* ]] || die "$file flow $order: expected $kv, tshark shows '$notes'"
+    done
 }
 
 HTTP_PID=
@@ -268,24 +279,33 @@ if [[ $ONLY == rustls ]]; then
     rm -f ./rustls-*.pcap ./rustls-*.keys
 elif [[ $ONLY == fragmented ]]; then
     rm -f ./fragmented-*.pcap
+elif [[ $ONLY == resumed ]]; then
+    rm -f ./resumed-*.pcap ./resumed-*.keys
 else
-    rm -f ./*.pcap ./*.pcapng ./*.keys ./*.gz
+    # every capture but the sidecar ones, which make-mesh-sample.sh makes
+    find . -maxdepth 1 -type f \( -name '*.pcap' -o -name '*.pcapng' -o -name '*.keys' -o -name '*.gz' \) \
+        ! -name 'mesh-*' -delete
 fi
 
-only_done() { # PREFIX CHECK: derive the PREFIX* lines of expected.tsv, check them, keep the rest
-    local prefix=$1 check=$2
-    log "deriving the $prefix* lines of expected.tsv with tshark"
-    python3 "$HERE/derive_expected.py" --keys "$ALLKEYS" --dir "$OUT" --only "$prefix" >"$WORK/only.tsv"
+only_done() { # 'PREFIX...' CHECK: derive the lines of the files named PREFIX* (several prefixes
+    # separated by spaces) in expected.tsv, check them, keep the other lines. A capture that was not
+    # made again in this run (no keys for its TLS 1.3 flows in $ALLKEYS) takes the facts that only
+    # decryption shows from its current lines (derive_expected.py --previous).
+    local prefixes=($1) check=$2 p only=() re=
+    for p in "${prefixes[@]}"; do only+=(--only "$p"); re+="${re:+|}^${p//./\\.}"; done
+    log "deriving the ${prefixes[*]/%/*} lines of expected.tsv with tshark"
+    python3 "$HERE/derive_expected.py" --keys "$ALLKEYS" --dir "$OUT" "${only[@]}" \
+        --previous "$OUT/expected.tsv" >"$WORK/only.tsv"
     TSV=$WORK/only.tsv
     "$check"
     # the other lines stay; files in name order, flows in capture order
     { head -n 1 expected.tsv
-      { tail -n +2 expected.tsv | grep -v "^$prefix" || true; tail -n +2 "$WORK/only.tsv"; } |
+      { tail -n +2 expected.tsv | grep -Ev "$re" || true; tail -n +2 "$WORK/only.tsv"; } |
           sort -s -t "$(printf '\t')" -k1,1
     } >"$WORK/expected.tsv"
     cp "$WORK/expected.tsv" "$OUT/expected.tsv"
-    log "done: $prefix* captures in samples/"
-    ls -l "$OUT"/"$prefix"* >&2
+    log "done: ${prefixes[*]/%/*} captures in samples/"
+    for p in "${prefixes[@]}"; do ls -l "$OUT"/"$p"* >&2; done
     exit 0
 }
 
@@ -427,6 +447,283 @@ coalesced() { # FILE PORT HANDSHAKE_TYPES
 RUSTLS_MESH_SRV=(--cert "$P/details.crt" --key "$P/details.key" --alpn istio)
 RUSTLS_MESH_CLI=(--ca "$P/ca.crt" --sni "$ISTIO_SNI" --alpn "$ISTIO_ALPN")
 RUSTLS_CLIENT_CERT=(--cert "$P/productpage.crt" --key "$P/productpage.key")
+
+# ---------------------------------------------------------------- resumed-* captures
+# Session resumption (the second connection of a client carries no certificate at all: TLS 1.2
+# by session ticket or session ID, TLS 1.3 by PSK) and pooled connections whose handshake
+# happened before the capture started, as in a mesh that has warmed up. Every resumed capture
+# also holds the full handshake that created the session, so that the resumed flow can be linked
+# to it (TLS 1.2: the ticket or session ID in the clear; TLS 1.3: the PSK identity, which equals
+# the ticket of a NewSessionTicket that only the key log decrypts).
+resume_pair() { # NAME PORT SESSION s_client-args... : a full handshake that saves the session, then one that resumes it
+    local name=$1 port=$2 sess=$WORK/$3.sess
+    shift 3
+    rm -f "$sess"
+    # the short delay lets the client read the server's NewSessionTicket(s) before it talks
+    CLI_DELAY=0.2 cli "$name.full" -connect "127.0.0.1:$port" "$@" -sess_out "$sess"
+    [[ -s $sess ]] || die "$name: the first connection saved no session"
+    grep -q '^New, ' "$WORK/$name.full.cli.log" || die "$name: the first connection was not a full handshake"
+    CLI_DELAY=0.2 cli "$name.resumed" -connect "127.0.0.1:$port" "$@" -sess_in "$sess"
+    grep -q '^Reused, ' "$WORK/$name.resumed.cli.log" || die "$name: the second connection was not resumed"
+}
+# Checks with tshark that flow RESUMED (tcp.stream, 0-based) resumed the session of flow FULL by
+# MECHANISM: ticket (TLS 1.2: the client offers, in its SessionTicket extension, the ticket of
+# FULL's NewSessionTicket), id (TLS 1.2: FULL's ServerHello assigned a session ID, RESUMED's
+# ClientHello and ServerHello carry it, no ticket anywhere in FULL) or psk (TLS 1.3: RESUMED's
+# ServerHello selects a PSK whose identity is the ticket of one of FULL's NewSessionTickets,
+# decrypted with KEYS). Prints what it saw.
+resumed_by() { # FILE KEYS FULL RESUMED MECHANISM
+    python3 - "$@" <<'PY' || die "$1: flow $4 did not resume flow $3 by $5"
+import subprocess, sys
+path, keys, full, resumed, mech = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+F = ["tcp.stream", "tls.handshake.type", "tls.handshake.session_id", "tls.handshake.session_ticket",
+     "tls.handshake.extension.type", "tls.handshake.extension.len", "tls.handshake.extension.data",
+     "tls.handshake.extensions.psk.identity.identity", "tls.handshake.extensions.psk.identity.selected",
+     "tcp.srcport", "tcp.dstport"]
+cmd = ["tshark", "-n", "-r", path, "-o", "tls.keylog_file:" + keys, "-T", "fields", "-E", "occurrence=a",
+       "-E", "aggregator=|", "-Y", "tls.handshake"] + [x for f in F for x in ("-e", f)]
+rows = []
+for line in subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines():
+    v = line.split("\t") + [""] * len(F)
+    rows.append({f: (v[i].split("|") if v[i] else []) for i, f in enumerate(F)})
+def msgs(stream, frm_client):  # rows of one direction of a stream (the client's port is the higher)
+    out = []
+    for r in rows:
+        if int(r["tcp.stream"][0]) == stream and (int(r["tcp.srcport"][0]) > int(r["tcp.dstport"][0])) == frm_client:
+            out.append(r)
+    return out
+def one(rs, hs_type):
+    return next(r for r in rs if hs_type in r["tls.handshake.type"])
+ch1, sh1 = one(msgs(full, True), "1"), one(msgs(full, False), "2")
+ch2, sh2 = one(msgs(resumed, True), "1"), one(msgs(resumed, False), "2")
+tickets = [t for r in msgs(full, False) for t in r["tls.handshake.session_ticket"]]
+sid = lambda r: (r["tls.handshake.session_id"] or [""])[0]
+if mech == "psk":
+    sel = sh2["tls.handshake.extensions.psk.identity.selected"]
+    ident = ch2["tls.handshake.extensions.psk.identity.identity"][int(sel[0])] if sel else ""
+    print("  PSK identity %d bytes (index %s), %d NewSessionTicket(s) in flow %d: match #%s"
+          % (len(ident) // 2, sel[0] if sel else "-", len(tickets), full,
+             tickets.index(ident) + 1 if ident in tickets else "none"), file=sys.stderr)
+    sys.exit(0 if sel and ident in tickets else 1)
+types, lens = ch2["tls.handshake.extension.type"], ch2["tls.handshake.extension.len"]
+tlen = int(lens[types.index("35")]) if "35" in types else -1
+offered = [d for d in ch2["tls.handshake.extension.data"] if len(d) == 2 * tlen] if tlen > 0 else []
+print("  flow %d: ServerHello session ID %d bytes, %d NewSessionTicket(s); flow %d: ClientHello session ID %d"
+      " bytes, SessionTicket extension %d bytes, ServerHello echoes it: %s, server handshake types %s"
+      % (full, len(sid(sh1)) // 2, len(tickets), resumed, len(sid(ch2)) // 2, tlen,
+         sid(sh2) == sid(ch2) != "", ",".join(t for r in msgs(resumed, False) for t in r["tls.handshake.type"])),
+      file=sys.stderr)
+echoed = sid(sh2) == sid(ch2) != ""
+if mech == "ticket":
+    ok = echoed and len(offered) == 1 and offered[0] in tickets
+elif mech == "id":
+    ok = echoed and not tickets and sid(sh1) != "" and sid(ch2) == sid(sh1)
+else:
+    ok = False
+sys.exit(0 if ok else 1)
+PY
+}
+# The pooled flows of FILE (to the given server ports) must have neither a SYN nor any handshake
+# message in the capture, and their first packet must be the client's application data.
+pooled_check() { # FILE PORT...
+    local file=$1 port first
+    shift
+    for port in "$@"; do
+        first=$(tshark -n -r "$file" -Y "tcp.port == $port" -T fields -e tcp.stream 2>/dev/null | head -n 1)
+        [[ -n $first ]] || die "$file: no flow to port $port"
+        [[ $(tshark -n -r "$file" -Y "tcp.stream == $first && (tcp.flags.syn == 1 || tls.handshake)" 2>/dev/null | wc -l) -eq 0 ]] ||
+            die "$file: the pooled flow to port $port shows a SYN or a handshake"
+        [[ $(tshark -n -r "$file" -Y "tcp.stream == $first && tcp.len > 0" -T fields -e tcp.dstport 2>/dev/null | head -n 1) == "$port" ]] ||
+            die "$file: the pooled flow to port $port does not start with the client's data"
+    done
+}
+# A pooled connection: s_client reads its line from a FIFO, so that it completes its handshake
+# now (before the capture) and talks only when pooled_send says so.
+declare -A POOL_FD POOL_PID
+pooled_open() { # NAME s_client-args...
+    local name=$1 fifo=$WORK/$1.fifo fd
+    shift
+    mkfifo "$fifo"
+    exec {fd}<>"$fifo"
+    timeout 30 openssl s_client -ign_eof -keylogfile "$ALLKEYS" "$@" <"$fifo" >"$WORK/$name.cli.log" 2>&1 {fd}>&- &
+    POOL_FD[$name]=$fd POOL_PID[$name]=$!
+    BG+=("$!")
+}
+pooled_send() { # NAME: the client sends its line and CLOSE; the server answers and closes
+    local name=$1 fd=${POOL_FD[$1]}
+    printf 'GET /details/0 from productpage\nCLOSE\n' >&"$fd"
+    exec {fd}>&-
+    wait "${POOL_PID[$name]}" || true
+    forget "${POOL_PID[$name]}"
+    grep -q 'egaptcudorp' "$WORK/$name.cli.log" || die "pooled client $name got no answer"
+}
+established() { # PORT...: every one has an established TCP connection with nothing left to read
+    local port
+    for port in "$@"; do
+        ss -Htn state established "dport = :$port" | awk '$1 == 0 && $2 == 0' | grep -q . || return 1
+    done
+}
+
+make_resumed() {
+    local f
+
+    f=resumed-tls12-ticket.pcap; log "$f"
+    cap_start "$f" lo '' 'tcp port 9610'
+    srv r12t 9610 -naccept 2 -tls1_2 -Verify 1 "${MESH_SRV[@]}"
+    resume_pair r12t 9610 r12t -tls1_2 "${MESH_CLI_LEAF[@]}"
+    srv_wait
+    cap_stop
+    resumed_by "$f" "$ALLKEYS" 0 1 ticket
+
+    f=resumed-tls12-id.pcap; log "$f"
+    cap_start "$f" lo '' 'tcp port 9611'
+    srv r12i 9611 -naccept 2 -tls1_2 -Verify 1 -no_ticket "${MESH_SRV[@]}"
+    resume_pair r12i 9611 r12i -tls1_2 "${MESH_CLI_LEAF[@]}"
+    srv_wait
+    cap_stop
+    resumed_by "$f" "$ALLKEYS" 0 1 id
+
+    f=resumed-tls12-server-only.pcap; log "$f"
+    cap_start "$f" lo '' 'tcp port 9612'
+    srv r12s 9612 -naccept 2 -tls1_2 "${API_SRV[@]}" -rev
+    resume_pair r12s 9612 r12s -tls1_2 -CAfile "$P/ca.crt" -servername api.example.internal
+    srv_wait
+    cap_stop
+    resumed_by "$f" "$ALLKEYS" 0 1 ticket
+
+    # client A (certificate) and client B (none, empty Certificate) each resume their own session
+    f=resumed-tls12-optional.pcap; log "$f"
+    cap_start "$f" lo '' 'tcp port 9613'
+    srv r12o 9613 -naccept 4 -tls1_2 -verify 1 "${MESH_SRV[@]}"
+    resume_pair r12o.a 9613 r12o.a -tls1_2 "${MESH_CLI_LEAF[@]}"
+    resume_pair r12o.b 9613 r12o.b -tls1_2 -CAfile "$P/ca.crt" -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN"
+    srv_wait
+    cap_stop
+    resumed_by "$f" "$ALLKEYS" 0 1 ticket
+    resumed_by "$f" "$ALLKEYS" 2 3 ticket
+
+    # TLS 1.3: the companion key log X.keys of X-keylog.pcap decrypts the NewSessionTickets
+    local spec name port keys
+    for spec in "resumed-tls13 9620 mtls" "resumed-tls13-server-only 9621 so" "resumed-tls13-optional 9622 opt"; do
+        set -- $spec
+        name=$1 port=$2 keys=$OUT/$1.keys f=$1-keylog.pcap
+        log "$f + $name.keys"
+        cap_start "$f" lo '' "tcp port $port"
+        KEYLOG=$keys
+        rm -f "$KEYLOG"
+        case $3 in
+        mtls) srv "$name" "$port" -naccept 2 -tls1_3 -Verify 1 "${MESH_SRV[@]}"
+              resume_pair "$name" "$port" "$name" -tls1_3 "${MESH_CLI[@]}" ;;
+        so)   srv "$name" "$port" -naccept 2 -tls1_3 "${API_SRV[@]}" -rev
+              resume_pair "$name" "$port" "$name" -tls1_3 -CAfile "$P/ca.crt" -servername api.example.internal ;;
+        opt)  srv "$name" "$port" -naccept 2 -tls1_3 -verify 1 "${MESH_SRV[@]}"
+              resume_pair "$name" "$port" "$name" -tls1_3 -CAfile "$P/ca.crt" -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN" ;;
+        esac
+        KEYLOG=
+        srv_wait
+        cap_stop
+        grep -q SERVER_TRAFFIC_SECRET_0 "$keys" || die "$name.keys has no application traffic secrets"
+        resumed_by "$f" "$keys" 0 1 psk
+    done
+
+    # Pooled connections: the servers and the clients' handshakes come first, the capture after.
+    # s_server serves one connection at a time: each fresh client comes after its port's pooled one.
+    f=resumed-pooled.pcap; log "$f"
+    srv pool1 9601 -naccept 2 -tls1_3 -Verify 1 -verify_return_error "${MESH_SRV[@]}"
+    local srv1=$SRV_PID
+    srv pool2 9602 -naccept 2 -tls1_2 -Verify 1 "${MESH_SRV[@]}"
+    local srv2=$SRV_PID
+    srv pool3 9603 -naccept 2 -tls1_3 -verify 1 "${MESH_SRV[@]}"
+    local srv3=$SRV_PID
+    srv pool4 9604 -naccept 1 -tls1_3 "${API_SRV[@]}" -rev
+    local srv4=$SRV_PID
+    pooled_open pool1 -connect 127.0.0.1:9601 -tls1_3 "${MESH_CLI[@]}"
+    pooled_open pool2 -connect 127.0.0.1:9602 -tls1_2 "${MESH_CLI_LEAF[@]}"
+    pooled_open pool3 -connect 127.0.0.1:9603 -tls1_3 "${MESH_CLI[@]}"
+    pooled_open pool4 -connect 127.0.0.1:9604 -tls1_3 -CAfile "$P/ca.crt" -servername api.example.internal
+    local i
+    for ((i = 0; i < 100; i++)); do established 9601 9602 9603 9604 && break; sleep 0.05; done
+    sleep 0.5  # TLS 1.3: the NewSessionTickets have arrived and been read
+    established 9601 9602 9603 9604 || die "the pooled connections are not idle"
+    cap_start "$f" lo '' 'tcp portrange 9601-9604'
+    pooled_send pool1
+    CLI_DELAY=0.3 cli pool1.fresh -connect 127.0.0.1:9601 -tls1_3 -CAfile "$P/ca.crt" -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN"
+    pooled_send pool2
+    cli pool2.fresh -connect 127.0.0.1:9602 -tls1_2 "${MESH_CLI_LEAF[@]}"
+    pooled_send pool3
+    cli pool3.fresh -connect 127.0.0.1:9603 -tls1_3 -CAfile "$P/ca.crt" -servername "$ISTIO_SNI" -alpn "$ISTIO_ALPN"
+    pooled_send pool4
+    for SRV_PID in "$srv1" "$srv2" "$srv3" "$srv4"; do srv_wait; done
+    cap_stop
+    pooled_check "$f" 9601 9602 9603 9604
+
+    # rustls: one ClientConfig for both connections, so the second resumes. TLS 1.3 with the
+    # server's stateful cache (the tickets are cache keys), TLS 1.2 with stateless tickets.
+    f=resumed-rustls-tls13-keylog.pcap; log "$f + resumed-rustls-tls13.keys"
+    cap_start "$f" lo '' 'tcp port 9630'
+    KEYLOG=$OUT/resumed-rustls-tls13.keys
+    rm -f "$KEYLOG"
+    rsrv rr13 9630 "${RUSTLS_MESH_SRV[@]}" --client-ca "$P/ca.crt" --require-client-cert --naccept 2
+    rcli rr13 --port 9630 "${RUSTLS_MESH_CLI[@]}" "${RUSTLS_CLIENT_CERT[@]}" --connections 2
+    KEYLOG=
+    srv_wait
+    cap_stop
+    [[ $(grep -c 'client: Some(Full)' "$WORK/rr13.cli.log") == 1 && $(grep -c 'client: Some(Resumed)' "$WORK/rr13.cli.log") == 1 ]] ||
+        die "$f: not one full and one resumed connection"
+    resumed_by "$f" "$OUT/resumed-rustls-tls13.keys" 0 1 psk
+
+    f=resumed-rustls-tls12.pcap; log "$f"
+    cap_start "$f" lo '' 'tcp port 9631'
+    rsrv rr12 9631 "${RUSTLS_MESH_SRV[@]}" --client-ca "$P/ca.crt" --require-client-cert --naccept 2 --tls12 --tickets
+    rcli rr12 --port 9631 "${RUSTLS_MESH_CLI[@]}" "${RUSTLS_CLIENT_CERT[@]}" --tls12 --connections 2
+    srv_wait
+    cap_stop
+    [[ $(grep -c 'client: Some(Full)' "$WORK/rr12.cli.log") == 1 && $(grep -c 'client: Some(Resumed)' "$WORK/rr12.cli.log") == 1 ]] ||
+        die "$f: not one full and one resumed connection"
+    resumed_by "$f" "$ALLKEYS" 0 1 ticket
+}
+expect_resumed() { # verdicts of the resumed-* captures (and of tls13-resumed.pcap) in $TSV
+    expect resumed-pooled.pcap mtls tls mtls mtls tls tls tls
+    expect resumed-rustls-tls12.pcap mtls mtls
+    expect resumed-rustls-tls13-keylog.pcap mtls mtls
+    expect resumed-tls12-id.pcap mtls mtls
+    expect resumed-tls12-optional.pcap mtls mtls tls tls
+    expect resumed-tls12-server-only.pcap tls tls
+    expect resumed-tls12-ticket.pcap mtls mtls
+    expect resumed-tls13-keylog.pcap mtls mtls
+    expect resumed-tls13-optional-keylog.pcap tls tls
+    expect resumed-tls13-server-only-keylog.pcap tls tls
+    expect tls13-resumed.pcap mtls mtls
+    # how each verdict is known: linked (TLS 1.2 in the clear; TLS 1.3 only with the key log) or
+    # inferred from what the server demands in the full handshakes of the same capture
+    local demand_all=demand=certificate-requested-in-every-full-handshake
+    expect_notes resumed-tls12-ticket.pcap 2 client_cert=true evidence=resumed resumed_from=1 linked_by=session-ticket
+    expect_notes resumed-tls12-id.pcap 2 client_cert=true evidence=resumed resumed_from=1 linked_by=session-id
+    expect_notes resumed-tls12-server-only.pcap 2 client_cert=false evidence=resumed resumed_from=1 linked_by=session-ticket
+    expect_notes resumed-tls12-optional.pcap 2 client_cert=true evidence=resumed resumed_from=1 linked_by=session-ticket
+    expect_notes resumed-tls12-optional.pcap 3 client_cert=false evidence=observed
+    expect_notes resumed-tls12-optional.pcap 4 client_cert=false evidence=resumed resumed_from=3 linked_by=session-ticket
+    expect_notes resumed-rustls-tls12.pcap 2 client_cert=true evidence=resumed resumed_from=1 linked_by=session-ticket
+    expect_notes resumed-tls13-keylog.pcap 2 client_cert=true evidence=inferred "$demand_all" demand_flows=1 \
+        with_keylog=resumed-tls13.keys:resumed resumed_from=1 linked_by=psk-identity
+    expect_notes resumed-rustls-tls13-keylog.pcap 2 client_cert=true evidence=inferred "$demand_all" demand_flows=1 \
+        with_keylog=resumed-rustls-tls13.keys:resumed resumed_from=1 linked_by=psk-identity
+    expect_notes resumed-tls13-server-only-keylog.pcap 2 client_cert=null with_keylog=resumed-tls13-server-only.keys:resumed \
+        with_keylog_client_cert=false resumed_from=1 linked_by=psk-identity
+    expect_notes resumed-tls13-optional-keylog.pcap 2 client_cert=null with_keylog=resumed-tls13-optional.keys:resumed \
+        with_keylog_client_cert=false resumed_from=1 linked_by=psk-identity
+    expect_notes resumed-pooled.pcap 1 client_cert=true handshake=not-captured evidence=inferred \
+        demand=rejected-without-certificate demand_flows=2
+    expect_notes resumed-pooled.pcap 2 client_cert=false alert=server:certificate_required
+    expect_notes resumed-pooled.pcap 3 client_cert=true handshake=not-captured evidence=inferred "$demand_all" demand_flows=4
+    expect_notes resumed-pooled.pcap 5 client_cert=null handshake=not-captured
+    expect_notes resumed-pooled.pcap 7 client_cert=null handshake=not-captured
+    expect_notes tls13-resumed.pcap 2 client_cert=true evidence=inferred "$demand_all" demand_flows=1
+}
+if [[ $ONLY == resumed ]]; then
+    make_resumed
+    only_done "resumed- tls13-resumed." expect_resumed
+fi
 
 log "rustls-tls13-mtls.pcap + rustls-tls13-mtls.keys"
 cap_start rustls-tls13-mtls.pcap lo '' 'tcp port 9501'
@@ -647,6 +944,7 @@ log "mtls.pcap.gz"
 gzip -n -9 -c mtls.pcap >mtls.pcap.gz
 
 make_fragmented
+make_resumed
 
 # ---------------------------------------------------------------- checks + expected.tsv
 log "deriving expected.tsv with tshark"
@@ -663,7 +961,6 @@ expect tls13-mtls-rsa.pcap mtls
 expect tls13-server-only.pcap tls
 expect tls13-cert-requested-none.pcap tls
 expect tls13-rejected-no-cert.pcap tls
-expect tls13-resumed.pcap mtls tls
 expect tls13-hrr-mtls.pcap mtls
 expect ipv6-mtls.pcap mtls plaintext
 expect tls13-mtls-keylog.pcap mtls
@@ -680,6 +977,7 @@ expect sll-any.pcap mtls plaintext
 expect merged.pcapng mtls mtls plaintext mtls plaintext
 expect truncated.pcap mtls mtls
 expect_fragmented
+expect_resumed
 # every flow of a complete capture was captured from SYN to the last FIN
 if awk -F'\t' '$1 != "truncated.pcap" && $6 ~ /close=open/' "$WORK/expected.tsv" | grep .; then
     die "flows above were not captured to their end"
