@@ -125,8 +125,8 @@ fn analysis(input: &Input, threads: usize) -> Analysis {
 }
 
 fn end_to_end(input: &Input, threads: usize) -> usize {
-    let analysis = analysis(input, threads);
-    let mesh = mtlscan::mesh::analyze(&analysis, None);
+    let mut analysis = analysis(input, threads);
+    let mesh = mtlscan::mesh::analyze(&mut analysis, None);
     let (policy, names) = (Policy::default(), Names::default());
     let doc = Document::build(&analysis, &mesh, &policy, &names);
     let style = TableStyle {

@@ -310,6 +310,7 @@ pub fn analyze(inputs: &[Input], opts: &AnalysisOptions) -> Result<Analysis, Ana
             analysis.flows.extend(flows);
         }
     }
+    crate::proof::apply(&mut analysis.flows);
     Ok(analysis)
 }
 

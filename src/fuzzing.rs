@@ -26,6 +26,7 @@
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::analyze::{Analysis, FlowFacts, FlowResult};
 use crate::capture::{self, Frame, LinkType, ReadLimits};
 use crate::classify::{self, plaintext, tls, Context, KeyLog};
 use crate::decode::{self, Endpoint, Segment, TcpFlags};
@@ -292,12 +293,52 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
     crate::flow::apply_tails(&mut flows, &tails);
     let (keylog, _) = KeyLog::parse_lenient(&info.tls_secrets);
     let ctx = Context { keylog };
-    for mut flow in flows {
-        classify::orient(&mut flow);
-        let class = classify::classify(&flow, &ctx);
-        summary.verdicts.push(class.verdict.name());
+    let mut results: Vec<FlowResult> = flows
+        .into_iter()
+        .map(|mut flow| {
+            classify::orient(&mut flow);
+            let class = classify::classify(&flow, &ctx);
+            FlowResult {
+                id: 0,
+                capture: 0,
+                facts: FlowFacts::of(&flow),
+                class,
+            }
+        })
+        .collect();
+    // As the analysis numbers them: first seen first.
+    results.sort_by_key(|r| r.facts.first_frame);
+    for (i, r) in results.iter_mut().enumerate() {
+        r.id = u64::try_from(i).unwrap_or(u64::MAX).saturating_add(1);
     }
+    // What flows prove about each other, and the mesh view with forwarded identities.
+    crate::proof::apply(&mut results);
+    let mut analysis = Analysis {
+        captures: Vec::new(),
+        flows: results,
+    };
+    let _ = crate::mesh::analyze(&mut analysis, Some(crate::mesh::MeshRequest::Auto));
+    summary.verdicts = analysis
+        .flows
+        .iter()
+        .map(|f| f.class.verdict.name())
+        .collect();
     summary
+}
+
+/// Reads `data` as the value of a client-identity header (`x-forwarded-client-cert`,
+/// `l5d-client-id`) and as the start of a client's HTTP/1.x stream whose requests may carry one.
+pub fn forwarded(data: &[u8]) {
+    for name in ["x-forwarded-client-cert", "l5d-client-id"] {
+        if let Some(f) = plaintext::forwarded::from_field(name, data, 0) {
+            assert!(!f.identity.is_empty());
+        }
+    }
+    let found = plaintext::forwarded::http1_requests(data);
+    assert!(found
+        .windows(2)
+        .all(|w| w.first().map(|f| f.offset) < w.get(1).map(|f| f.offset)));
+    let _ = plaintext::forwarded::summarize(&found, |o| u64::try_from(o).ok());
 }
 
 /// Splits fuzz input at the key log marker.
@@ -371,7 +412,7 @@ impl Read for Trickle<'_> {
 }
 
 /// Names of the fuzz targets, as in `fuzz/fuzz_targets/`.
-pub const TARGETS: [&str; 9] = [
+pub const TARGETS: [&str; 10] = [
     "capture",
     "decode",
     "reassembly",
@@ -381,6 +422,7 @@ pub const TARGETS: [&str; 9] = [
     "certificates",
     "pipeline",
     "fragments",
+    "forwarded",
 ];
 
 /// Payload bytes of one fragment in a [`fragments`] seed (a multiple of 8 that fits its `u8`
@@ -405,6 +447,12 @@ const MAX_STREAM_SEED: usize = 16 << 10;
 /// large), its first frames, its segments in the [`reassembly`] format, its flows' streams in the
 /// [`tls`] / [`plaintext`] format (with the capture's own key log), and that key log.
 pub fn seeds(capture: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    seeds_with_keys(capture, &[])
+}
+
+/// [`seeds`], the flows' streams given `keylog` (the capture's companion key log) beside the
+/// capture's own secrets; every client stream is also a [`forwarded`] seed.
+pub fn seeds_with_keys(capture: &[u8], keylog: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     let mut out = Vec::new();
     let head = capture.get(..MAX_CAPTURE_SEED).unwrap_or(capture).to_vec();
     out.push(("capture", head.clone()));
@@ -460,7 +508,11 @@ pub fn seeds(capture: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     if !fragments.is_empty() {
         out.push(("fragments", fragments));
     }
-    let secrets = info.map(|i| i.tls_secrets).unwrap_or_default();
+    let mut secrets = info.map(|i| i.tls_secrets).unwrap_or_default();
+    if !keylog.is_empty() {
+        secrets.push(b'\n');
+        secrets.extend_from_slice(keylog);
+    }
     if !secrets.is_empty() {
         out.push(("keylog", secrets.clone()));
     }
@@ -478,6 +530,7 @@ pub fn seeds(capture: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
         seed.extend_from_slice(c);
         seed.extend_from_slice(s);
         out.push(("plaintext", seed.clone()));
+        out.push(("forwarded", c.to_vec()));
         if !secrets.is_empty() {
             seed.extend_from_slice(b"\n\n--keylog--\n");
             seed.extend_from_slice(&secrets);

@@ -23,6 +23,7 @@ mod intern;
 pub mod mesh;
 pub mod model;
 pub mod names;
+pub mod proof;
 pub mod report;
 
 pub use analyze::{analyze, Analysis, AnalysisOptions, AnalyzeError, Progress, ProgressHook};

@@ -98,8 +98,8 @@ fn run(settings: Settings) -> Result<u8, String> {
     if let Some((bar, _)) = &bar {
         bar.finish();
     }
-    let analysis = analysis.map_err(|e| e.to_string())?;
-    let view = mesh::analyze(&analysis, settings.mesh);
+    let mut analysis = analysis.map_err(|e| e.to_string())?;
+    let view = mesh::analyze(&mut analysis, settings.mesh);
     let doc = Document::build(&analysis, &view, &settings.policy, &names);
     if !settings.quiet {
         for c in &analysis.captures {

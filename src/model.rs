@@ -6,9 +6,14 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 
 mod alert;
+mod proof;
 mod reasons;
 
 pub use alert::{description_name, level_name, AlertInfo};
+pub use proof::{
+    Credential, CredentialKind, CrossFlow, DemandBasis, DemandRule, ForwardHeader, Forwarded,
+    ForwardedClient, LinkedBy, Resumption, SessionTokens, MAX_CITED_FLOWS,
+};
 pub use reasons::{Reason, Reasons};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -57,8 +62,29 @@ pub enum Evidence {
     Observed,
     /// Read after decrypting the handshake with a key log.
     Decrypted,
-    /// Deduced from the sizes of encrypted handshake records (TLS 1.3).
+    /// Deduced: from the sizes of encrypted handshake records (TLS 1.3), or, for a resumed or
+    /// mid-stream connection, from what the capture proves its server demands
+    /// ([`CrossFlow::demand`]).
     Inferred,
+    /// Inherited from the handshake that created the session this flow resumes, linked by
+    /// session ID, ticket or decrypted PSK identity ([`CrossFlow::resumption`]).
+    Resumed,
+    /// The server's sidecar forwarded the client's identity to the application on the loopback
+    /// leg ([`CrossFlow::forwarded`]).
+    Forwarded,
+}
+
+impl Evidence {
+    /// `observed`, `decrypted`, `inferred`, `resumed` or `forwarded`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Evidence::Observed => "observed",
+            Evidence::Decrypted => "decrypted",
+            Evidence::Inferred => "inferred",
+            Evidence::Resumed => "resumed",
+            Evidence::Forwarded => "forwarded",
+        }
+    }
 }
 
 /// How much of the TLS handshake the capture holds.
@@ -105,6 +131,8 @@ pub struct CertificateSide {
     pub frame: Option<u64>,
     /// Leaf first. Certificates are shared between the flows that present the same one.
     pub chain: Box<[Arc<CertInfo>]>,
+    /// What other flows prove about it (client side only; `None` for most flows).
+    pub cross: Option<Box<CrossFlow>>,
 }
 
 /// How the certificates of a chain are serialized: field by field ([`AsIs`]), or, by a report
@@ -141,7 +169,9 @@ impl<W: WriteCert> Serialize for SideWith<'_, W> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let side = self.side;
-        let fields = 3 + usize::from(side.frame.is_some());
+        let cross = side.cross.as_deref();
+        let fields =
+            3 + usize::from(side.frame.is_some()) + cross.map_or(0, CrossFlow::field_count);
         let mut s = serializer.serialize_struct("CertificateSide", fields)?;
         s.serialize_field("presented", &side.presented)?;
         s.serialize_field("evidence", &side.evidence)?;
@@ -150,6 +180,9 @@ impl<W: WriteCert> Serialize for SideWith<'_, W> {
             None => s.skip_field("frame")?,
         }
         s.serialize_field("chain", &ChainWith(&side.chain, self.certs))?;
+        if let Some(cross) = cross {
+            cross.serialize_fields(&mut s)?;
+        }
         s.end()
     }
 }
@@ -229,6 +262,10 @@ pub struct TlsSummary {
     pub client_hello_frame: Option<u64>,
     /// Cleartext bytes that preceded the TLS handshake (STARTTLS and similar upgrades).
     pub plaintext_prefix_bytes: u64,
+    /// The server ended the handshake after the client's flight (a fatal alert, or one
+    /// alert-sized encrypted record and a close): it turned the client down. Not serialized:
+    /// `handshake: "failed"` and the reasons say so.
+    pub server_rejected: bool,
 }
 
 impl TlsSummary {
@@ -292,6 +329,10 @@ pub struct PlaintextSummary {
     pub direction: &'static str,
     /// The server rejected the cleartext request (reset, close without response, TLS alert).
     pub rejected: bool,
+    /// The client identity a proxy forwarded in the requests (`x-forwarded-client-cert`,
+    /// `l5d-client-id`): on the loopback leg, what the server's sidecar proved of the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded_client: Option<Box<ForwardedClient>>,
 }
 
 /// The outcome of classifying one flow.
@@ -303,4 +344,7 @@ pub struct Classification {
     /// Boxed: most flows of a large capture keep only a small result.
     pub tls: Option<Box<TlsSummary>>,
     pub plaintext: Option<Box<PlaintextSummary>>,
+    /// The session credentials the handshake showed, until the resumption links are made
+    /// (then dropped).
+    pub session: Option<Box<SessionTokens>>,
 }

@@ -443,3 +443,98 @@ fn views_can_be_chosen() {
     let (_, nameless, _) = run(&["--view", "pods", "mesh-istio.pcap"]);
     assert!(nameless.contains("CLIENT → SERVER "));
 }
+
+/// The flow with id `id` of a JSON report.
+fn flow_with_id(report: &Value, id: u64) -> &Value {
+    report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no flow {id}"))
+}
+
+/// Inside the server pod, the sidecar's forwarded identity proves the pooled network flow whose
+/// handshake the capture does not hold, in every format; a plaintext request carrying a forged
+/// header stays plaintext; the bearer token is redacted and the identity header is not.
+#[test]
+fn forwarded_client_identity_proves_the_network_leg() {
+    for (capture, profile, header, productpage, reviews) in [
+        (
+            "mesh-istio-xfcc.pcap",
+            "istio",
+            "x-forwarded-client-cert",
+            "spiffe://cluster.local/ns/bookinfo/sa/productpage",
+            "spiffe://cluster.local/ns/bookinfo/sa/reviews",
+        ),
+        (
+            "mesh-linkerd-l5d.pcap",
+            "linkerd",
+            "l5d-client-id",
+            "productpage.bookinfo.serviceaccount.identity.linkerd.cluster.local",
+            "reviews.bookinfo.serviceaccount.identity.linkerd.cluster.local",
+        ),
+    ] {
+        let (code, report) = json(&["--mesh", profile, "--require", "mtls", capture]);
+        assert_eq!(code, 1, "{capture}: the plaintext flow 6 fails the gate");
+        let pooled = flow_with_id(&report, 1);
+        assert_eq!(pooled["verdict"], "mtls", "{capture}: {pooled:#}");
+        assert_eq!(pooled["tls"]["handshake"], "not-captured");
+        let cert = &pooled["tls"]["client_certificate"];
+        assert_eq!(cert["evidence"], "forwarded", "{capture}: {cert:#}");
+        assert_eq!(cert["forwarded_identity"], productpage);
+        assert_eq!(cert["forwarded"]["header"], header);
+        assert_eq!(cert["forwarded"]["flow"], 2);
+        assert_eq!(pooled["paired_with"], 2);
+        // the fresh handshake keeps its own evidence and gains the identity
+        let fresh = &flow_with_id(&report, 4)["tls"]["client_certificate"];
+        assert_eq!(fresh["evidence"], "inferred");
+        assert_eq!(fresh["forwarded_identity"], reviews);
+        // the loopback legs carry the header, unredacted
+        for (id, who) in [(2, productpage), (3, productpage), (5, reviews)] {
+            let p = &flow_with_id(&report, id)["plaintext"]["forwarded_client"];
+            assert_eq!(p["identity"], who, "{capture} flow {id}");
+            assert_eq!(p["header"], header);
+        }
+        assert!(flow_with_id(&report, 7)["plaintext"]
+            .get("forwarded_client")
+            .is_none());
+        // a forged header in a plaintext request on the network leg proves nothing
+        let leak = flow_with_id(&report, 6);
+        assert_eq!(leak["verdict"], "plaintext");
+        assert_eq!(leak["policy_mark"], "violation");
+        assert_eq!(
+            report["summary"]["policy"]["violations"],
+            serde_json::json!([6])
+        );
+        assert_eq!(
+            report["summary"]["policy"]["unproven"],
+            serde_json::json!([])
+        );
+        // without the leak, the warm mesh passes
+        let (code, _, err) = run(&[
+            "--mesh",
+            profile,
+            "--require",
+            "mtls",
+            "--allow",
+            "host=10.44.0.30",
+            capture,
+        ]);
+        assert_eq!(code, 0, "{capture}: {err}");
+        // every format shows the identity; none shows the token
+        for format in ["table", "jsonl", "junit"] {
+            let (_, out, _) = run(&["--mesh", profile, "--format", format, capture]);
+            let short = if format == "table" {
+                "bookinfo/sa/productpage"
+            } else {
+                productpage
+            };
+            assert!(out.contains(short), "{capture} {format}:\n{out}");
+            assert!(
+                !out.contains("eyJzdWIiOiJtZXNoc2ltIn0"),
+                "{capture} {format} leaks the token"
+            );
+        }
+    }
+}

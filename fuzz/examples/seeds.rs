@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::{env, fs, process};
 
-use mtlscan::fuzzing::{certificate_seed, seeds, TARGETS};
+use mtlscan::fuzzing::{certificate_seed, seeds_with_keys, TARGETS};
 
 fn main() {
     let mut args = env::args().skip(1);
@@ -41,7 +41,12 @@ fn main() {
         } else if file.ends_with(".der") {
             vec![("certificates", certificate_seed(&data))]
         } else {
-            seeds(&data)
+            // `X-keylog.pcap` comes with its key log `X.keys`.
+            let keys = file
+                .strip_suffix("-keylog.pcap")
+                .and_then(|stem| fs::read(format!("{stem}.keys")).ok())
+                .unwrap_or_default();
+            seeds_with_keys(&data, &keys)
         };
         for (i, (target, bytes)) in found.into_iter().enumerate() {
             let path = out.join(target).join(format!("{stem}-{i}"));

@@ -87,6 +87,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             reasons: one(empty_reason(flow)),
             tls: None,
             plaintext: None,
+            session: None,
         };
     }
     if is_keepalive_only(flow) {
@@ -99,6 +100,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             )),
             tls: None,
             plaintext: None,
+            session: None,
         };
     }
     if let Some(mut analysis) = tls::analyze(flow, &ctx.keylog) {
@@ -122,6 +124,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             reasons: boxed(analysis.reasons),
             tls: Some(finished(analysis.summary)),
             plaintext: None,
+            session: (!analysis.session.is_empty()).then(|| Box::new(analysis.session)),
         };
     }
     if let Some(found) = plaintext::detect(flow) {
@@ -144,6 +147,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             reasons: boxed(reasons),
             tls: None,
             plaintext: Some(Box::new(found.summary)),
+            session: None,
         };
     }
     if let Some((protocol, banner, frame)) = plaintext::encrypted_non_tls(flow) {
@@ -156,6 +160,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             )),
             tls: None,
             plaintext: None,
+            session: None,
         };
     }
     classify_unrecognised(flow)
@@ -178,6 +183,7 @@ fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
             ..TlsSummary::default()
         })),
         plaintext: None,
+        session: None,
     }
 }
 
@@ -215,6 +221,7 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
             )),
             tls: None,
             plaintext: None,
+            session: None,
         }
     } else {
         let evidence = plaintext::quote(bytes, QUOTE_CHARS);
@@ -232,7 +239,9 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
                 frame,
                 direction: side,
                 rejected: false,
+                forwarded_client: None,
             })),
+            session: None,
         }
     }
 }

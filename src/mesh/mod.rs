@@ -8,14 +8,15 @@
 //! use mtlscan::capture::Input;
 //! use mtlscan::mesh::{self, MeshRequest};
 //!
-//! let analysis = analyze(&[Input::Path("sidecar.pcap".into())], &AnalysisOptions::default())?;
-//! let view = mesh::analyze(&analysis, Some(MeshRequest::Auto));
+//! let mut analysis = analyze(&[Input::Path("sidecar.pcap".into())], &AnalysisOptions::default())?;
+//! let view = mesh::analyze(&mut analysis, Some(MeshRequest::Auto));
 //! for (flow, m) in analysis.flows.iter().zip(&view.flows) {
 //!     println!("{} {} expected={}", flow.id, m.leg.name(), m.expected.is_some());
 //! }
 //! # Ok::<(), mtlscan::AnalyzeError>(())
 //! ```
 
+pub mod forwarded;
 pub mod leg;
 pub mod pair;
 pub mod profile;
@@ -124,8 +125,9 @@ impl MeshView {
     }
 }
 
-/// Computes the mesh view of an analysis.
-pub fn analyze(analysis: &Analysis, requested: Option<MeshRequest>) -> MeshView {
+/// Computes the mesh view of an analysis, and gives each network flow the client identity the
+/// server's sidecar forwarded on its paired loopback leg ([`forwarded`]).
+pub fn analyze(analysis: &mut Analysis, requested: Option<MeshRequest>) -> MeshView {
     // A capture's flows name a few services and show a few sets of markers: each is decoded
     // once and shared.
     let mut decoded: HashMap<&str, Option<Arc<IstioSni>>> = HashMap::new();
@@ -215,6 +217,12 @@ pub fn analyze(analysis: &Analysis, requested: Option<MeshRequest>) -> MeshView 
     let pairs = pair::pair(&inputs);
     for (m, p) in flows.iter_mut().zip(pairs) {
         m.pair = p;
+    }
+    for i in forwarded::apply(&mut analysis.flows, &flows) {
+        // proven mTLS needs no exemption
+        if let Some(m) = flows.get_mut(i) {
+            m.expected = None;
+        }
     }
     MeshView {
         requested,

@@ -326,6 +326,7 @@ mod tests {
                 reasons: Default::default(),
                 tls: tls.map(Box::new),
                 plaintext: None,
+                session: None,
             },
         }
     }

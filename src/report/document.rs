@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use serde::{Serialize, Serializer};
 
 use super::pods::{self, PodPairDoc};
-use super::policy::{Policy, PolicyOutcome};
+use super::policy::{Policy, PolicyMark, PolicyOutcome, UNPROVEN_ADVICE};
 use super::shared_certs::SharedCerts;
 use super::time::Rfc3339Micros;
 use crate::analyze::{Analysis, FlowResult};
@@ -115,7 +115,13 @@ pub struct ExemptionDoc {
 pub struct PolicyDoc {
     pub require: &'static str,
     pub pass: bool,
+    /// Flows proven not to meet the requirement.
     pub violations: Vec<u64>,
+    /// Flows whose compliance the capture cannot prove (`--require mtls`: client certificate
+    /// unknown); they fail the gate too.
+    pub unproven: Vec<u64>,
+    /// How to get proof for the unproven flows (`null` when there are none).
+    pub advice: Option<&'static str>,
     pub exempted: Vec<u64>,
     /// The exempted flows, by what exempted them.
     pub exemptions: Vec<ExemptionDoc>,
@@ -283,9 +289,13 @@ pub struct FlowDoc<'a> {
     /// The profile rule that expects it: `loopback-leg`, `health-check`, `metrics`, ...
     pub expected_rule: Option<&'static str>,
     pub expected_reason: Option<&'static str>,
-    /// Why the flow violates `--require`, `exempt` when an exemption took it out.
+    /// Why the flow violates `--require` or is unproven under it, `exempt` when an exemption
+    /// took it out.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "mark_text")]
+    pub policy: Option<PolicyMark>,
+    /// `violation`, `unproven` or `exempt`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy: Option<&'static str>,
+    pub policy_mark: Option<&'static str>,
     /// What exempted the flow: `istio loopback-leg` or `--allow port=15021`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exempt_by: Option<String>,
@@ -314,6 +324,14 @@ impl<'a> FlowDoc<'a> {
             ..tls
         });
         doc
+    }
+}
+
+/// A policy mark as the words of the `policy` field.
+fn mark_text<S: Serializer>(mark: &Option<PolicyMark>, serializer: S) -> Result<S::Ok, S::Error> {
+    match mark {
+        Some(m) => serializer.serialize_str(m.text()),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -359,8 +377,8 @@ pub struct FlowBrief<'a> {
     pub verdict: Verdict,
     /// Plaintext by design under the mesh profile.
     pub expected: bool,
-    /// As [`FlowDoc::policy`]: why the flow violates `--require`, `exempt` when exempted.
-    pub policy: Option<&'static str>,
+    /// As [`FlowDoc::policy`]: how the flow falls short of `--require`, or that it is exempt.
+    pub policy: Option<PolicyMark>,
     /// The flow has a partner on the other leg ([`FlowDoc::paired_with`] is set).
     pub paired: bool,
     pub tls: Option<&'a TlsSummary>,
@@ -370,7 +388,17 @@ pub struct FlowBrief<'a> {
 impl FlowBrief<'_> {
     /// The flow violates `--require` (and no exemption took it out).
     pub fn violates(&self) -> bool {
-        self.policy.is_some_and(|p| p != "exempt")
+        matches!(self.policy, Some(PolicyMark::Violation(_)))
+    }
+
+    /// The flow is unproven under `--require` (and no exemption took it out).
+    pub fn unproven(&self) -> bool {
+        matches!(self.policy, Some(PolicyMark::Unproven(_)))
+    }
+
+    /// The flow fails `--require`: violated or unproven, not exempted.
+    pub fn fails(&self) -> bool {
+        self.policy.is_some_and(PolicyMark::fails)
     }
 }
 
@@ -470,6 +498,8 @@ fn policy_doc(o: PolicyOutcome) -> PolicyDoc {
         require: o.require.name(),
         pass: o.pass,
         violations: o.violations,
+        advice: (!o.unproven.is_empty()).then_some(UNPROVEN_ADVICE),
+        unproven: o.unproven,
         exempted: o.exempted,
         exemptions: o
             .waivers
@@ -686,14 +716,14 @@ impl<'a> Document<'a> {
         }
     }
 
-    /// Why a flow violates the requirement, `exempt` when an exemption took it out.
-    fn policy_note(&self, flow: &FlowResult) -> Option<&'static str> {
+    /// How a flow falls short of the requirement, or that an exemption took it out.
+    fn policy_note(&self, flow: &FlowResult) -> Option<PolicyMark> {
         let outcome = self.summary.policy.as_ref()?;
         let require = self.policy.require?;
         if outcome.exempted.binary_search(&flow.id).is_ok() {
-            Some("exempt")
+            Some(PolicyMark::Exempt)
         } else {
-            Policy::violation(require, flow)
+            Policy::shortfall(require, flow).map(PolicyMark::from)
         }
     }
 
@@ -774,7 +804,8 @@ impl<'a> Document<'a> {
             expected_rule: expected.map(|e| e.rule.name()),
             expected_reason: expected.map(|e| e.reason),
             policy: b.policy,
-            exempt_by: (b.policy == Some("exempt"))
+            policy_mark: b.policy.map(PolicyMark::name),
+            exempt_by: (b.policy == Some(PolicyMark::Exempt))
                 .then(|| self.policy.exemption(flow, m))
                 .flatten(),
             tls: b.tls.map(TlsDoc::new),
@@ -819,8 +850,8 @@ mod tests {
 
     #[test]
     fn flows_are_built_on_demand_and_serialized_in_order() {
-        let analysis = sample("mesh-istio-leak.pcap");
-        let mesh = crate::mesh::analyze(&analysis, Some(MeshRequest::Auto));
+        let mut analysis = sample("mesh-istio-leak.pcap");
+        let mesh = crate::mesh::analyze(&mut analysis, Some(MeshRequest::Auto));
         let names = pods();
         let policy = Policy {
             require: Some(Requirement::Mtls),
@@ -863,7 +894,7 @@ mod tests {
             ]
         );
         let exempt = doc.flow_doc(1).expect("flow 2");
-        assert_eq!(exempt.policy, Some("exempt"));
+        assert_eq!(exempt.policy, Some(PolicyMark::Exempt));
         assert_eq!(exempt.exempt_by.as_deref(), Some("istio loopback-leg"));
         assert_eq!(exempt.mesh.pod, Some(PRODUCTPAGE));
         assert_eq!(exempt.paired_with, Some(4));
@@ -911,8 +942,8 @@ mod tests {
 
     #[test]
     fn without_names_no_pod_is_attributed() {
-        let analysis = sample("mesh-istio.pcap");
-        let mesh = crate::mesh::analyze(&analysis, None);
+        let mut analysis = sample("mesh-istio.pcap");
+        let mesh = crate::mesh::analyze(&mut analysis, None);
         let (policy, names) = (Policy::default(), Names::default());
         let doc = Document::build(&analysis, &mesh, &policy, &names);
         assert!(doc.pass());

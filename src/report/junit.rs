@@ -1,12 +1,14 @@
 //! JUnit XML for CI dashboards: one test suite per capture, one test case per flow. A flow that
-//! violates `--require` is a failure whose message is the evidence; a flow that the mesh profile
-//! expects in plaintext, or that `--allow` exempts, is skipped with the reason; every other flow
-//! passes. Without `--require` nothing fails.
+//! violates `--require` is a failure whose message is the evidence (its `type` says why); a flow
+//! that is unproven under it is a failure of type `unproven` whose message says how to get
+//! proof; a flow that the mesh profile expects in plaintext, or that `--allow` exempts, is
+//! skipped with the reason; every other flow passes. Without `--require` nothing fails.
 
 use std::io::{self, Write};
 use std::net::IpAddr;
 
 use super::document::{Document, FlowBrief, FlowDoc};
+use super::policy::{PolicyMark, UNPROVEN_ADVICE};
 use super::{render_flows, SPLIT};
 
 /// Escapes text for XML attributes and content; characters XML 1.0 cannot carry become `?`.
@@ -50,7 +52,7 @@ fn case_name(f: &FlowDoc<'_>) -> String {
 
 /// The evidence of a violation: the cleartext quote, or the TLS facts, then the first reason.
 fn evidence(f: &FlowDoc<'_>) -> String {
-    let what = f.policy.unwrap_or(f.verdict.name());
+    let what = f.policy.map_or(f.verdict.name(), PolicyMark::text);
     let detail = if let Some(p) = f.plaintext {
         let frame = p.frame.map(|n| format!(" (frame {n})")).unwrap_or_default();
         format!(
@@ -71,7 +73,7 @@ fn testcase(f: &FlowDoc<'_>, classname: &str) -> String {
         f.duration_nanos.max(0) as f64 / 1e9
     );
     let body = match f.policy {
-        Some("exempt") => {
+        Some(PolicyMark::Exempt) => {
             let why = f
                 .expected_reason
                 .map(str::to_string)
@@ -86,10 +88,15 @@ fn testcase(f: &FlowDoc<'_>, classname: &str) -> String {
                 ))
             )
         }
-        Some(violation) => format!(
+        Some(PolicyMark::Violation(why)) => format!(
             r#"><failure message="{}" type="{}">{}</failure></testcase>"#,
             escape(&evidence(f)),
-            escape(violation),
+            escape(why),
+            escape(&f.reasons.join("\n"))
+        ),
+        Some(PolicyMark::Unproven(_)) => format!(
+            r#"><failure message="{}" type="unproven">{}</failure></testcase>"#,
+            escape(&format!("unproven: {}; {UNPROVEN_ADVICE}", evidence(f))),
             escape(&f.reasons.join("\n"))
         ),
         None if f.expected => format!(
@@ -111,7 +118,7 @@ fn testcase(f: &FlowDoc<'_>, classname: &str) -> String {
 
 /// Writes the JUnit report.
 pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let failures_total = doc.briefs().filter(FlowBrief::violates).count();
+    let failures_total = doc.briefs().filter(FlowBrief::fails).count();
     let xml = out;
     writeln!(xml, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
@@ -122,9 +129,9 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
     for (index, capture) in doc.captures.iter().enumerate() {
         let in_capture = || doc.briefs().filter(move |b| b.capture == index);
         let tests = in_capture().count();
-        let failures = in_capture().filter(FlowBrief::violates).count();
+        let failures = in_capture().filter(FlowBrief::fails).count();
         let skipped = in_capture()
-            .filter(|f| f.policy == Some("exempt") || (f.expected && f.policy.is_none()))
+            .filter(|f| f.policy == Some(PolicyMark::Exempt) || (f.expected && f.policy.is_none()))
             .count();
         writeln!(
             xml,
@@ -139,6 +146,10 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
         ];
         if let Some(p) = &doc.summary.policy {
             props.push(("require", p.require.to_string()));
+            let violations = in_capture().filter(FlowBrief::violates).count();
+            let unproven = in_capture().filter(FlowBrief::unproven).count();
+            props.push(("violations", violations.to_string()));
+            props.push(("unproven", unproven.to_string()));
         }
         if let Some(profile) = doc.summary.mesh.profile {
             props.push(("mesh", profile.to_string()));

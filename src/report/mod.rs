@@ -18,7 +18,9 @@ use indent::NestedPretty;
 use shared_certs::{Layout, SharedCerts};
 
 pub use document::{Document, FlowBrief, FlowDoc, TlsDoc};
-pub use policy::{AllowRule, Policy, PolicyOutcome, Requirement, Waiver};
+pub use policy::{
+    AllowRule, Policy, PolicyMark, PolicyOutcome, Requirement, Shortfall, Waiver, UNPROVEN_ADVICE,
+};
 pub use table::{TableStyle, View};
 
 /// A report format.
@@ -261,7 +263,7 @@ mod tests {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("samples")
                 .join(sample);
-            let analysis = analyze(&[Input::Path(path)], &AnalysisOptions::default()).unwrap();
+            let mut analysis = analyze(&[Input::Path(path)], &AnalysisOptions::default()).unwrap();
             let shared = analysis
                 .flows
                 .iter()
@@ -270,7 +272,7 @@ mod tests {
                 .flat_map(|chain| chain.iter())
                 .any(|cert| std::sync::Arc::strong_count(cert) > 1);
             assert_eq!(shared, shares_certs, "{sample}");
-            let mesh = crate::mesh::analyze(&analysis, Some(MeshRequest::Auto));
+            let mesh = crate::mesh::analyze(&mut analysis, Some(MeshRequest::Auto));
             let (policy, names) = (Policy::default(), Names::default());
             let doc = Document::build(&analysis, &mesh, &policy, &names);
             assert!(doc.len() > 3, "{sample}");

@@ -44,11 +44,20 @@ fn label(doc: &Document<'_>, e: Endpoint) -> String {
 
 /// The identity a certificate shows: its first URI SAN, else its first DNS SAN.
 pub fn identity(side: &CertificateSide) -> Option<&str> {
-    let leaf = side.chain.first()?;
+    let forwarded = || {
+        side.cross
+            .as_ref()
+            .and_then(|c| c.forwarded.as_ref())
+            .map(|f| f.identity.as_ref())
+    };
+    let Some(leaf) = side.chain.first() else {
+        return forwarded();
+    };
     leaf.san_uris
         .first()
         .or_else(|| leaf.san_dns.first())
         .map(|s| s.as_ref())
+        .or_else(forwarded)
 }
 
 /// Groups flows by (client, server, leg), in order of first appearance. On the loopback leg, a

@@ -159,25 +159,103 @@ pub struct Waiver {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyOutcome {
     pub require: Requirement,
+    /// No flow violates the requirement and none is unproven.
     pub pass: bool,
-    /// Ids of the flows that violate the requirement.
+    /// Ids of the flows proven not to meet the requirement.
     pub violations: Vec<u64>,
-    /// Ids of the flows exempted (mesh profile or `--allow`) that would otherwise violate it.
+    /// Ids of the flows whose compliance the capture cannot prove either way (`--require
+    /// mtls`: TLS whose client certificate is unknown). They fail the gate too.
+    pub unproven: Vec<u64>,
+    /// Ids of the flows exempted (mesh profile or `--allow`) that would otherwise violate it or
+    /// be unproven.
     pub exempted: Vec<u64>,
     /// The exempted flows by exemption, in first-use order.
     pub waivers: Vec<Waiver>,
 }
 
+/// How one flow stands against the requirement, when it does not meet it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    /// Proven not to meet it: the words say why (`plaintext`, `no client certificate`, ...).
+    Violation(&'static str),
+    /// Not provable from the capture either way: the words say what is unknown.
+    Unproven(&'static str),
+}
+
+impl Shortfall {
+    /// Why, in a few words.
+    pub fn why(self) -> &'static str {
+        match self {
+            Shortfall::Violation(why) | Shortfall::Unproven(why) => why,
+        }
+    }
+}
+
+/// A flow's mark in the report: it violates the requirement, is unproven, or would have done
+/// either but an exemption took it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyMark {
+    Violation(&'static str),
+    Unproven(&'static str),
+    Exempt,
+}
+
+impl PolicyMark {
+    /// `violation`, `unproven` or `exempt`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyMark::Violation(_) => "violation",
+            PolicyMark::Unproven(_) => "unproven",
+            PolicyMark::Exempt => "exempt",
+        }
+    }
+
+    /// The words of the report's `policy` field: why, or `exempt`.
+    pub fn text(self) -> &'static str {
+        match self {
+            PolicyMark::Violation(why) | PolicyMark::Unproven(why) => why,
+            PolicyMark::Exempt => "exempt",
+        }
+    }
+
+    /// The flow fails the gate (violation or unproven, not exempted).
+    pub fn fails(self) -> bool {
+        self != PolicyMark::Exempt
+    }
+}
+
+impl From<Shortfall> for PolicyMark {
+    fn from(s: Shortfall) -> Self {
+        match s {
+            Shortfall::Violation(why) => PolicyMark::Violation(why),
+            Shortfall::Unproven(why) => PolicyMark::Unproven(why),
+        }
+    }
+}
+
+/// What the report tells the user about unproven flows: how to get proof.
+pub const UNPROVEN_ADVICE: &str = "the capture cannot show whether these clients presented a \
+    certificate (sessions resumed without one, or connections opened before the capture). To \
+    prove it: start the capture before the connections open (or make the clients reconnect), \
+    capture the server pod with -i any so that its sidecar's forwarded client identity is seen, \
+    or give the TLS key log (--keylog). --require encrypted checks encryption alone";
+
 impl Policy {
-    /// Why a flow violates the requirement, or `None` when it satisfies it.
-    pub fn violation(require: Requirement, flow: &FlowResult) -> Option<&'static str> {
+    /// How a flow falls short of the requirement, or `None` when it meets it.
+    pub fn shortfall(require: Requirement, flow: &FlowResult) -> Option<Shortfall> {
+        let tls = flow.class.tls.as_deref();
         match (require, flow.class.verdict) {
             (_, Verdict::Empty) => None,
-            (_, Verdict::Plaintext) => Some("plaintext"),
-            (_, Verdict::Opaque) => Some("not proven encrypted"),
+            (_, Verdict::Plaintext) => Some(Shortfall::Violation("plaintext")),
+            (_, Verdict::Opaque) => Some(Shortfall::Violation("not proven encrypted")),
             (Requirement::Encrypted, Verdict::Tls | Verdict::Mtls) => None,
             (Requirement::Mtls, Verdict::Mtls) => None,
-            (Requirement::Mtls, Verdict::Tls) => Some("no client certificate proven"),
+            (Requirement::Mtls, Verdict::Tls) => {
+                match tls.and_then(|t| t.client_certificate.presented) {
+                    Some(_) => Some(Shortfall::Violation("no client certificate")),
+                    None => Some(Shortfall::Unproven("client certificate unknown")),
+                }
+            }
         }
     }
 
@@ -197,13 +275,14 @@ impl Policy {
     pub fn evaluate(&self, flows: &[FlowResult], mesh: &MeshView) -> Option<PolicyOutcome> {
         let require = self.require?;
         let mut violations = Vec::new();
+        let mut unproven = Vec::new();
         let mut exempted = Vec::new();
         let mut order: Vec<String> = Vec::new();
         let mut by: BTreeMap<String, Vec<u64>> = BTreeMap::new();
         for (i, flow) in flows.iter().enumerate() {
-            if Self::violation(require, flow).is_none() {
+            let Some(shortfall) = Self::shortfall(require, flow) else {
                 continue;
-            }
+            };
             match self.exemption(flow, mesh.flows.get(i)) {
                 Some(what) => {
                     exempted.push(flow.id);
@@ -212,7 +291,10 @@ impl Policy {
                     }
                     by.entry(what).or_default().push(flow.id);
                 }
-                None => violations.push(flow.id),
+                None => match shortfall {
+                    Shortfall::Violation(_) => violations.push(flow.id),
+                    Shortfall::Unproven(_) => unproven.push(flow.id),
+                },
             }
         }
         let waivers = order
@@ -224,8 +306,9 @@ impl Policy {
             .collect();
         Some(PolicyOutcome {
             require,
-            pass: violations.is_empty(),
+            pass: violations.is_empty() && unproven.is_empty(),
             violations,
+            unproven,
             exempted,
             waivers,
         })

@@ -2,7 +2,8 @@
 //! pair, one line per flow, a legend, and the summary: verdicts, legs, the mesh profile and what
 //! it expected, and the policy outcome naming the flows that violate it.
 //!
-//! Flow columns: id (`!` violates `--require`, `~` exempt), client → server, leg (`loopback`
+//! Flow columns: id (`!` violates `--require`, `?` unproven under it, `~` exempt), client →
+//! server, leg (`loopback`
 //! inside a pod, `network` between pods), the other leg of the same request, verdict, TLS
 //! version, how the client certificate is known, packets, bytes, and a detail: identities,
 //! service, or the redacted cleartext evidence.
@@ -12,6 +13,7 @@ use std::net::IpAddr;
 
 use super::document::{Document, EndpointDoc, FlowDoc};
 use super::pods::{identity, PodPairDoc};
+use super::policy::{PolicyMark, UNPROVEN_ADVICE};
 use super::{render_flows, SPLIT};
 use crate::model::{Evidence, TlsSummary, Verdict};
 
@@ -138,8 +140,18 @@ fn full_endpoint(ip: IpAddr, port: u16, name: Option<&str>) -> String {
     }
 }
 
-/// A SPIFFE ID without its trust domain (`spiffe://td/ns/NS/sa/SA` → `NS/sa/SA`).
+/// Linkerd identities are DNS names under this suffix.
+const LINKERD_IDENTITY: &str = ".serviceaccount.identity.linkerd.cluster.local";
+
+/// A SPIFFE ID without its trust domain (`spiffe://td/ns/NS/sa/SA` → `NS/sa/SA`); a Linkerd
+/// identity likewise (`SA.NS.serviceaccount.identity.linkerd.cluster.local` → `NS/sa/SA`).
 fn short_identity(uri: &str) -> String {
+    if let Some((sa, ns)) = uri
+        .strip_suffix(LINKERD_IDENTITY)
+        .and_then(|name| name.split_once('.'))
+    {
+        return format!("{ns}/sa/{sa}");
+    }
     match uri.split_once("/ns/") {
         Some((_, rest)) => rest.to_string(),
         None => uri.trim_start_matches("spiffe://").to_string(),
@@ -153,6 +165,8 @@ fn cert_column(tls: &TlsSummary) -> &'static str {
         (Some(true), Some(Evidence::Observed)) => "seen",
         (Some(true), Some(Evidence::Inferred)) => "infer",
         (Some(true), Some(Evidence::Decrypted)) => "decr",
+        (Some(true), Some(Evidence::Resumed)) => "resum",
+        (Some(true), Some(Evidence::Forwarded)) => "fwd",
         (Some(true), None) => "yes",
         (Some(false), _) => "none",
         (None, _) => "?",
@@ -212,11 +226,11 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
     }
     if let Some(tls) = flow.tls.map(|t| t.summary) {
         let mut parts = Vec::new();
-        let ids = (
+        let who = (
             identity(&tls.client_certificate).map(short_identity),
             identity(&tls.server_certificate).map(short_identity),
         );
-        match ids {
+        match who {
             (Some(c), Some(s)) => parts.push(format!("{c} → {s}")),
             (Some(c), None) => parts.push(format!("{c} →")),
             (None, Some(s)) if tls.hello.sni.is_none() => parts.push(format!("→ {s}")),
@@ -232,8 +246,19 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
         {
             parts.push("cert requested, none sent".to_string());
         }
-        if tls.client_certificate.presented.is_none() && tls.resumed == Some(true) {
+        let cross = tls.client_certificate.cross.as_deref();
+        if let Some(r) = cross.and_then(|c| c.resumption.as_ref()) {
+            parts.push(format!("resumes #{}", r.root));
+        } else if tls.resumed == Some(true) {
             parts.push("resumed".to_string());
+        } else if tls.handshake == Some(crate::model::HandshakeState::NotCaptured) {
+            parts.push("handshake not captured".to_string());
+        }
+        if let Some(basis) = cross.and_then(|c| c.demand.as_deref()) {
+            parts.push(format!(
+                "server demands client certs ({})",
+                ids(&basis.flows)
+            ));
         }
         if tls.handshake == Some(crate::model::HandshakeState::Failed) {
             parts.push("handshake failed".to_string());
@@ -432,8 +457,9 @@ fn flow_row(flow: &FlowDoc<'_>, layout: &FlowLayout<'_>) -> String {
         .unwrap_or("-");
     let cert = flow.tls.map_or("-", |t| cert_column(t.summary));
     let mark = match flow.policy {
-        Some("exempt") => '~',
-        Some(_) => '!',
+        Some(PolicyMark::Exempt) => '~',
+        Some(PolicyMark::Violation(_)) => '!',
+        Some(PolicyMark::Unproven(_)) => '?',
         None if flow.expected => '~',
         None => ' ',
     };
@@ -544,14 +570,16 @@ fn legend(doc: &Document<'_>, pairs: bool) -> Vec<String> {
     let marks = doc.summary.policy.is_some() || doc.briefs().any(|b| b.expected);
     if marks {
         lines.push(
-            "MARK  !: violates --require   ~: expected by the --mesh profile or exempt by \
-             --allow (not counted)"
+            "MARK  !: violates --require   ?: unproven under --require (the capture cannot tell)   \
+             ~: expected by the --mesh profile or exempt by --allow (not counted)"
                 .to_string(),
         );
     }
     lines.push(
-        "CERT  client certificate seen in the clear, infer(red) from encrypted record sizes, \
-         decr(ypted) with a key log, none, ? unknown"
+        "CERT  client certificate seen in the clear, infer(red) from encrypted record sizes or \
+         from what the server demands, decr(ypted) with a key log, resum(ed): the session's full \
+         handshake showed it, fwd: the server's sidecar forwarded the client identity, none, ? \
+         unknown"
             .to_string(),
     );
     lines
@@ -568,7 +596,7 @@ fn ids(list: &[u64]) -> String {
 
 /// How a flow is named in the summary: `#6 a → b:9080 (network, plaintext: GET / HTTP/1.1)`.
 fn flow_line(flow: &FlowDoc<'_>) -> String {
-    let why = flow.policy.unwrap_or(flow.verdict.name());
+    let why = flow.policy.map_or(flow.verdict.name(), PolicyMark::text);
     format!(
         "#{} {} → {} ({} leg, {}): {}",
         flow.id,
@@ -696,27 +724,35 @@ fn write_summary(
             pal.paint(Verdict::Mtls, "PASS")
         )?;
     } else {
-        let n = p.violations.len();
+        let (n, u) = (p.violations.len(), p.unproven.len());
+        let mut counts = Vec::new();
+        if n > 0 {
+            counts.push(format!(
+                "{n} flow{} violate{} it (!)",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" },
+            ));
+        }
+        if u > 0 {
+            counts.push(format!(
+                "{u} flow{} unproven (?)",
+                if u == 1 { " is" } else { "s are" }
+            ));
+        }
         writeln!(
             out,
-            "policy --require {}: {}: {n} flow{} violate{} it (!)",
+            "policy --require {}: {}: {}",
             p.require,
             pal.paint(Verdict::Plaintext, "FAIL"),
-            if n == 1 { "" } else { "s" },
-            if n == 1 { "s" } else { "" },
+            counts.join(", ")
         )?;
-        for id in p.violations.iter().take(MAX_LISTED) {
-            let at = doc.briefs().find(|b| b.id == *id).map(|b| b.index);
-            if let Some(flow) = at.and_then(|i| doc.flow_doc(i)) {
-                writeln!(
-                    out,
-                    "{}",
-                    cut(format!("  {}", flow_line(&flow)), style.width)
-                )?;
+        list_flows(doc, &p.violations, out, style)?;
+        if u > 0 {
+            if n > 0 {
+                writeln!(out, "unproven (?): {u}")?;
             }
-        }
-        if n > MAX_LISTED {
-            writeln!(out, "  … and {} more (see --format json)", n - MAX_LISTED)?;
+            list_flows(doc, &p.unproven, out, style)?;
+            writeln!(out, "  {}", unproven_advice())?;
         }
     }
     if !exempt.is_empty() {
@@ -730,6 +766,41 @@ fn write_summary(
         )?;
     }
     Ok(())
+}
+
+/// The flows of `list` named one per line, at most [`MAX_LISTED`].
+fn list_flows(
+    doc: &Document<'_>,
+    list: &[u64],
+    out: &mut dyn Write,
+    style: TableStyle,
+) -> io::Result<()> {
+    for id in list.iter().take(MAX_LISTED) {
+        let at = doc.briefs().find(|b| b.id == *id).map(|b| b.index);
+        if let Some(flow) = at.and_then(|i| doc.flow_doc(i)) {
+            writeln!(
+                out,
+                "{}",
+                cut(format!("  {}", flow_line(&flow)), style.width)
+            )?;
+        }
+    }
+    if list.len() > MAX_LISTED {
+        writeln!(
+            out,
+            "  … and {} more (see --format json)",
+            list.len() - MAX_LISTED
+        )?;
+    }
+    Ok(())
+}
+
+/// The advice for unproven flows, as the table says it.
+fn unproven_advice() -> String {
+    let mut text = String::from("Unproven: ");
+    text.push_str(UNPROVEN_ADVICE);
+    text.push('.');
+    text
 }
 
 #[cfg(test)]
@@ -747,6 +818,14 @@ mod tests {
         assert_eq!(
             short_identity("spiffe://cluster.local/ns/bookinfo/sa/details"),
             "bookinfo/sa/details"
+        );
+        assert_eq!(
+            short_identity("productpage.bookinfo.serviceaccount.identity.linkerd.cluster.local"),
+            "bookinfo/sa/productpage"
+        );
+        assert_eq!(
+            short_identity("api.example.internal"),
+            "api.example.internal"
         );
         assert_eq!(
             endpoint(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 80, None),

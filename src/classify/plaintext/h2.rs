@@ -26,6 +26,8 @@ const MIN_FRAMES_MIDSTREAM: usize = 8;
 const MAX_STREAM_ID: u32 = 1 << 24;
 /// Largest gRPC message length believed (gRPC's default receive limit is 4 MiB).
 const MAX_GRPC_MESSAGE: u32 = 64 * 1024 * 1024;
+/// Forwarded client identities kept per direction (one per HEADERS block).
+const MAX_FORWARDED: usize = 256;
 
 pub mod kind {
     pub const DATA: u8 = 0;
@@ -275,6 +277,9 @@ pub struct H2Facts {
     pub credentials: Vec<String>,
     /// Sample fields worth showing: `:authority`, `user-agent`, `content-type`.
     pub headers: Vec<(String, String)>,
+    /// Client identities forwarded in `x-forwarded-client-cert` or `l5d-client-id` fields, one
+    /// per HEADERS block that has one.
+    pub forwarded: Vec<super::forwarded::Forward>,
 }
 
 impl H2Facts {
@@ -372,6 +377,14 @@ fn note_fields(facts: &mut H2Facts, offset: usize, fields: &[Field]) {
     if facts.content_type.is_none() {
         if let Some(ct) = get("content-type") {
             facts.content_type = Some(super::escape::escape(ct.as_bytes(), 80));
+        }
+    }
+    if facts.forwarded.len() < MAX_FORWARDED {
+        if let Some(found) = fields
+            .iter()
+            .find_map(|f| super::forwarded::from_field(&f.name, f.value.as_bytes(), offset))
+        {
+            facts.forwarded.push(found);
         }
     }
     for f in fields {

@@ -10,6 +10,7 @@
 mod escape;
 
 pub use escape::escape as quote;
+pub(crate) mod forwarded;
 mod h2;
 mod hpack;
 mod http1;
@@ -90,6 +91,8 @@ struct Finding {
     status: Option<u16>,
     /// A name that a banner from the other side should override.
     weak: bool,
+    /// Client identities a proxy forwarded in the requests.
+    forwarded: Vec<forwarded::Forward>,
 }
 
 impl Finding {
@@ -113,6 +116,7 @@ impl Finding {
             upgrades_to_tls: false,
             status: None,
             weak: false,
+            forwarded: Vec::new(),
         }
     }
 }
@@ -150,12 +154,16 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
         }
     }
 
+    let forwarded_client = client
+        .as_ref()
+        .and_then(|c| forwarded::summarize(&c.forwarded, |at| flow.dir[0].frame_at(at)));
     let mut summary = PlaintextSummary {
         protocol,
         evidence: intern::str(&best.evidence),
         frame: best.frame,
         direction: best.side.name(),
         rejected: false,
+        forwarded_client: forwarded_client.map(Box::new),
     };
     let client_only = client.is_some() && server.is_none();
     let upgrades_to_tls = [&client, &server]
@@ -183,6 +191,9 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
     for name in &credentials {
         reasons.push(format!("{name} header sent in cleartext (value redacted)"));
     }
+    if let Some(f) = &summary.forwarded_client {
+        reasons.push(forwarded_sentence(f));
+    }
 
     let rejected = client_only && rejection(&flow.dir[1]).is_some();
     if let Some(why) = rejection(&flow.dir[1]).filter(|_| rejected) {
@@ -199,6 +210,28 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
         headers,
         upgrades_to_tls,
     })
+}
+
+/// What the forwarded identity of a flow's requests says, as a reason sentence.
+fn forwarded_sentence(f: &crate::model::ForwardedClient) -> String {
+    let mut text = sentence(&[
+        "the client's requests carry ",
+        f.header.name(),
+        " naming the client identity ",
+        &f.identity,
+    ]);
+    if let Some(by) = &f.by {
+        let _ = write!(text, " (By={by})");
+    }
+    push_frame_suffix(&mut text, f.frame);
+    if f.identities > 1 {
+        let _ = write!(
+            text,
+            "; {} requests name {} different identities",
+            f.requests, f.identities
+        );
+    }
+    text
 }
 
 /// How the server turned down a cleartext request, as a reason sentence.
@@ -373,8 +406,12 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
         "`",
     ]);
     // The head is consumed: its quoted line, credential names and sample headers move here.
+    let request = matches!(head.start, http1::StartLine::Request { .. });
     let mut f = Finding::new(side, Rank::Http1, head.protocol, head.line, 0);
     f.reasons.push((text, Some(0)));
+    if side == Side::Client && request {
+        f.forwarded = forwarded::http1_requests(bytes);
+    }
     f.credentials = head.credentials;
     f.headers = head.headers;
     if let http1::StartLine::Status { code } = head.start {
@@ -472,6 +509,9 @@ fn h2_finding(side: Side, facts: &h2::H2Facts, fallback: String, offset: usize) 
     }
     f.credentials = facts.credentials.clone();
     f.headers = facts.headers.clone();
+    if side == Side::Client {
+        f.forwarded = facts.forwarded.clone();
+    }
     f
 }
 

@@ -61,6 +61,7 @@ fn http_request_and_response() {
             frame: Some(4),
             direction: "client",
             rejected: false,
+            forwarded_client: None,
         }
     );
     assert_eq!(
@@ -210,6 +211,7 @@ fn h2c_with_preface() {
             frame: Some(4),
             direction: "client",
             rejected: false,
+            forwarded_client: None,
         }
     );
     assert_eq!(
@@ -538,6 +540,7 @@ fn capture_grpc_unary() {
             frame: Some(37),
             direction: "client",
             rejected: false,
+            forwarded_client: None,
         }
     );
     assert_eq!(

@@ -14,6 +14,7 @@ mod hello;
 pub mod keylog;
 mod locate;
 mod records;
+mod session;
 mod tls12;
 mod tls13;
 mod tls13_keys;
@@ -25,7 +26,10 @@ pub use keylog::{KeyLog, KeyLogError};
 
 use crate::flow::{Direction, Flow};
 use crate::intern;
-use crate::model::{CertificateSide, Evidence, HandshakeState, TlsSummary};
+use crate::model::{
+    CertificateSide, Credential, CredentialKind, Evidence, HandshakeState, LinkedBy, SessionTokens,
+    TlsSummary,
+};
 use hello::{CLIENT_HELLO, SERVER_HELLO};
 use locate::Start;
 use records::{HandshakeMsg, Record, Walk, WalkEnd, APPLICATION_DATA, CHANGE_CIPHER_SPEC};
@@ -40,6 +44,8 @@ pub struct TlsAnalysis {
     pub client_hello: Option<ClientHello>,
     /// The ServerHello that was answered (after any HelloRetryRequest).
     pub server_hello: Option<ServerHello>,
+    /// The session credentials the handshake showed (issued, and offered when resumed).
+    pub session: SessionTokens,
 }
 
 /// Analyzes a flow as TLS (`flow.a` is the client). `None` when neither direction carries TLS.
@@ -163,6 +169,7 @@ fn mid_stream(
                 reasons,
                 client_hello: None,
                 server_hello: Some(sh),
+                session: SessionTokens::default(),
             }
         }
         None => {
@@ -176,6 +183,7 @@ fn mid_stream(
                 reasons,
                 client_hello: None,
                 server_hello: None,
+                session: SessionTokens::default(),
             }
         }
     }
@@ -193,6 +201,8 @@ struct Session<'a> {
     /// The ServerHello messages of `server_msgs` that parse, in order, with their message index.
     server_hellos: Vec<(usize, ServerHello)>,
     reasons: Vec<String>,
+    /// The session credentials found.
+    session: SessionTokens,
 }
 
 /// The ServerHello messages among `msgs` that parse, with their index.
@@ -238,6 +248,7 @@ impl<'a> Session<'a> {
             server_msgs,
             server_hellos: hellos,
             reasons: Vec::new(),
+            session: SessionTokens::default(),
         }
     }
 
@@ -294,10 +305,11 @@ impl<'a> Session<'a> {
             ));
         }
         let answered = server_hellos.iter().rposition(|(_, sh)| !sh.hello_retry);
-        let sh_record = answered
+        let sh_msg = answered
             .and_then(|a| server_hellos.get(a))
-            .and_then(|(i, _)| msg_of(*i))
-            .map(|m| m.record);
+            .and_then(|(i, _)| msg_of(*i));
+        let sh_record = sh_msg.map(|m| m.record);
+        let sh_frame = sh_msg.and_then(|m| m.frame);
         if answered.is_none() {
             if let Some((_, hrr)) = hrr {
                 s.hello_mut().version = Some(hello::version_name(hrr.negotiated_version()));
@@ -319,14 +331,19 @@ impl<'a> Session<'a> {
             .is_some_and(|sh| hello::is_tls13(sh.negotiated_version()));
         match (&sh, tls13) {
             (Some(sh), true) => self.tls13(&mut s, ch.as_ref(), sh, sh_record.unwrap_or(0), keylog),
-            (Some(sh), false) => self.tls12(&mut s, ch.as_ref(), sh),
+            (Some(sh), false) => self.tls12(&mut s, ch.as_ref(), sh, sh_frame),
             (None, _) => self.no_server_hello(&mut s, ch.as_ref()),
+        }
+        if s.handshake == Some(HandshakeState::Failed) {
+            // A session whose handshake failed cannot be resumed.
+            self.session.issued.clear();
         }
         TlsAnalysis {
             summary: s,
             reasons: self.reasons,
             client_hello: ch,
             server_hello: sh,
+            session: self.session,
         }
     }
 
@@ -357,7 +374,13 @@ impl<'a> Session<'a> {
         s.alerts.iter().any(|a| a.level() == "fatal")
     }
 
-    fn tls12(&mut self, s: &mut TlsSummary, ch: Option<&ClientHello>, sh: &ServerHello) {
+    fn tls12(
+        &mut self,
+        s: &mut TlsSummary,
+        ch: Option<&ClientHello>,
+        sh: &ServerHello,
+        sh_frame: Option<u64>,
+    ) {
         let client_ccs = Self::first_of(&self.cw, CHANGE_CIPHER_SPEC, 0);
         let server_ccs = Self::first_of(&self.sw, CHANGE_CIPHER_SPEC, 0);
         let facts = tls12::analyze(
@@ -372,6 +395,13 @@ impl<'a> Session<'a> {
         s.certificate_requested = facts.certificate_requested;
         s.resumed = facts.resumed;
         self.reasons.extend(facts.reasons);
+        self.session = session::tls12(
+            ch,
+            sh,
+            sh_frame,
+            &self.server_msgs,
+            facts.resumed == Some(true),
+        );
         let enc = |i: Option<usize>| i.map(|i| i.saturating_add(1));
         s.alerts = alerts::both(
             alerts::collect(&self.cw.records, "client", enc(client_ccs), None, false),
@@ -382,6 +412,14 @@ impl<'a> Session<'a> {
             ccs.is_some_and(|i| w.records.get(i.saturating_add(1)).is_some())
         };
         let complete = finished(&self.cw, client_ccs) && finished(&self.sw, server_ccs);
+        // The server turned the client down: a fatal alert from it, or a close, after the
+        // client's flight and before the handshake completed.
+        let server_alert = s
+            .alerts
+            .iter()
+            .any(|a| a.from() == "server" && a.level() == "fatal");
+        let server_closed = client_ccs.is_some() && closed(self.server);
+        s.server_rejected = !complete && (server_alert || server_closed);
         s.handshake = Some(self.state(s, complete, false));
     }
 
@@ -530,6 +568,22 @@ impl<'a> Session<'a> {
             ),
         );
 
+        if let Some(ch) = ch {
+            if sh.psk_accepted {
+                if let Some(identity) = session::selected_psk_identity(ch, sh) {
+                    self.session.offered.push((
+                        Credential::new(CredentialKind::Ticket, identity),
+                        LinkedBy::PskIdentity,
+                    ));
+                }
+            }
+            if let Some(secret) = keylog
+                .get(&ch.random)
+                .and_then(|secrets| secrets.server_traffic_0.as_deref())
+            {
+                self.session.issued = session::tls13_tickets(suite, secret, server_after);
+            }
+        }
         if sh.psk_accepted {
             s.resumed = Some(true);
             self.reasons.push(
@@ -574,6 +628,7 @@ impl<'a> Session<'a> {
                 evidence: Some(Evidence::Inferred),
                 frame: server_rec.frame,
                 chain: Box::default(),
+                cross: None,
             };
             self.reasons.push(format!(
                 "full TLS 1.3 handshake (no pre_shared_key accepted): the server authenticates with a certificate in its encrypted flight (from {})",
@@ -607,6 +662,7 @@ impl<'a> Session<'a> {
                         evidence: Some(Evidence::Inferred),
                         frame: inference.frame,
                         chain: Box::default(),
+                        cross: None,
                     };
                 }
             }
@@ -625,6 +681,7 @@ impl<'a> Session<'a> {
                     && closed(self.server)
                 {
                     rejected = true;
+                    s.server_rejected = true;
                     let why = if s.client_certificate.presented == Some(false)
                         && s.certificate_requested == Some(true)
                     {

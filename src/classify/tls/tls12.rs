@@ -50,6 +50,7 @@ fn certificate_side(msg: &HandshakeMsg<'_>) -> (CertificateSide, usize, bool) {
         evidence: declared.map(|_| Evidence::Observed),
         frame: msg.frame,
         chain: chain.certs.into(),
+        cross: None,
     };
     (side, chain.entries, chain.cut)
 }
@@ -154,6 +155,7 @@ pub fn analyze(
             evidence: Some(Evidence::Observed),
             frame: m.frame,
             chain: Box::default(),
+            cross: None,
         };
         f.reasons.push(format!(
             "client sent its ClientKeyExchange without a Certificate message before it ({})",
@@ -166,6 +168,7 @@ pub fn analyze(
             evidence: Some(Evidence::Observed),
             frame,
             chain: Box::default(),
+            cross: None,
         };
         f.reasons.push(format!(
             "client finished its handshake without a Certificate message (ChangeCipherSpec, {})",
