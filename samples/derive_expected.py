@@ -456,9 +456,11 @@ def main():
                          "that --keys does not decrypt (captures not made again)")
     a = ap.parse_args()
     prev = previous_lines(a.previous)
-    # the sidecar captures of make-mesh-sample.sh have their own checks (tests/mesh.rs)
+    # the sidecar captures of make-mesh-sample.sh and the evasion captures of
+    # make-evasion-samples.sh have their own checks (tests/mesh.rs, tests/evasion.rs)
     names = sorted(n for n in os.listdir(a.dir)
-                   if n.endswith((".pcap", ".pcapng", ".pcap.gz")) and not n.startswith("mesh-") and
+                   if n.endswith((".pcap", ".pcapng", ".pcap.gz"))
+                   and not n.startswith(("mesh-", "evasion-")) and
                    (not a.only or n.startswith(tuple(a.only))))
     print("#file\tclient_port\tserver_port\texpected_verdict\tclient_cert\tnotes")
     for n in names:

@@ -282,9 +282,10 @@ elif [[ $ONLY == fragmented ]]; then
 elif [[ $ONLY == resumed ]]; then
     rm -f ./resumed-*.pcap ./resumed-*.keys
 else
-    # every capture but the sidecar ones, which make-mesh-sample.sh makes
+    # every capture but the sidecar and evasion ones, which make-mesh-sample.sh and
+    # make-evasion-samples.sh make
     find . -maxdepth 1 -type f \( -name '*.pcap' -o -name '*.pcapng' -o -name '*.keys' -o -name '*.gz' \) \
-        ! -name 'mesh-*' -delete
+        ! -name 'mesh-*' ! -name 'evasion-*' -delete
 fi
 
 only_done() { # 'PREFIX...' CHECK: derive the lines of the files named PREFIX* (several prefixes
