@@ -25,7 +25,7 @@ use crate::capture::{
 };
 use crate::classify::KeyLog;
 use crate::decode::{Endpoint, FragmentLosses};
-use crate::flow::{ClientBy, Flow, FlowLimits, FlowTail};
+use crate::flow::{ClientBy, Flow, FlowLimits, FlowTail, Reopened};
 use crate::model::{Classification, Verdict};
 
 use engine::Engine;
@@ -156,6 +156,59 @@ pub struct FlowFacts {
     pub gaps: u32,
     pub out_of_order: u32,
     pub retransmitted: u32,
+    /// What a receiver would not have taken as captured (`None` for nearly every flow).
+    pub odd: Option<Box<TcpOddities>>,
+}
+
+/// What a flow's segments showed that a receiver would not have taken as captured, or that
+/// looks injected; both directions summed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TcpOddities {
+    /// RST segments a receiver would have dropped: the flow went on.
+    pub ignored_rst: u32,
+    /// FIN segments a receiver would have dropped.
+    pub ignored_fin: u32,
+    /// Segments whose bytes overlapped bytes already received with other values.
+    pub overlap_conflicts: u32,
+    /// Segments with a wrong TCP checksum, of those checked.
+    pub bad_checksums: u32,
+    pub checksums_checked: u32,
+    /// Every direction with wrong checksums had nearly only wrong ones: offload.
+    pub checksum_offload: bool,
+    /// Segments with a TTL other than their direction's most frequent one, in directions where
+    /// overlapping bytes disagreed (elsewhere two TTLs are only a changed path).
+    pub odd_ttl: u32,
+    /// The flow's bytes came after an earlier flow on its addresses and ports had ended.
+    pub reopens: Option<Reopened>,
+}
+
+impl TcpOddities {
+    /// What `flow` showed, or `None` when nothing.
+    fn of(flow: &Flow) -> Option<Box<TcpOddities>> {
+        let mut odd = TcpOddities {
+            reopens: flow.reopens,
+            checksum_offload: true,
+            ..TcpOddities::default()
+        };
+        for d in &flow.dir {
+            if let Some(a) = d.anomalies.as_deref() {
+                odd.ignored_rst += a.ignored_rst;
+                odd.ignored_fin += a.ignored_fin;
+                odd.overlap_conflicts += a.conflicts;
+            }
+            if d.checksums_bad > 0 {
+                odd.bad_checksums += d.checksums_bad;
+                odd.checksums_checked += d.checksums_checked;
+                odd.checksum_offload &= crate::classify::checksums_offloaded(d);
+            }
+            if d.anomalies.as_deref().is_some_and(|a| a.conflicts > 0) {
+                odd.odd_ttl += d.ttls[1].1 + d.ttls_other;
+            }
+        }
+        odd.checksum_offload &= odd.bad_checksums > 0;
+        let nothing = TcpOddities::default();
+        (odd != nothing).then(|| Box::new(odd))
+    }
 }
 
 /// How a connection ended in the capture.
@@ -235,6 +288,7 @@ impl FlowFacts {
             gaps: c.gaps + s.gaps,
             out_of_order: c.out_of_order + s.out_of_order,
             retransmitted: c.retransmitted + s.retransmitted,
+            odd: TcpOddities::of(flow),
         }
     }
 }
@@ -348,6 +402,15 @@ fn analyze_one(
     }
     let mut info = info?;
     info.warnings.extend(notes.warnings);
+    for (&name, &frames) in &notes.skipped {
+        if let Some(encapsulation) = crate::decode::Skip::undecoded(name) {
+            info.warnings.push(format!(
+                "{frames} frames carry {}: recognised but not opened, so whatever they carry \
+                 is not analysed (skipped: {name})",
+                encapsulation.describe()
+            ));
+        }
+    }
     info.warnings.extend(found.counters.warnings(&opts.limits));
     let report = CaptureReport {
         name: input.display_name(),

@@ -194,6 +194,8 @@ pub fn reassembly(data: &[u8]) {
             payload_missing: u32::from(missing),
             loopback_if: false,
             if_index: None,
+            ttl: None,
+            tcp: &[],
         };
         table.push(frame, i64::try_from(frame).unwrap_or(i64::MAX), &seg);
         assert!(table.len() <= limits.max_flows);
@@ -385,6 +387,7 @@ fn flow_of(data: &[u8]) -> Flow {
         last_ts: 1,
         syn_seen: false,
         loopback_if: false,
+        reopens: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod proof;
 mod reasons;
 
 pub use alert::{description_name, level_name, AlertInfo};
+
 pub use proof::{
     Credential, CredentialKind, CrossFlow, DemandBasis, DemandRule, ForwardHeader, Forwarded,
     ForwardedClient, LinkedBy, Resumption, SessionTokens, MAX_CITED_FLOWS,
@@ -347,4 +348,36 @@ pub struct Classification {
     /// The session credentials the handshake showed, until the resumption links are made
     /// (then dropped).
     pub session: Option<Box<SessionTokens>>,
+    /// Overlapping segments carried other bytes, and the other copy changes the verdict.
+    pub ambiguity: Option<Box<Ambiguity>>,
+}
+
+/// Which copy of overlapping bytes a reading takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reading {
+    /// The bytes that arrived first, as Linux keeps them.
+    First,
+    /// The bytes that arrived later: the first copies came from segments a receiver drops (a
+    /// wrong checksum, or a TTL other than the rest of the direction's).
+    Later,
+}
+
+/// Two readings of a flow's bytes that give different verdicts: segments overlapped with other
+/// bytes. The verdict follows `reading`; the policy judges the flow by the worse of the two.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ambiguity {
+    /// Segments whose bytes overlapped kept bytes with other values (both directions).
+    pub conflicts: u32,
+    /// The reading the verdict follows.
+    pub reading: Reading,
+    /// The verdict of the other reading.
+    pub other_verdict: Verdict,
+    /// Its client certificate answer, when it is TLS.
+    pub other_client_certificate: Option<bool>,
+    /// A short quote of the other reading (its cleartext, or `TLS`).
+    pub other_evidence: Arc<str>,
+    /// Frames of the segments whose bytes are in one reading and not in the other (the first
+    /// few).
+    pub frames: Box<[u64]>,
 }

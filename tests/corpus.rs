@@ -31,6 +31,29 @@ const KEEPALIVE: &str = "the flow's only payload is a single 1-byte segment of a
 /// `(file, tshark stream, rule)` cases where the contract overrides the oracle, with the reason.
 const KNOWN: &[(&str, u64, &str, &str)] = &[
     (
+        "ndpi/ftp-start-tls.pcap",
+        0,
+        "tls",
+        "FTP with AUTH TLS whose client ends TLS (encrypted alerts, frames 40-43) and goes on in \
+         cleartext: `PASV` (frame 45), `227 Entering Passive Mode` (frame 46), `STOR …` \
+         (frame 48). tshark calls the connection TLS; the commands crossed the wire in the \
+         clear: `plaintext`",
+    ),
+    (
+        "zeek/globus-url-copy.pcap",
+        1,
+        "tls",
+        "GridFTP data channel: a TLS handshake authenticates it, then the server sends the file \
+         in cleartext (`created on alpha`, frame 53). tshark calls it TLS; the data crossed the \
+         wire in the clear: `plaintext`",
+    ),
+    (
+        "zeek/globus-url-copy.pcap",
+        1,
+        "client-cert",
+        "the same data channel: mutual TLS handshake, then cleartext data: `plaintext`",
+    ),
+    (
         "ndpi/anyconnect-vpn.pcap",
         12,
         "tls",

@@ -27,6 +27,38 @@ fn seg<'a>(seq: u32, flags: u8, payload: &'a [u8]) -> Segment<'a> {
         payload_missing: 0,
         loopback_if: false,
         if_index: None,
+        ttl: None,
+        tcp: &[],
+    }
+}
+
+/// A segment from `src` to `dst` whose captured TCP header shows window 1000 (and no options):
+/// enough for the receiver's window, not for a checksum.
+fn seg_with_window<'a>(
+    src: Endpoint,
+    dst: Endpoint,
+    seq: u32,
+    flags: u8,
+    payload: &'a [u8],
+    header: &'a mut Vec<u8>,
+) -> Segment<'a> {
+    header.clear();
+    header.extend_from_slice(&[0, 0, 0, 0]);
+    header.extend_from_slice(&seq.to_be_bytes());
+    header.extend_from_slice(&[0, 0, 0, 0, 5 << 4, flags]);
+    header.extend_from_slice(&1000u16.to_be_bytes());
+    Segment {
+        src,
+        dst,
+        seq,
+        ack: 0,
+        flags: TcpFlags(flags),
+        payload,
+        payload_missing: 0,
+        loopback_if: false,
+        if_index: None,
+        ttl: Some(64),
+        tcp: header,
     }
 }
 
@@ -94,6 +126,72 @@ proptest! {
         prop_assert!(dir.holes.is_empty(), "holes {:?}", dir.holes);
         prop_assert_eq!(dir.payload_bytes, stream.len() as u64);
         prop_assert_eq!(dir.gaps, 0);
+    }
+
+    /// RST and FIN segments that a Linux receiver drops (a RST off the exact next sequence
+    /// number, a FIN beyond the receiver's window) never end the flow nor change its bytes,
+    /// wherever they are injected.
+    #[test]
+    fn injected_control_segments_a_receiver_drops_change_nothing(
+        stream in proptest::collection::vec(any::<u8>(), 1..3000),
+        cuts in proptest::collection::vec(any::<usize>(), 0..20),
+        injections in proptest::collection::vec((any::<usize>(), 0u8..4, 1u32..1 << 30), 1..12),
+        isns in any::<(u32, u32)>(),
+    ) {
+        let (c, s) = (ep(1, 40000), ep(2, 443));
+        let (isn_c, isn_s) = isns;
+        let mut bounds: Vec<usize> = cuts.iter().map(|&x| x % stream.len()).collect();
+        bounds.push(0);
+        bounds.push(stream.len());
+        bounds.sort_unstable();
+        bounds.dedup();
+        let pieces: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let mut injected = vec![Vec::new(); pieces.len() + 1];
+        for &(at, kind, off) in &injections {
+            injected[at % (pieces.len() + 1)].push((kind, off));
+        }
+        let mut table = FlowTable::new(FlowLimits::default());
+        let mut frame = 0u64;
+        let mut header = Vec::new();
+        let mut push = |table: &mut FlowTable, seg: Segment<'_>| {
+            frame += 1;
+            table.push(frame, frame as i64, &seg);
+        };
+        push(&mut table, seg_with_window(c, s, isn_c, TcpFlags::SYN, &[], &mut header));
+        push(&mut table, seg_with_window(s, c, isn_s, TcpFlags::SYN | TcpFlags::ACK, &[], &mut header));
+        let mut sent = 0usize;
+        let (mut rsts, mut fins) = (0u32, 0u32);
+        for (i, slot) in injected.iter().enumerate() {
+            for &(kind, off) in slot {
+                // the client's and the server's next sequence numbers now
+                let next_c = isn_c.wrapping_add(1).wrapping_add(sent as u32);
+                let next_s = isn_s.wrapping_add(1);
+                let (from, to, seq, flags) = match kind {
+                    0 => (s, c, next_s.wrapping_add(off), TcpFlags::RST),
+                    1 => (c, s, next_c.wrapping_sub(off), TcpFlags::RST | TcpFlags::ACK),
+                    2 => (c, s, next_c.wrapping_add(1001 + off % (1 << 29)), TcpFlags::FIN | TcpFlags::ACK),
+                    _ => (s, c, next_s.wrapping_add(1001 + off % (1 << 29)), TcpFlags::FIN | TcpFlags::ACK),
+                };
+                if flags & TcpFlags::RST != 0 { rsts += 1 } else { fins += 1 }
+                push(&mut table, seg_with_window(from, to, seq, flags, &[], &mut header));
+            }
+            if let Some(&(a, b)) = pieces.get(i) {
+                let seq = isn_c.wrapping_add(1).wrapping_add(a as u32);
+                push(&mut table, seg_with_window(c, s, seq, TcpFlags::ACK, &stream[a..b], &mut header));
+                sent = b;
+            }
+        }
+        let flows = table.finish();
+        prop_assert_eq!(flows.len(), 1);
+        let f = &flows[0];
+        prop_assert_eq!(&f.dir[0].stream[..], &stream[..stream.len().min(64 * 1024)]);
+        prop_assert!(f.dir.iter().all(|d| d.rst_frame.is_none() && d.fin_frame.is_none()));
+        let ignored = |d: &mtlscan::flow::Direction| {
+            d.anomalies.as_deref().map_or((0, 0), |a| (a.ignored_rst, a.ignored_fin))
+        };
+        let (r0, f0) = ignored(&f.dir[0]);
+        let (r1, f1) = ignored(&f.dir[1]);
+        prop_assert_eq!((r0 + r1, f0 + f1), (rsts, fins));
     }
 
     #[test]

@@ -26,7 +26,10 @@
 pub mod entropy;
 pub mod fingerprint;
 pub mod plaintext;
+mod readings;
 pub mod tls;
+
+pub use readings::{offloaded as checksums_offloaded, OFFLOAD_SHARE};
 
 use crate::flow::{ClientBy, Flow};
 use crate::intern;
@@ -79,8 +82,15 @@ fn server_port_rank(port: u16) -> u32 {
     (class << 16) | u32::from(u16::MAX - port)
 }
 
-/// Classifies one flow (`flow.a` is the client).
+/// Classifies one flow (`flow.a` is the client): from the bytes the capture kept, then from
+/// what a receiver may have taken otherwise ([`readings`]).
 pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
+    let class = classify_bytes(flow, ctx);
+    readings::review(flow, class, |other| classify_bytes(other, ctx))
+}
+
+/// Classifies one flow from its bytes as kept.
+fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
     if flow.is_empty() {
         return Classification {
             verdict: Verdict::Empty,
@@ -88,6 +98,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             tls: None,
             plaintext: None,
             session: None,
+            ambiguity: None,
         };
     }
     if is_keepalive_only(flow) {
@@ -101,6 +112,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             tls: None,
             plaintext: None,
             session: None,
+            ambiguity: None,
         };
     }
     if let Some(mut analysis) = tls::analyze(flow, &ctx.keylog) {
@@ -119,12 +131,19 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
         } else {
             Verdict::Tls
         };
+        let mut reasons = analysis.reasons;
+        let cleartext = cleartext_after_records(flow, &analysis.records_end, &mut reasons);
         return Classification {
-            verdict,
-            reasons: boxed(analysis.reasons),
+            verdict: if cleartext.is_some() {
+                Verdict::Plaintext
+            } else {
+                verdict
+            },
+            reasons: boxed(reasons),
             tls: Some(finished(analysis.summary)),
-            plaintext: None,
+            plaintext: cleartext.map(Box::new),
             session: (!analysis.session.is_empty()).then(|| Box::new(analysis.session)),
+            ambiguity: None,
         };
     }
     if let Some(found) = plaintext::detect(flow) {
@@ -148,6 +167,7 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             tls: None,
             plaintext: Some(Box::new(found.summary)),
             session: None,
+            ambiguity: None,
         };
     }
     if let Some((protocol, banner, frame)) = plaintext::encrypted_non_tls(flow) {
@@ -161,9 +181,62 @@ pub fn classify(flow: &Flow, ctx: &Context) -> Classification {
             tls: None,
             plaintext: None,
             session: None,
+            ambiguity: None,
         };
     }
     classify_unrecognised(flow)
+}
+
+/// Cleartext after a direction's TLS records: where its records stop inside the prefix
+/// (`records_end`), or where, past the prefix, a stream that began with records stops being
+/// records (the flow table followed them). Each finding is said in `reasons`; the first one
+/// found is the flow's cleartext.
+fn cleartext_after_records(
+    flow: &Flow,
+    records_end: &[Option<usize>; 2],
+    reasons: &mut Vec<String>,
+) -> Option<PlaintextSummary> {
+    let mut found = None;
+    for (d, dir) in flow.dir.iter().enumerate() {
+        let side = if d == 0 { "client" } else { "server" };
+        let inside = records_end
+            .get(d)
+            .copied()
+            .flatten()
+            .and_then(|off| Some((off, dir.contiguous().get(off..)?, dir.frame_at(off))));
+        let past = dir.framing_break.as_deref().map(|b| {
+            (
+                usize::try_from(b.position).unwrap_or(usize::MAX),
+                &b.sample[..],
+                Some(b.frame),
+            )
+        });
+        let Some((offset, bytes, frame)) = inside.or(past) else {
+            continue;
+        };
+        let at = frame.map_or_else(String::new, |f| format!(" (frame {f})"));
+        match plaintext::cleartext_in(bytes, d == 0) {
+            Some(clear) => {
+                reasons.push(format!(
+                    "the {side}'s TLS records stop after {offset} bytes{at}: what follows is cleartext, {}: `{}`",
+                    clear.protocol, clear.evidence
+                ));
+                found.get_or_insert(PlaintextSummary {
+                    protocol: clear.protocol,
+                    evidence: intern::str(&clear.evidence),
+                    frame,
+                    direction: side,
+                    rejected: false,
+                    forwarded_client: None,
+                });
+            }
+            None => reasons.push(format!(
+                "the {side}'s TLS records stop after {offset} bytes{at}: what follows is not a \
+                 TLS record, nor readable cleartext (another protocol's framing, or random bytes)"
+            )),
+        }
+    }
+    found
 }
 
 /// A cleartext upgrade (CONNECT, STARTTLS, SOCKS) followed by TLS records whose handshake the
@@ -184,6 +257,7 @@ fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
         })),
         plaintext: None,
         session: None,
+        ambiguity: None,
     }
 }
 
@@ -222,6 +296,7 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
             tls: None,
             plaintext: None,
             session: None,
+            ambiguity: None,
         }
     } else {
         let evidence = plaintext::quote(bytes, QUOTE_CHARS);
@@ -242,6 +317,7 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
                 forwarded_client: None,
             })),
             session: None,
+            ambiguity: None,
         }
     }
 }

@@ -71,6 +71,10 @@ pub(super) enum Upper {
     Tcp,
     /// UDP, read only to open the tunnels it may carry (VXLAN, Geneve, TZSP).
     Udp,
+    /// An IP packet in an IP packet (IPv4 protocol 4 or 41, IPv6 next header likewise).
+    IpInIp(super::link::Net),
+    /// GRE (protocol 47).
+    Gre,
 }
 
 /// A decoded IP packet carrying TCP or UDP.
@@ -78,6 +82,8 @@ pub(super) enum Upper {
 pub(super) struct IpPacket<'a> {
     pub src: IpAddr,
     pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit (`None` for a reassembled datagram).
+    pub ttl: Option<u8>,
     pub upper: Upper,
     /// The TCP segment or UDP datagram (header and payload).
     pub payload: Payload<'a>,
@@ -196,6 +202,7 @@ pub(super) fn ipv4_found(data: &[u8]) -> Result<Found<'_>, Skip> {
     Ok(Found::Packet(IpPacket {
         src,
         dst,
+        ttl: Some(header.ttl()),
         upper,
         payload,
     }))
@@ -207,6 +214,9 @@ fn v4_upper(protocol: IpNumber) -> Result<Upper, Skip> {
     match protocol {
         IpNumber::TCP => Ok(Upper::Tcp),
         IpNumber::UDP => Ok(Upper::Udp),
+        IpNumber::IPV4 => Ok(Upper::IpInIp(super::link::Net::Ipv4)),
+        IpNumber::IPV6 => Ok(Upper::IpInIp(super::link::Net::Ipv6)),
+        IpNumber::GRE => Ok(Upper::Gre),
         _ => Err(Skip::NotTcp),
     }
 }
@@ -216,6 +226,7 @@ pub(super) fn ipv4_reassembled<'a>(key: &FragmentKey, data: &'a [u8]) -> Result<
     Ok(Found::Packet(IpPacket {
         src: key.src,
         dst: key.dst,
+        ttl: None,
         upper: v4_upper(IpNumber(key.protocol))?,
         payload: Payload { data, missing: 0 },
     }))
@@ -252,7 +263,13 @@ pub(super) fn ipv6_found(data: &[u8]) -> Result<Found<'_>, Skip> {
     };
     let src = IpAddr::V6(Ipv6Addr::from(header.source()));
     let dst = IpAddr::V6(Ipv6Addr::from(header.destination()));
-    v6_chain(src, dst, header.next_header(), payload)
+    v6_chain(
+        src,
+        dst,
+        Some(header.hop_limit()),
+        header.next_header(),
+        payload,
+    )
 }
 
 /// The payload of a reassembled IPv6 datagram: its extension headers (the ones after the
@@ -261,6 +278,7 @@ pub(super) fn ipv6_reassembled<'a>(key: &FragmentKey, data: &'a [u8]) -> Result<
     v6_chain(
         key.src,
         key.dst,
+        None,
         IpNumber(key.protocol),
         Payload { data, missing: 0 },
     )
@@ -287,6 +305,7 @@ fn reassembles(protocol: IpNumber) -> bool {
 fn v6_chain(
     src: IpAddr,
     dst: IpAddr,
+    ttl: Option<u8>,
     mut next: IpNumber,
     mut payload: Payload<'_>,
 ) -> Result<Found<'_>, Skip> {
@@ -294,6 +313,9 @@ fn v6_chain(
         let upper = match next {
             IpNumber::TCP => Upper::Tcp,
             IpNumber::UDP => Upper::Udp,
+            IpNumber::IPV4 => Upper::IpInIp(super::link::Net::Ipv4),
+            IpNumber::IPV6 => Upper::IpInIp(super::link::Net::Ipv6),
+            IpNumber::GRE => Upper::Gre,
             IpNumber::IPV6_HEADER_HOP_BY_HOP
             | IpNumber::IPV6_ROUTE_HEADER
             | IpNumber::IPV6_DESTINATION_OPTIONS
@@ -345,6 +367,7 @@ fn v6_chain(
         return Ok(Found::Packet(IpPacket {
             src,
             dst,
+            ttl,
             upper,
             payload,
         }));

@@ -2,7 +2,7 @@
 //! loopback, and (in their own files) NFLOG and ARCNET. Each one is a header read by fixed
 //! offsets; what it yields is the network protocol and the bytes that follow the header.
 
-use super::{arcnet, nflog, Skip};
+use super::{arcnet, nflog, Encapsulation, Skip};
 use crate::capture::LinkType;
 
 /// Which network protocol the link layer carries.
@@ -40,7 +40,19 @@ mod ether_type {
     pub const PPPOE_SESSION: u16 = 0x8864;
     /// Cisco MetaData (Security Group Tag), inserted between the addresses and the EtherType.
     pub const CISCO_METADATA: u16 = 0x8909;
+    /// MPLS, unicast and multicast: a label stack, then the payload.
+    pub const MPLS: u16 = 0x8847;
+    pub const MPLS_MULTICAST: u16 = 0x8848;
 }
+
+/// MPLS labels read before giving up on a label stack.
+pub const MAX_MPLS_LABELS: usize = 16;
+/// One MPLS label stack entry: label, traffic class, bottom-of-stack bit, TTL.
+const MPLS_ENTRY_LEN: usize = 4;
+/// The bottom-of-stack bit, in the third byte of an entry.
+const MPLS_BOTTOM: u8 = 0x01;
+/// A pseudowire control word (RFC 4385) before an Ethernet frame.
+const MPLS_CONTROL_WORD_LEN: usize = 4;
 
 /// PPP protocol numbers carried in a PPPoE session.
 mod ppp {
@@ -145,9 +157,21 @@ fn plain(net: Net, data: &[u8]) -> Link<'_> {
     }
 }
 
+/// Ethernet pseudowires opened inside MPLS, one within the other, at most.
+const MAX_PSEUDOWIRES: u8 = 2;
+
 /// The network protocol an EtherType names, after unwrapping any VLAN tags in `data`.
 #[inline]
-fn by_ether_type(mut ether_type: u16, mut data: &[u8]) -> Result<(Net, &[u8]), Skip> {
+fn by_ether_type(ether_type: u16, data: &[u8]) -> Result<(Net, &[u8]), Skip> {
+    by_ether_type_within(ether_type, data, 0)
+}
+
+/// [`by_ether_type`] inside `pseudowires` MPLS pseudowires.
+fn by_ether_type_within(
+    mut ether_type: u16,
+    mut data: &[u8],
+    pseudowires: u8,
+) -> Result<(Net, &[u8]), Skip> {
     for _ in 0..=MAX_VLAN_TAGS {
         match ether_type {
             ether_type::IPV4 => return Ok((Net::Ipv4, data)),
@@ -166,6 +190,7 @@ fn by_ether_type(mut ether_type: u16, mut data: &[u8]) -> Result<(Net, &[u8]), S
                 ether_type = be16(h, field::CMD_TYPE).ok_or(Skip::Truncated)?;
                 data = rest;
             }
+            ether_type::MPLS | ether_type::MPLS_MULTICAST => return mpls_within(data, pseudowires),
             ether_type::PPPOE_SESSION => {
                 let (h, rest) = data
                     .split_first_chunk::<{ field::PPPOE_LEN }>()
@@ -180,6 +205,42 @@ fn by_ether_type(mut ether_type: u16, mut data: &[u8]) -> Result<(Net, &[u8]), S
         }
     }
     Err(Skip::NotIp)
+}
+
+/// An MPLS label stack and what it carries: IPv4 or IPv6 (told by the version nibble, as
+/// Wireshark does), or an Ethernet pseudowire after a control word (first nibble 0). Anything
+/// else, or a stack deeper than [`MAX_MPLS_LABELS`], is recognised but not decoded.
+pub(super) fn mpls(data: &[u8]) -> Result<(Net, &[u8]), Skip> {
+    mpls_within(data, 0)
+}
+
+/// [`mpls`] inside `pseudowires` pseudowires: past [`MAX_PSEUDOWIRES`] the Ethernet of one
+/// more is not opened.
+fn mpls_within(mut data: &[u8], pseudowires: u8) -> Result<(Net, &[u8]), Skip> {
+    for _ in 0..MAX_MPLS_LABELS {
+        let (entry, rest) = data
+            .split_first_chunk::<MPLS_ENTRY_LEN>()
+            .ok_or(Skip::Truncated)?;
+        data = rest;
+        if entry[2] & MPLS_BOTTOM == 0 {
+            continue;
+        }
+        return match data.first().map(|b| b >> 4) {
+            Some(4) => Ok((Net::Ipv4, data)),
+            Some(6) => Ok((Net::Ipv6, data)),
+            Some(0) if pseudowires < MAX_PSEUDOWIRES => {
+                let frame = data.get(MPLS_CONTROL_WORD_LEN..).ok_or(Skip::Truncated)?;
+                let (h, rest) = frame
+                    .split_first_chunk::<{ field::ETHERNET_LEN }>()
+                    .ok_or(Skip::Truncated)?;
+                let ether_type = be16(h, field::ETHERNET_TYPE).ok_or(Skip::Truncated)?;
+                by_ether_type_within(ether_type, rest, pseudowires.saturating_add(1))
+            }
+            None => Err(Skip::Truncated),
+            Some(_) => Err(Skip::Undecoded(Encapsulation::Mpls)),
+        };
+    }
+    Err(Skip::Undecoded(Encapsulation::Mpls))
 }
 
 /// Ethernet II, after any VLAN tags; also the inner frame of VXLAN, Geneve and TZSP.
@@ -352,6 +413,47 @@ mod tests {
         let mut f = eth(0x0800, &IP);
         f[..12].fill(0);
         assert!(!ok(LinkType::ETHERNET, &f).loopback_if);
+    }
+
+    #[test]
+    fn ethernet_mpls() {
+        let ip = [0x45, 0, 0, 20];
+        // two labels, the second at the bottom of the stack
+        let mut body = vec![0, 1, 0x40, 64, 0, 2, 0x41, 64];
+        body.extend_from_slice(&ip);
+        let f = eth(0x8847, &body);
+        let l = ethernet(&f).unwrap();
+        assert_eq!((l.net, l.data), (Net::Ipv4, &ip[..]));
+        // IPv6, multicast
+        let f = eth(0x8848, &[0, 1, 0x41, 64, 0x60, 0]);
+        assert_eq!(ethernet(&f).unwrap().net, Net::Ipv6);
+        // an Ethernet pseudowire after a control word
+        let mut body = vec![0, 1, 0x41, 64, 0, 0, 0, 0];
+        body.extend_from_slice(&eth(0x0800, &ip));
+        let f = eth(0x8847, &body);
+        let l = ethernet(&f).unwrap();
+        assert_eq!((l.net, l.data), (Net::Ipv4, &ip[..]));
+        // something else at the bottom, a stack that never ends, pseudowires nested too deep
+        let undecoded = |f: Vec<u8>| ethernet(&f).map(|l| l.net);
+        assert_eq!(
+            undecoded(eth(0x8847, &[0, 1, 0x41, 64, 0x90, 0])),
+            Err(Skip::Undecoded(Encapsulation::Mpls))
+        );
+        assert_eq!(
+            undecoded(eth(0x8847, &[0, 1, 0x40, 64].repeat(MAX_MPLS_LABELS + 1))),
+            Err(Skip::Undecoded(Encapsulation::Mpls))
+        );
+        let mut nested = ip.to_vec();
+        for _ in 0..3 {
+            let mut pw = vec![0, 1, 0x41, 64, 0, 0, 0, 0];
+            pw.extend_from_slice(&eth(0x8847, &nested));
+            nested = pw;
+        }
+        assert_eq!(
+            undecoded(eth(0x8847, &nested)),
+            Err(Skip::Undecoded(Encapsulation::Mpls))
+        );
+        assert_eq!(undecoded(eth(0x8847, &[0, 1, 0x41])), Err(Skip::Truncated));
     }
 
     #[test]

@@ -115,6 +115,74 @@ pub struct Segment<'a> {
     /// Linux cooked capture v2 (`tcpdump -i any`): index of the interface the packet was seen on.
     /// `None` for other link types.
     pub if_index: Option<u32>,
+    /// IPv4 TTL or IPv6 hop limit of the packet that carried it (`None` when reassembled from
+    /// fragments).
+    pub ttl: Option<u8>,
+    /// The captured TCP segment, header and payload, for [`Segment::checksum`] (empty when not
+    /// known: the checksum is then unknown).
+    pub tcp: &'a [u8],
+}
+
+/// What a segment's TCP checksum says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    Good,
+    /// Wrong: the receiver drops the segment, unless the capture was taken on the sending host
+    /// before the network card filled the checksum in (offload) in a way not recognised.
+    Bad,
+    /// The field holds the pseudo-header's partial sum that Linux leaves for the network card
+    /// to complete (checksum offload, `CHECKSUM_PARTIAL`): captured on the sending host.
+    Offloaded,
+    /// Not checkable: the snaplen cut the segment.
+    Unknown,
+}
+
+impl Segment<'_> {
+    /// The receive window the sender advertises, unscaled (`None`: not known).
+    pub fn window(&self) -> Option<u16> {
+        tcp::window(self.tcp)
+    }
+
+    /// The window scale a SYN offers (RFC 7323; `None`: absent or not known).
+    pub fn window_scale(&self) -> Option<u8> {
+        tcp::window_scale(self.tcp)
+    }
+
+    /// Checks the TCP checksum over the pseudo-header and the segment (RFC 793, RFC 8200 §8.1).
+    /// It reads every byte of the segment: call it only for the segments that matter.
+    pub fn checksum(&self) -> Checksum {
+        use etherparse::checksum::Sum16BitWords;
+        if self.payload_missing > 0 || self.tcp.len() < 20 {
+            return Checksum::Unknown;
+        }
+        let Ok(len) = u32::try_from(self.tcp.len()) else {
+            return Checksum::Unknown;
+        };
+        let pseudo = match (self.src.ip, self.dst.ip) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => Sum16BitWords::new()
+                .add_4bytes(s.octets())
+                .add_4bytes(d.octets())
+                .add_2bytes([0, 6])
+                .add_2bytes(u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes()),
+            (IpAddr::V6(s), IpAddr::V6(d)) => Sum16BitWords::new()
+                .add_16bytes(s.octets())
+                .add_16bytes(d.octets())
+                .add_4bytes(len.to_be_bytes())
+                .add_4bytes([0, 0, 0, 6]),
+            _ => return Checksum::Unknown,
+        };
+        // The partial sum as it would sit in the field (etherparse sums native-endian words).
+        let partial = (!pseudo.ones_complement()).to_ne_bytes();
+        // The checksum field is summed too: a correct segment sums to all ones.
+        if pseudo.add_slice(self.tcp).ones_complement() == 0 {
+            return Checksum::Good;
+        }
+        if self.tcp.get(16..18) == Some(&partial[..]) {
+            Checksum::Offloaded
+        } else {
+            Checksum::Bad
+        }
+    }
 }
 
 /// Why a frame did not yield a TCP segment. Counted per capture, never fatal.
@@ -142,6 +210,34 @@ pub enum Skip {
     BadIpHeader,
     /// A TCP header that is malformed (data offset too small or beyond the packet).
     BadTcpHeader,
+    /// An encapsulation the decoder recognises but does not open: what it carries is not
+    /// analysed, and the capture's warnings say so.
+    Undecoded(Encapsulation),
+}
+
+/// An encapsulation the decoder recognises but does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Encapsulation {
+    /// An MPLS label stack ending in neither IP nor an Ethernet pseudowire, or deeper than
+    /// [`link::MAX_MPLS_LABELS`].
+    Mpls,
+    /// GRE of version 1 (PPTP's enhanced GRE), or carrying another protocol than IPv4, IPv6,
+    /// Ethernet or MPLS.
+    Gre,
+    /// Tunnels nested deeper than [`MAX_TUNNELS`].
+    TooDeep,
+}
+
+impl Encapsulation {
+    /// What the report calls it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Encapsulation::Mpls => "MPLS whose payload is neither IP nor an Ethernet pseudowire",
+            Encapsulation::Gre => "GRE that is not version 0 carrying IP, Ethernet or MPLS",
+            Encapsulation::TooDeep => "tunnels nested deeper than the decoder opens",
+        }
+    }
 }
 
 impl Skip {
@@ -156,7 +252,21 @@ impl Skip {
             Skip::IpFragmentDuplicate => "ip-fragment-duplicate",
             Skip::BadIpHeader => "bad-ip-header",
             Skip::BadTcpHeader => "bad-tcp-header",
+            Skip::Undecoded(Encapsulation::Mpls) => "undecoded-mpls",
+            Skip::Undecoded(Encapsulation::Gre) => "undecoded-gre",
+            Skip::Undecoded(Encapsulation::TooDeep) => "undecoded-nested-tunnels",
         }
+    }
+
+    /// The encapsulations behind each `undecoded-*` name of [`Skip::name`].
+    pub fn undecoded(name: &str) -> Option<Encapsulation> {
+        [
+            Encapsulation::Mpls,
+            Encapsulation::Gre,
+            Encapsulation::TooDeep,
+        ]
+        .into_iter()
+        .find(|&e| Skip::Undecoded(e).name() == name)
     }
 }
 
@@ -237,8 +347,8 @@ fn to_segment(found: ip::Found<'_>, facts: LinkFacts) -> Result<Decoded<'_>, Ski
         ip::Found::Packet(ip) => ip,
         ip::Found::Fragment(f) => return Ok(Decoded::Fragment(f, facts)),
     };
-    if ip.upper == ip::Upper::Udp {
-        ip = match tunnelled(ip.payload)? {
+    if ip.upper != ip::Upper::Tcp {
+        ip = match tunnelled(ip)? {
             ip::Found::Packet(ip) => ip,
             ip::Found::Fragment(f) => return Ok(Decoded::Fragment(f, facts)),
         };
@@ -260,22 +370,29 @@ fn to_segment(found: ip::Found<'_>, facts: LinkFacts) -> Result<Decoded<'_>, Ski
         payload_missing: tcp.payload.missing,
         loopback_if: facts.loopback_if,
         if_index: facts.if_index,
+        ttl: ip.ttl,
+        tcp: ip.payload.data,
     }))
 }
 
-/// Opens the tunnels a UDP datagram carries, down to the IP packet that carries TCP (or a
-/// fragment of one).
+/// Opens the tunnels an IP packet carries (UDP with VXLAN, Geneve or TZSP; IP in IP; GRE),
+/// down to the IP packet that carries TCP (or a fragment of one).
 #[cold]
 #[inline(never)]
-fn tunnelled(mut udp: ip::Payload<'_>) -> Result<ip::Found<'_>, Skip> {
+fn tunnelled(mut outer: ip::IpPacket<'_>) -> Result<ip::Found<'_>, Skip> {
     for _ in 0..MAX_TUNNELS {
-        let (net, packet) = tunnel::open(udp)?;
+        let (net, packet) = match outer.upper {
+            ip::Upper::Udp => tunnel::open(outer.payload)?,
+            ip::Upper::IpInIp(net) => (net, outer.payload.data),
+            ip::Upper::Gre => tunnel::gre(outer.payload)?,
+            ip::Upper::Tcp => return Ok(ip::Found::Packet(outer)),
+        };
         match ip_found(net, packet)? {
-            ip::Found::Packet(ip) if ip.upper == ip::Upper::Udp => udp = ip.payload,
+            ip::Found::Packet(ip) if ip.upper != ip::Upper::Tcp => outer = ip,
             found => return Ok(found),
         }
     }
-    Err(Skip::NotTcp)
+    Err(Skip::Undecoded(Encapsulation::TooDeep))
 }
 
 #[cfg(test)]
@@ -699,14 +816,75 @@ mod tests {
             frame = ethernet(0x0800, &node_v4(&udp(4789, &vxlan_header(&frame))));
         }
         assert_eq!(seg(LinkType::ETHERNET, &frame).payload, b"deep");
-        // MAX_TUNNELS tunnels: opened; one more: left as UDP.
+        // MAX_TUNNELS tunnels: opened; one more: recognised, not opened (and warned about).
         let mut frame = pod_frame(b"deep");
         for _ in 0..MAX_TUNNELS {
             frame = ethernet(0x0800, &node_v4(&udp(4789, &vxlan_header(&frame))));
         }
         assert_eq!(seg(LinkType::ETHERNET, &frame).payload, b"deep");
         let frame = ethernet(0x0800, &node_v4(&udp(4789, &vxlan_header(&frame))));
-        assert_eq!(decode(LinkType::ETHERNET, &frame).err(), Some(Skip::NotTcp));
+        assert_eq!(
+            decode(LinkType::ETHERNET, &frame).err(),
+            Some(Skip::Undecoded(Encapsulation::TooDeep))
+        );
+    }
+
+    #[test]
+    fn tcp_checksums_are_told_good_bad_or_offloaded() {
+        // etherparse writes correct checksums
+        let builder = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 9080, 7, 1000);
+        let payload = b"GET / HTTP/1.1\r\n\r\n";
+        let mut frame = Vec::new();
+        builder.write(&mut frame, payload).unwrap();
+        let check = |f: &[u8]| decode(LinkType::ETHERNET, f).unwrap().checksum();
+        assert_eq!(check(&frame), Checksum::Good);
+        // the TCP checksum field sits at 14 (Ethernet) + 20 (IPv4) + 16
+        let at = 14 + 20 + 16;
+        let mut bad = frame.clone();
+        bad[at] ^= 0x5a;
+        assert_eq!(check(&bad), Checksum::Bad);
+        // the pseudo-header's folded sum, as Linux leaves it for the card (offload)
+        let tcp_len = (frame.len() - 34) as u32;
+        let mut sum = 0x0a00 + 0x0001 + 0x0a00 + 0x0002 + 6 + tcp_len;
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let mut offloaded = frame.clone();
+        offloaded[at..at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
+        assert_eq!(check(&offloaded), Checksum::Offloaded);
+        // cut by the snaplen: not checkable
+        assert_eq!(check(&frame[..frame.len() - 3]), Checksum::Unknown);
+    }
+
+    #[test]
+    fn ip_in_ip_and_gre_are_opened() {
+        let inner = v4_tcp(b"inner", 5);
+        // IPv4 in IPv4 (protocol 4)
+        let mut outer = v4_header(4, &[], inner.len(), 0x4000);
+        outer.extend_from_slice(&inner);
+        let f = ethernet(0x0800, &outer);
+        assert_eq!(seg(LinkType::ETHERNET, &f).payload, b"inner");
+        // GRE (protocol 47) with a key, carrying IPv4
+        let mut gre = vec![0x20, 0, 0x08, 0x00, 0, 0, 0, 7];
+        gre.extend_from_slice(&inner);
+        let mut outer = v4_header(47, &[], gre.len(), 0x4000);
+        outer.extend_from_slice(&gre);
+        let f = ethernet(0x0800, &outer);
+        assert_eq!(seg(LinkType::ETHERNET, &f).payload, b"inner");
+        // PPTP's GRE (version 1): recognised, not opened
+        let mut pptp = vec![0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 7];
+        pptp.extend_from_slice(&inner);
+        let mut outer = v4_header(47, &[], pptp.len(), 0x4000);
+        outer.extend_from_slice(&pptp);
+        let f = ethernet(0x0800, &outer);
+        assert_eq!(
+            decode(LinkType::ETHERNET, &f).err(),
+            Some(Skip::Undecoded(Encapsulation::Gre))
+        );
+        assert_eq!(Skip::undecoded("undecoded-gre"), Some(Encapsulation::Gre));
+        assert_eq!(Skip::undecoded("not-tcp"), None);
     }
 
     #[test]

@@ -18,6 +18,8 @@ mod field {
     pub const DATA_OFFSET: usize = 12;
     /// CWR, ECE, URG, ACK, PSH, RST, SYN, FIN.
     pub const FLAGS: usize = 13;
+    /// The receive window the sender advertises.
+    pub const WINDOW: usize = 14;
     /// The fixed part of the header (data offset 5).
     pub const MIN_LEN: usize = 20;
 }
@@ -88,6 +90,43 @@ pub(super) fn decode(segment: Payload<'_>) -> Result<Tcp<'_>, Skip> {
     })
 }
 
+/// TCP option kinds read here.
+const OPT_END: u8 = 0;
+const OPT_NOP: u8 = 1;
+const OPT_WINDOW_SCALE: u8 = 3;
+/// The largest window scale shift RFC 7323 allows.
+const MAX_WINDOW_SCALE: u8 = 14;
+
+/// The window field of a captured TCP header (`None`: not captured).
+pub(super) fn window(segment: &[u8]) -> Option<u16> {
+    let b = segment.get(field::WINDOW..)?.first_chunk::<2>()?;
+    Some(u16::from_be_bytes(*b))
+}
+
+/// The window scale option of a captured TCP header (RFC 7323; only SYNs carry it), capped at
+/// 14. `None` when absent or not captured.
+pub(super) fn window_scale(segment: &[u8]) -> Option<u8> {
+    let header_len = usize::from(*segment.get(field::DATA_OFFSET)? >> 4) * 4;
+    let mut options = segment.get(field::MIN_LEN..header_len)?;
+    while let Some((&kind, rest)) = options.split_first() {
+        match kind {
+            OPT_END => return None,
+            OPT_NOP => options = rest,
+            _ => {
+                let len = usize::from(*rest.first()?);
+                if len < 2 {
+                    return None;
+                }
+                if kind == OPT_WINDOW_SCALE && len == 3 {
+                    return rest.get(1).map(|&s| s.min(MAX_WINDOW_SCALE));
+                }
+                options = options.get(len..)?;
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -107,6 +146,23 @@ pub(super) mod tests {
 
     fn full(data: &[u8]) -> Payload<'_> {
         Payload { data, missing: 0 }
+    }
+
+    #[test]
+    fn window_and_its_scale() {
+        // MSS, NOP, window scale 7, NOP, NOP, SACK permitted... (a Linux SYN's options, cut)
+        let syn = tcp_header(0x02, &[2, 4, 5, 0xb4, 1, 3, 3, 7]);
+        assert_eq!(window(&syn), Some(0xffff));
+        assert_eq!(window_scale(&syn), Some(7));
+        assert_eq!(window_scale(&tcp_header(0x02, &[1, 3, 3, 20])), Some(14));
+        assert_eq!(window_scale(&tcp_header(0x02, &[2, 4, 5, 0xb4])), None);
+        assert_eq!(window_scale(&tcp_header(0x02, &[0, 3, 3, 7])), None);
+        assert_eq!(window_scale(&tcp_header(0x02, &[9, 0, 3, 7])), None);
+        assert_eq!(window_scale(&tcp_header(0x02, &[9, 9, 3, 7])), None);
+        // options cut by the snaplen
+        let syn = tcp_header(0x02, &[1, 3, 3, 7]);
+        assert_eq!(window_scale(&syn[..22]), None);
+        assert_eq!(window(&syn[..15]), None);
     }
 
     #[test]

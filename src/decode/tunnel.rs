@@ -1,6 +1,6 @@
-//! Tunnels carried in UDP: VXLAN (RFC 7348), Geneve (RFC 8926) and TZSP. Each is opened down to
-//! the network-layer packet it carries, so that the flow found is the inner TCP connection's and
-//! not the tunnel endpoints'.
+//! Tunnels carried in UDP: VXLAN (RFC 7348), Geneve (RFC 8926) and TZSP; and GRE (RFC 2784,
+//! RFC 2890) carried in IP. Each is opened down to the network-layer packet it carries, so that
+//! the flow found is the inner TCP connection's and not the tunnel endpoints'.
 //!
 //! Which tunnel a datagram carries is decided by its UDP destination port, as Wireshark and the
 //! kernels do: 4789 (IANA) and 8472 (the Linux and flannel default) for VXLAN, 6081 for Geneve,
@@ -19,7 +19,7 @@
 
 use super::ip::Payload;
 use super::link::{self, Net};
-use super::Skip;
+use super::{Encapsulation, Skip};
 
 /// UDP destination ports that name a tunnel.
 mod port {
@@ -113,6 +113,48 @@ pub(super) fn open(udp: Payload<'_>) -> Result<(Net, &[u8]), Skip> {
     }
 }
 
+/// GRE header fields: flags and version, then the protocol type; optional words follow.
+mod gre {
+    pub const LEN: usize = 4;
+    pub const FLAGS: usize = 0;
+    pub const PROTOCOL: usize = 2;
+    /// Checksum present (a checksum and a reserved word follow).
+    pub const C: u16 = 0x8000;
+    /// Key present.
+    pub const K: u16 = 0x2000;
+    /// Sequence number present.
+    pub const S: u16 = 0x1000;
+    pub const VERSION: u16 = 0x0007;
+    pub const MPLS: u16 = 0x8847;
+}
+
+/// Opens a GRE packet (the IP payload): the network packet it carries. Version 0 only;
+/// IPv4, IPv6, Ethernet (transparent bridging) and MPLS are opened, anything else is
+/// [`Skip::Undecoded`].
+pub(super) fn gre(payload: Payload<'_>) -> Result<(Net, &[u8]), Skip> {
+    let (h, rest) = payload
+        .data
+        .split_first_chunk::<{ gre::LEN }>()
+        .ok_or(Skip::Truncated)?;
+    let flags = be16(h, gre::FLAGS);
+    if flags & gre::VERSION != 0 {
+        return Err(Skip::Undecoded(Encapsulation::Gre));
+    }
+    let optional = [gre::C, gre::K, gre::S]
+        .iter()
+        .filter(|&&bit| flags & bit != 0)
+        .count()
+        .saturating_mul(4);
+    let body = rest.get(optional..).ok_or(Skip::Truncated)?;
+    match be16(h, gre::PROTOCOL) {
+        protocol::IPV4 => Ok((Net::Ipv4, body)),
+        protocol::IPV6 => Ok((Net::Ipv6, body)),
+        protocol::ETHERNET => inner_ethernet(body),
+        gre::MPLS => link::mpls(body),
+        _ => Err(Skip::Undecoded(Encapsulation::Gre)),
+    }
+}
+
 /// The network packet an inner Ethernet frame carries (VLAN tags unwrapped).
 fn inner_ethernet(frame: &[u8]) -> Result<(Net, &[u8]), Skip> {
     let inner = link::ethernet(frame)?;
@@ -203,6 +245,49 @@ fn tzsp_on_other_port(data: &[u8]) -> Result<(Net, &[u8]), Skip> {
     match (net, version) {
         (Net::Ipv4, Some(4)) | (Net::Ipv6, Some(6)) => Ok((net, packet)),
         _ => Err(Skip::NotTcp),
+    }
+}
+
+#[cfg(test)]
+mod gre_tests {
+    use super::*;
+
+    fn gre_packet(flags: u16, protocol: u16, body: &[u8]) -> Vec<u8> {
+        let mut p = flags.to_be_bytes().to_vec();
+        p.extend_from_slice(&protocol.to_be_bytes());
+        let words = [gre::C, gre::K, gre::S]
+            .iter()
+            .filter(|&&b| flags & b != 0)
+            .count();
+        p.extend(std::iter::repeat_n(0xee, words * 4));
+        p.extend_from_slice(body);
+        p
+    }
+
+    fn open(p: &[u8]) -> Result<(Net, &[u8]), Skip> {
+        gre(Payload {
+            data: p,
+            missing: 0,
+        })
+    }
+
+    #[test]
+    fn opens_ip_and_skips_the_optional_words() {
+        let ip = [0x45, 1, 2, 3];
+        let p = gre_packet(0, 0x0800, &ip);
+        assert_eq!(open(&p), Ok((Net::Ipv4, &ip[..])));
+        let p = gre_packet(gre::C | gre::K | gre::S, 0x86dd, &[0x60, 0]);
+        assert_eq!(open(&p), Ok((Net::Ipv6, &[0x60u8, 0][..])));
+        // version 1 (PPTP), another protocol: recognised, not opened
+        let p = gre_packet(1, 0x880b, &ip);
+        assert_eq!(open(&p), Err(Skip::Undecoded(Encapsulation::Gre)));
+        let p = gre_packet(0, 0x0806, &ip);
+        assert_eq!(open(&p), Err(Skip::Undecoded(Encapsulation::Gre)));
+        assert_eq!(open(&[0, 0]), Err(Skip::Truncated));
+        assert_eq!(
+            open(&gre_packet(gre::K, 0x0800, &[])[..6]),
+            Err(Skip::Truncated)
+        );
     }
 }
 

@@ -28,13 +28,17 @@
     )
 )]
 
+mod framing;
 mod key;
 mod reassembly;
+mod receiver;
 mod seq;
 mod table;
 #[cfg(test)]
 mod testkit;
 
+pub use framing::FramingBreak;
+pub use receiver::Ignored;
 pub use table::{apply_tails, merge_flows, FlowTable, Leftover, TableCounters};
 
 use crate::decode::Endpoint;
@@ -150,6 +154,18 @@ pub struct Flow {
     pub syn_seen: bool,
     /// Some packet of the flow came from a loopback interface (link layer says so).
     pub loopback_if: bool,
+    /// The flow carries data that came on its addresses and ports after an earlier flow there
+    /// had ended (a RST or FINs a receiver may have ignored, or a flow handed out early).
+    pub reopens: Option<Reopened>,
+}
+
+/// The earlier flow on the same addresses and ports, after whose end this flow's bytes came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reopened {
+    /// First frame of the earlier flow.
+    pub after: u64,
+    /// The RST that ended it, else `None` (FINs both ways).
+    pub rst_frame: Option<u64>,
 }
 
 impl Flow {
@@ -202,6 +218,73 @@ pub struct Direction {
     pub retransmitted: u32,
     /// Payload bytes the snaplen cut off.
     pub bytes_not_captured: u64,
+    /// What a receiver would not have taken, and segments that disagree: `None` for nearly every
+    /// flow.
+    pub anomalies: Option<Box<Anomalies>>,
+    /// Segments whose TCP checksum was checked (those with SYN, FIN or RST, and those whose
+    /// bytes went into the prefix), and how many were wrong.
+    pub checksums_checked: u32,
+    pub checksums_bad: u32,
+    /// The two most frequent IP TTLs (hop limits) of the direction's segments, with counts,
+    /// most frequent first, and the count of segments with yet another one.
+    pub ttls: [(u8, u32); 2],
+    pub ttls_other: u32,
+    /// A stream that began at its SYN with TLS records, whose bytes past the prefix stopped
+    /// being TLS records: where, and what followed.
+    pub framing_break: Option<Box<FramingBreak>>,
+}
+
+/// Most alternate readings kept per direction, and the most bytes each keeps.
+pub const MAX_ALTERNATES: usize = 32;
+pub const MAX_ALTERNATE_BYTES: usize = 4096;
+/// Most marked segments remembered per direction.
+pub const MAX_MARKS: usize = 64;
+
+/// What one direction showed that a receiver would not have taken as captured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Anomalies {
+    /// RST segments a receiver would have dropped (see [`Ignored`]): the flow went on.
+    pub ignored_rst: u32,
+    /// FIN segments a receiver would have dropped.
+    pub ignored_fin: u32,
+    /// The first ignored one: its frame and why.
+    pub first_ignored: Option<(u64, Ignored)>,
+    /// Segments whose bytes overlap bytes already held but differ from them. The first bytes
+    /// are kept (as Linux does); the other copy is an alternate reading.
+    pub conflicts: u32,
+    /// The other copies, at their stream offsets, first conflicts first (at most
+    /// [`MAX_ALTERNATES`], each cut to [`MAX_ALTERNATE_BYTES`]).
+    pub alternates: Vec<Alternate>,
+    /// Segments a receiver may not have taken: a wrong checksum, or a TTL other than the
+    /// direction's first one (at most [`MAX_MARKS`]).
+    pub marks: Vec<Mark>,
+}
+
+/// The bytes of a later segment that overlapped kept bytes with other values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternate {
+    /// Offset in the direction's stream.
+    pub offset: u32,
+    pub bytes: Box<[u8]>,
+    /// Frame of the segment with these bytes.
+    pub frame: u64,
+    /// Frame of the segment whose bytes were kept there.
+    pub kept_frame: Option<u64>,
+}
+
+/// A segment a receiver may not have taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub frame: u64,
+    pub bad_checksum: bool,
+    pub ttl: Option<u8>,
+}
+
+impl Anomalies {
+    /// The mark of the segment in `frame`, if it has one.
+    pub fn mark_of(&self, frame: u64) -> Option<&Mark> {
+        self.marks.iter().find(|m| m.frame == frame)
+    }
 }
 
 impl Direction {

@@ -23,8 +23,9 @@
 //!   start are dropped (counted as out of order).
 //! - Once the prefix is full only counters change.
 
+use super::framing::Framing;
 use super::seq::SeqTracker;
-use super::Direction;
+use super::{Alternate, Direction, MAX_ALTERNATES, MAX_ALTERNATE_BYTES};
 
 /// Out-of-order pieces held per direction before the earliest missing segment is given up.
 pub(crate) const MAX_HELD_SEGMENTS: usize = 256;
@@ -43,6 +44,8 @@ struct Held {
     data: Vec<u8>,
     /// Bytes after `data` that were on the wire but not captured.
     missing: u64,
+    /// Later segments' other bytes for parts of `data`: `(pos, bytes, frame)`.
+    alternates: Vec<(u64, Vec<u8>, u64)>,
 }
 
 impl Held {
@@ -129,9 +132,54 @@ pub(crate) struct Reassembler {
     overflow: bool,
     held: Vec<Held>,
     seen: SeqTracker,
+    /// Position and stream offset from which the stream holds every position in order (the
+    /// stream's start, or where it went on after a hole): positions from here map to offsets.
+    jump_pos: u64,
+    jump_off: u32,
+    /// TLS record framing over the in-order bytes, past the prefix too.
+    framing: Framing,
+    /// Once the prefix is full: the position of the next in-order byte past it.
+    tail_pos: Option<u64>,
 }
 
 impl Reassembler {
+    /// The prefix is complete: only counters change.
+    pub(crate) fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// The stream offset of position `pos`, when it is in the part of the stream held in order.
+    fn offset_of(&self, pos: u64) -> Option<usize> {
+        let rel = pos.checked_sub(self.jump_pos)?;
+        (pos < self.exp_pos)
+            .then(|| usize::try_from(u64::from(self.jump_off) + rel).ok())
+            .flatten()
+    }
+
+    /// Compares the part of `piece` below the next expected position with the bytes the stream
+    /// kept there, and records a conflict where they differ.
+    fn compare_kept(&self, piece: Piece<'_>, frame: u64, dir: &mut Direction) {
+        let data_end = (piece.pos + piece.data.len() as u64).min(self.exp_pos);
+        let from = piece.pos.max(self.jump_pos);
+        if from >= data_end {
+            return;
+        }
+        let (Some(off), Ok(skip), Ok(n)) = (
+            self.offset_of(from),
+            usize::try_from(from - piece.pos),
+            usize::try_from(data_end - from),
+        ) else {
+            return;
+        };
+        let theirs = piece.data.get(skip..).and_then(|d| d.get(..n));
+        let ours = dir.stream.get(off..).and_then(|d| d.get(..n));
+        if let (Some(theirs), Some(ours)) = (theirs, ours) {
+            if theirs != ours {
+                let kept_frame = dir.frame_at(off);
+                record_conflict(dir, off, theirs, frame, kept_frame);
+            }
+        }
+    }
     /// Sequence number of this direction's first SYN (or SYN-ACK).
     pub(crate) fn isn(&self) -> Option<u32> {
         self.isn
@@ -158,6 +206,8 @@ impl Reassembler {
         self.started = true;
         self.base = base;
         self.exp_pos = 0;
+        self.jump_pos = 0;
+        self.jump_off = 0;
         self.seen.start(base, fixed);
         self.full = cap == 0;
     }
@@ -169,6 +219,7 @@ impl Reassembler {
         }
         if !self.started {
             self.start(seq.wrapping_add(1), true, cap);
+            self.framing.start();
         }
     }
 
@@ -207,10 +258,23 @@ impl Reassembler {
         if new > 0 && before_high {
             dir.out_of_order += 1;
         }
+        if new < p_len {
+            // Some of these bytes were seen before: they must be the same.
+            let pos = self.pos_of(seq);
+            if let Ok(pos) = u64::try_from(pos) {
+                let piece = Piece {
+                    pos,
+                    data: payload,
+                    missing: 0,
+                };
+                self.compare_kept(piece, frame, dir);
+            }
+        }
         if self.full {
             if new > 0 {
                 dir.prefix_full = true;
             }
+            self.follow_tail(seq, payload, missing, frame, dir, cap);
             return;
         }
         self.place(seq, payload, u64::from(missing), frame, dir, cap);
@@ -307,6 +371,7 @@ impl Reassembler {
         if k == 0 {
             return;
         }
+        self.framing.stop();
         let used = k.min(cap);
         let keep_old = dir.stream.len().min(cap - used);
         let truncated = keep_old < dir.stream.len() || used < k;
@@ -328,6 +393,18 @@ impl Reassembler {
         self.exp_pos += used as u64;
         for h in &mut self.held {
             h.pos += used as u64;
+            for a in &mut h.alternates {
+                a.0 += used as u64;
+            }
+        }
+        if self.jump_pos > 0 || self.jump_off > 0 {
+            self.jump_pos += used as u64;
+            self.jump_off = self.jump_off.saturating_add(shift);
+        }
+        if let Some(anomalies) = dir.anomalies.as_deref_mut() {
+            for a in &mut anomalies.alternates {
+                a.offset = a.offset.saturating_add(shift);
+            }
         }
         if truncated {
             self.set_full(dir, true);
@@ -356,17 +433,76 @@ impl Reassembler {
                 .extend_from_slice(piece.data.get(..n).unwrap_or_default());
             self.exp_pos += n as u64;
         }
+        // The whole piece is in order: its framing is followed, past the prefix too.
+        self.feed_framing(piece.data, frame, dir, cap);
         if n < piece.data.len() {
             self.set_full(dir, true);
+            self.tail_pos = Some(self.exp_pos + (piece.data.len() - n) as u64);
+            if piece.missing > 0 {
+                self.framing.stop();
+            }
             return;
         }
         if piece.missing > 0 {
             push_hole(dir);
             self.exp_pos += piece.missing;
+            self.jump_to(dir);
+            self.framing.stop();
         }
         if dir.stream.len() >= cap {
             self.set_full(dir, false);
         }
+    }
+
+    /// Feeds in-order bytes to the framing follower; a break past the prefix is kept.
+    fn feed_framing(&mut self, bytes: &[u8], frame: u64, dir: &mut Direction, cap: usize) {
+        if let Some(found) = self.framing.feed(bytes, frame, cap as u64) {
+            dir.framing_break.get_or_insert_with(|| Box::new(found));
+        }
+    }
+
+    /// A segment past the full prefix: its in-order bytes go on feeding the framing follower;
+    /// a segment past a gap stops it.
+    fn follow_tail(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        missing: u32,
+        frame: u64,
+        dir: &mut Direction,
+        cap: usize,
+    ) {
+        let Some(tail) = self.tail_pos else {
+            return;
+        };
+        let Ok(pos) = u64::try_from(self.pos_of(seq)) else {
+            return;
+        };
+        let end = pos + payload.len() as u64;
+        if pos > tail {
+            self.framing.stop();
+            self.tail_pos = None;
+            return;
+        }
+        if end <= tail {
+            return;
+        }
+        let fresh = usize::try_from(tail - pos)
+            .ok()
+            .and_then(|skip| payload.get(skip..))
+            .unwrap_or_default();
+        self.feed_framing(fresh, frame, dir, cap);
+        self.tail_pos = Some(end);
+        if missing > 0 {
+            self.framing.stop();
+            self.tail_pos = None;
+        }
+    }
+
+    /// The stream goes on after a hole: positions from here map to offsets from here.
+    fn jump_to(&mut self, dir: &Direction) {
+        self.jump_pos = self.exp_pos;
+        self.jump_off = u32::try_from(dir.stream.len()).unwrap_or(u32::MAX);
     }
 
     /// Appends the held pieces that have become contiguous.
@@ -377,14 +513,27 @@ impl Reassembler {
                 _ => return,
             }
             let h = self.held.remove(0);
-            let piece = Piece {
+            let whole = Piece {
                 pos: h.pos,
                 data: &h.data,
                 missing: h.missing,
-            }
-            .after(self.exp_pos);
+            };
+            // In-order data that came later covered the start of this piece: compare.
+            self.compare_kept(whole, h.frame, dir);
+            let piece = whole.after(self.exp_pos);
             if !piece.is_empty() {
+                let at = dir.stream.len();
                 self.append_piece(piece, h.frame, dir, cap);
+                for (pos, bytes, frame) in &h.alternates {
+                    if let Some(off) = pos
+                        .checked_sub(piece.pos)
+                        .and_then(|rel| usize::try_from(rel).ok())
+                        .map(|rel| at + rel)
+                        .filter(|&off| off < dir.stream.len())
+                    {
+                        record_conflict(dir, off, bytes, *frame, Some(h.frame));
+                    }
+                }
             }
         }
     }
@@ -397,10 +546,12 @@ impl Reassembler {
         let mut uncovered: Vec<(usize, Piece<'_>)> = Vec::new();
         let mut cursor = piece.pos;
         let mut idx = first;
-        while let Some(h) = self.held.get(idx) {
+        while let Some(h) = self.held.get_mut(idx) {
             if h.pos >= piece.end() {
                 break;
             }
+            note_held_conflict(h, piece, frame);
+            let h = &*h;
             if h.pos > cursor {
                 uncovered.push((idx, piece.after(cursor).before(h.pos)));
             }
@@ -422,6 +573,7 @@ impl Reassembler {
                     frame,
                     data: p.data.to_vec(),
                     missing: p.missing,
+                    alternates: Vec::new(),
                 },
             );
         }
@@ -435,6 +587,8 @@ impl Reassembler {
             push_hole(dir);
             dir.gaps = dir.gaps.saturating_add(1);
             self.exp_pos = target;
+            self.jump_to(dir);
+            self.framing.stop();
         }
         self.drain_held(dir, cap);
     }
@@ -467,6 +621,52 @@ impl Reassembler {
                 .filter(|&(s, _)| s.wrapping_sub(exp) as i32 >= 0)
                 .count();
             dir.gaps = dir.gaps.saturating_add(beyond as u32);
+        }
+    }
+}
+
+/// Records a later segment's other `bytes` for the stream at `offset`.
+fn record_conflict(
+    dir: &mut Direction,
+    offset: usize,
+    bytes: &[u8],
+    frame: u64,
+    kept: Option<u64>,
+) {
+    let anomalies = dir.anomalies.get_or_insert_with(Box::default);
+    anomalies.conflicts = anomalies.conflicts.saturating_add(1);
+    if anomalies.alternates.len() < MAX_ALTERNATES {
+        if let Ok(offset) = u32::try_from(offset) {
+            anomalies.alternates.push(Alternate {
+                offset,
+                bytes: bytes.get(..MAX_ALTERNATE_BYTES).unwrap_or(bytes).into(),
+                frame,
+                kept_frame: kept,
+            });
+        }
+    }
+}
+
+/// Keeps, with held piece `h`, the bytes of `piece` that overlap it with other values.
+fn note_held_conflict(h: &mut Held, piece: Piece<'_>, frame: u64) {
+    let from = piece.pos.max(h.pos);
+    let to = (piece.pos + piece.data.len() as u64).min(h.pos + h.data.len() as u64);
+    if from >= to || h.alternates.len() >= MAX_ALTERNATES {
+        return;
+    }
+    let (Ok(a), Ok(b), Ok(n)) = (
+        usize::try_from(from - piece.pos),
+        usize::try_from(from - h.pos),
+        usize::try_from(to - from),
+    ) else {
+        return;
+    };
+    let theirs = piece.data.get(a..).and_then(|d| d.get(..n));
+    let ours = h.data.get(b..).and_then(|d| d.get(..n));
+    if let (Some(theirs), Some(ours)) = (theirs, ours) {
+        if theirs != ours {
+            let cut = theirs.get(..MAX_ALTERNATE_BYTES).unwrap_or(theirs);
+            h.alternates.push((from, cut.to_vec(), frame));
         }
     }
 }

@@ -6,11 +6,13 @@
 //! close linger.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
 
 use super::key::{fmix64, FlowKey, KeyBuildHasher};
 use super::reassembly::Reassembler;
-use super::{ClientBy, Direction, Flow, FlowLimits, FlowTail};
-use crate::decode::{Endpoint, Segment, TcpFlags};
+use super::receiver::{self, Ignored, Sender};
+use super::{ClientBy, Direction, Flow, FlowLimits, FlowTail, Mark, Reopened, MAX_MARKS};
+use crate::decode::{Checksum, Endpoint, Segment, TcpFlags};
 
 /// Largest prefix the table buffers per direction, whatever the limits say (offsets are `u32`).
 const MAX_PREFIX: usize = 1 << 30;
@@ -44,12 +46,27 @@ enum Fate {
     Restart,
 }
 
+/// What an ended flow remembers of one direction, to tell late segments from new ones.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ending {
+    /// The sender's initial sequence number.
+    isn: Option<u32>,
+    /// The sequence number just past the last byte (or FIN) it had sent.
+    next: Option<u32>,
+}
+
 /// The fate of a segment on a key whose flow ended (unless `ended` is false), with the flow's
-/// last segment at `last_ts` and the sender's initial sequence number `isn`.
+/// last segment at `last_ts`, what its sender had sent (`sender`) and whether both SYNs had
+/// been seen (`established`).
+///
+/// A segment that would carry new bytes, or complete a handshake that had not been, starts a
+/// new flow: whatever a receiver made of the close (an injected RST or FIN, one it ignored),
+/// bytes that cross the wire are never left out of a flow.
 fn fate_of(
     ended: bool,
     last_ts: i64,
-    isn: Option<u32>,
+    sender: Ending,
+    established: bool,
     seg: &Segment<'_>,
     ts: i64,
     limits: &FlowLimits,
@@ -62,12 +79,101 @@ fn fate_of(
         return Fate::Join;
     }
     // Port reuse: a fresh SYN with another initial sequence number.
-    let new_syn = seg.flags.syn() && !seg.flags.ack() && isn != Some(seg.seq);
-    if new_syn || silence > limits.close_linger_nanos {
+    let new_syn = seg.flags.syn() && !seg.flags.ack() && sender.isn != Some(seg.seq);
+    // The handshake goes on after a close that came before it was complete.
+    let late_handshake = seg.flags.syn() && seg.flags.ack() && !established;
+    if new_syn || late_handshake || silence > limits.close_linger_nanos || new_bytes(sender, seg) {
         Fate::Restart
     } else {
         Fate::Late
     }
+}
+
+/// The segment carries payload past what its sender had sent when the flow ended.
+fn new_bytes(sender: Ending, seg: &Segment<'_>) -> bool {
+    if seg.flags.rst() {
+        return false;
+    }
+    let len = u32::try_from(seg.payload.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(seg.payload_missing);
+    if len == 0 {
+        return false;
+    }
+    let start = seg.seq.wrapping_add(u32::from(seg.flags.syn()));
+    match sender.next {
+        Some(next) => (start.wrapping_add(len).wrapping_sub(next) as i32) > 0,
+        None => true,
+    }
+}
+
+/// A segment that restarts a key goes on where the ended flow left off: neither a fresh SYN
+/// (port reuse) nor after the linger or an idle timeout.
+fn continues(last_ts: i64, seg: &Segment<'_>, ts: i64, limits: &FlowLimits) -> bool {
+    let silence = ts.saturating_sub(last_ts);
+    let fresh_syn = seg.flags.syn() && !seg.flags.ack();
+    !fresh_syn
+        && silence <= limits.close_linger_nanos
+        && limits.idle_timeout_nanos.is_none_or(|t| silence <= t)
+}
+
+/// Counts what the receiver was handed in a direction: the checksum, the TTL, and a mark for a
+/// segment with bytes that it may not have taken (a wrong checksum, or another TTL than the
+/// direction's usual one).
+fn note_delivery(
+    dir: &mut Direction,
+    seg: &Segment<'_>,
+    checksum: Checksum,
+    frame: u64,
+    carries: bool,
+) {
+    match checksum {
+        Checksum::Good | Checksum::Offloaded => {
+            dir.checksums_checked = dir.checksums_checked.saturating_add(1);
+        }
+        Checksum::Bad => {
+            dir.checksums_checked = dir.checksums_checked.saturating_add(1);
+            dir.checksums_bad = dir.checksums_bad.saturating_add(1);
+        }
+        Checksum::Unknown => {}
+    }
+    let mut odd_ttl = false;
+    if let Some(ttl) = seg.ttl {
+        let [first, second] = &mut dir.ttls;
+        if first.1 == 0 || first.0 == ttl {
+            *first = (ttl, first.1.saturating_add(1));
+        } else if second.1 == 0 || second.0 == ttl {
+            *second = (ttl, second.1.saturating_add(1));
+            odd_ttl = true;
+        } else {
+            dir.ttls_other = dir.ttls_other.saturating_add(1);
+            odd_ttl = true;
+        }
+        if second.1 > first.1 {
+            std::mem::swap(first, second);
+        }
+    }
+    if carries && (checksum == Checksum::Bad || odd_ttl) {
+        let anomalies = dir.anomalies.get_or_insert_with(Box::default);
+        if anomalies.marks.len() < MAX_MARKS {
+            anomalies.marks.push(Mark {
+                frame,
+                bad_checksum: checksum == Checksum::Bad,
+                ttl: seg.ttl,
+            });
+        }
+    }
+}
+
+/// Counts a RST or FIN that the receiver would not have taken.
+fn note_ignored(dir: &mut Direction, flags: TcpFlags, frame: u64, why: Ignored) {
+    let anomalies = dir.anomalies.get_or_insert_with(Box::default);
+    if flags.rst() {
+        anomalies.ignored_rst = anomalies.ignored_rst.saturating_add(1);
+    } else {
+        anomalies.ignored_fin = anomalies.ignored_fin.saturating_add(1);
+    }
+    anomalies.first_ignored.get_or_insert((frame, why));
 }
 
 /// Whether a flow whose last segment was at `last_ts` is over at capture time `now`.
@@ -117,7 +223,7 @@ struct Absorbed {
 
 /// An ended flow already handed out: what counting its late segments needs, and the counts.
 /// A capture holds one per connection that closed within the last linger, so it is kept
-/// small (80 bytes); the public [`FlowTail`] is built when the counts are handed out.
+/// small (at most 96 bytes); the public [`FlowTail`] is built when the counts are handed out.
 #[derive(Debug)]
 struct Tomb {
     first_frame: u64,
@@ -127,9 +233,14 @@ struct Tomb {
     a: Endpoint,
     /// Late segments per direction.
     packets: [u64; 2],
-    /// Initial sequence numbers sent by `a` and `b` (where [`Tomb::HAS_ISN`] says so).
+    /// Initial sequence numbers sent by `a` and `b`, and the sequence numbers just past what
+    /// each had sent (where [`Tomb::HAS_ISN`] and [`Tomb::HAS_NEXT`] say so).
     isn: [u32; 2],
-    /// [`Tomb::A_IS_LO`], [`Tomb::HAS_ISN`], [`Tomb::TOUCHED`], [`Tomb::LOOPBACK`] bits.
+    next: [u32; 2],
+    /// Frame of the RST that ended it, if one did (frame numbers start at 1).
+    rst_frame: Option<NonZeroU64>,
+    /// [`Tomb::A_IS_LO`], [`Tomb::ESTABLISHED`], [`Tomb::HAS_ISN`], [`Tomb::HAS_NEXT`],
+    /// [`Tomb::TOUCHED`], [`Tomb::LOOPBACK`] bits.
     bits: u8,
     /// First late FIN and RST frame per direction, once a late FIN or RST came: most
     /// tombstones only ever count a last ACK.
@@ -146,8 +257,12 @@ struct LateCloses {
 impl Tomb {
     /// The handed-out flow's `a` is the key's lower endpoint.
     const A_IS_LO: u8 = 1;
-    /// `isn[0]` and `isn[1]` are known (two bits).
-    const HAS_ISN: [u8; 2] = [2, 4];
+    /// Both SYNs were seen.
+    const ESTABLISHED: u8 = 2;
+    /// `isn[0]` and `isn[1]` are known.
+    const HAS_ISN: [u8; 2] = [4, 32];
+    /// `next[0]` and `next[1]` are known.
+    const HAS_NEXT: [u8; 2] = [64, 128];
     /// Some late segment was counted.
     const TOUCHED: u8 = 8;
     /// A late segment came from the loopback interface.
@@ -167,11 +282,25 @@ impl Tomb {
 
     fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
         let d = usize::from(src_is_lo != self.a_is_lo());
-        let isn = Tomb::HAS_ISN
-            .get(d)
-            .filter(|&&bit| self.has(bit))
-            .and_then(|_| self.isn.get(d).copied());
-        fate_of(true, self.last_ts, isn, seg, ts, limits)
+        let known = |bits: [u8; 2], values: [u32; 2]| {
+            bits.get(d)
+                .filter(|&&bit| self.has(bit))
+                .and_then(|_| values.get(d).copied())
+        };
+        let sender = Ending {
+            isn: known(Tomb::HAS_ISN, self.isn),
+            next: known(Tomb::HAS_NEXT, self.next),
+        };
+        let established = self.has(Tomb::ESTABLISHED);
+        fate_of(true, self.last_ts, sender, established, seg, ts, limits)
+    }
+
+    /// What a flow that starts on this key after it carries over.
+    fn reopened(&self) -> Reopened {
+        Reopened {
+            after: self.first_frame,
+            rst_frame: self.rst_frame.map(NonZeroU64::get),
+        }
     }
 
     fn count(&mut self, seg: &Segment<'_>, frame: u64, ts: i64, src_is_lo: bool) {
@@ -292,6 +421,8 @@ struct FlowState {
     /// `flow.a` is the canonical key's lower endpoint.
     a_is_lo: bool,
     orient: Orient,
+    /// What each direction's sender sent, as the receiver judges it (same order as `rx`).
+    senders: [Sender; 2],
     /// FIN seen both ways, or a RST: the bytes are final, later segments are only counted.
     ended: bool,
     /// Bytes buffered, as last counted in the table's total.
@@ -299,7 +430,13 @@ struct FlowState {
 }
 
 impl FlowState {
-    fn new(seg: &Segment<'_>, frame: u64, ts: i64, src_is_lo: bool) -> FlowState {
+    fn new(
+        seg: &Segment<'_>,
+        frame: u64,
+        ts: i64,
+        src_is_lo: bool,
+        reopens: Option<Reopened>,
+    ) -> FlowState {
         let syn = seg.flags.syn();
         let syn_ack = syn && seg.flags.ack();
         // The receiver of a SYN-ACK is the client; otherwise the sender of the first packet.
@@ -329,10 +466,12 @@ impl FlowState {
                 last_ts: ts,
                 syn_seen: false,
                 loopback_if: false,
+                reopens,
             },
             rx: [Reassembler::default(), Reassembler::default()],
             a_is_lo,
             orient,
+            senders: [Sender::default(); 2],
             ended: false,
             footprint: 0,
         }
@@ -375,16 +514,36 @@ impl FlowState {
     }
 
     fn fate(&self, seg: &Segment<'_>, ts: i64, src_is_lo: bool, limits: &FlowLimits) -> Fate {
-        let isn = self
-            .rx
-            .get(self.dir_index(src_is_lo))
-            .and_then(Reassembler::isn);
-        fate_of(self.ended, self.flow.last_ts, isn, seg, ts, limits)
+        let d = self.dir_index(src_is_lo);
+        let sender = self.ending(d);
+        fate_of(
+            self.ended,
+            self.flow.last_ts,
+            sender,
+            self.established(),
+            seg,
+            ts,
+            limits,
+        )
+    }
+
+    /// What direction `d`'s sender had sent.
+    fn ending(&self, d: usize) -> Ending {
+        Ending {
+            isn: self.rx.get(d).and_then(Reassembler::isn),
+            next: self.senders.get(d).and_then(Sender::next),
+        }
+    }
+
+    /// Both SYNs were seen.
+    fn established(&self) -> bool {
+        self.rx.iter().all(|rx| rx.isn().is_some())
     }
 
     fn swap(&mut self) {
         self.flow.swap();
         self.rx.swap(0, 1);
+        self.senders.swap(0, 1);
         self.a_is_lo = !self.a_is_lo;
     }
 
@@ -415,11 +574,31 @@ impl FlowState {
             return;
         };
         dir.packets += 1;
-        if flags.fin() && dir.fin_frame.is_none() {
-            dir.fin_frame = Some(frame);
-        }
-        if flags.rst() && dir.rst_frame.is_none() {
-            dir.rst_frame = Some(frame);
+        let carries = !seg.payload.is_empty() || seg.payload_missing > 0;
+        // The checksum is read where it matters: control segments, and bytes the prefix keeps.
+        let checksum = if flags.syn() || flags.fin() || flags.rst() || (carries && !rx.is_full()) {
+            seg.checksum()
+        } else {
+            Checksum::Unknown
+        };
+        note_delivery(dir, seg, checksum, frame, carries);
+        let [first, second] = &mut self.senders;
+        let (from, to) = if d == 0 {
+            (first, &*second)
+        } else {
+            (second, &*first)
+        };
+        match receiver::judge(seg, checksum, from, to) {
+            Ok(()) => {
+                from.sent(seg, checksum);
+                if flags.fin() && dir.fin_frame.is_none() {
+                    dir.fin_frame = Some(frame);
+                }
+                if flags.rst() && dir.rst_frame.is_none() {
+                    dir.rst_frame = Some(frame);
+                }
+            }
+            Err(why) => note_ignored(dir, flags, frame, why),
         }
         let mut seq = seg.seq;
         if flags.syn() {
@@ -440,6 +619,16 @@ impl FlowState {
                 || y.rst_frame.is_some()
                 || (x.fin_frame.is_some() && y.fin_frame.is_some());
         }
+    }
+
+    /// What a flow that restarts this key with `seg` carries over: the ended flow it continues,
+    /// when it does.
+    fn reopened_by(&self, seg: &Segment<'_>, ts: i64, limits: &FlowLimits) -> Option<Reopened> {
+        let [x, y] = &self.flow.dir;
+        (self.ended && continues(self.flow.last_ts, seg, ts, limits)).then_some(Reopened {
+            after: self.flow.first_frame,
+            rst_frame: x.rst_frame.or(y.rst_frame),
+        })
     }
 
     /// Counts a segment that came after the flow ended.
@@ -464,9 +653,22 @@ impl FlowState {
     fn tomb(&self) -> Tomb {
         let f = &self.flow;
         let mut bits = if self.a_is_lo { Tomb::A_IS_LO } else { 0 };
-        let mut isn = [0; 2];
-        for ((rx, slot), bit) in self.rx.iter().zip(&mut isn).zip(Tomb::HAS_ISN) {
-            if let Some(n) = rx.isn() {
+        if self.established() {
+            bits |= Tomb::ESTABLISHED;
+        }
+        let [x, y] = &f.dir;
+        let (mut isn, mut next) = ([0; 2], [0; 2]);
+        for d in 0..2 {
+            let ending = self.ending(d);
+            if let (Some(n), Some(slot), Some(bit)) =
+                (ending.isn, isn.get_mut(d), Tomb::HAS_ISN.get(d))
+            {
+                *slot = n;
+                bits |= bit;
+            }
+            if let (Some(n), Some(slot), Some(bit)) =
+                (ending.next, next.get_mut(d), Tomb::HAS_NEXT.get(d))
+            {
                 *slot = n;
                 bits |= bit;
             }
@@ -478,6 +680,8 @@ impl FlowState {
             a: f.a,
             packets: [0, 0],
             isn,
+            next,
+            rst_frame: x.rst_frame.or(y.rst_frame).and_then(NonZeroU64::new),
             bits,
             closes: None,
         }
@@ -602,7 +806,9 @@ impl FlowTable {
                         return;
                     }
                     Fate::Restart => {
-                        let new = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
+                        let reopens = state.reopened_by(seg, ts_nanos, &self.limits);
+                        let new =
+                            Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo, reopens));
                         let old = std::mem::replace(state, new);
                         self.buffered = self.buffered.saturating_sub(old.footprint);
                         self.done.push(old.finish(cap));
@@ -651,6 +857,7 @@ impl FlowTable {
         seg: &Segment<'_>,
         src_is_lo: bool,
     ) -> bool {
+        let mut reopens = None;
         if let Some(tomb) = self.closed.get_mut(&key) {
             match tomb.fate(seg, ts_nanos, src_is_lo, &self.limits) {
                 Fate::Late => {
@@ -660,6 +867,9 @@ impl FlowTable {
                 // A tombstone's flow has ended: nothing joins it.
                 Fate::Join => return false,
                 Fate::Restart => {
+                    if continues(tomb.last_ts, seg, ts_nanos, &self.limits) {
+                        reopens = Some(tomb.reopened());
+                    }
                     if let Some(tomb) = self.closed.remove(&key).filter(|t| t.touched()) {
                         self.done_tails.push(tomb.tail());
                     }
@@ -669,7 +879,7 @@ impl FlowTable {
             self.make_room();
         }
         self.lru.push_back((key, frame, frame));
-        let state = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo));
+        let state = Box::new(FlowState::new(seg, frame, ts_nanos, src_is_lo, reopens));
         self.open.insert(key, state);
         true
     }

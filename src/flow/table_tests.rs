@@ -333,7 +333,7 @@ fn rst_payload_is_not_stream_data() {
     let segs = [
         Seg::c2s(1000).syn(),
         Seg::c2s(1001).data(b"hi"),
-        Seg::s2c(5001).rst().data(b"diagnostic"),
+        Seg::s2c(5001).rst_ack(1001).data(b"diagnostic"),
     ];
     let f = only(run(&segs));
     assert_eq!(f.dir[1].rst_frame, Some(3));
@@ -386,9 +386,9 @@ fn port_reuse_after_close_starts_a_new_flow() {
 fn segments_after_a_rst_join_during_the_linger() {
     let segs = [
         Seg::c2s(1000).syn(),
-        Seg::s2c(0).rst(),
+        Seg::s2c(0).rst_ack(1001),
         Seg::c2s(1000).syn(),
-        Seg::s2c(0).rst(),
+        Seg::s2c(0).rst_ack(1001),
     ];
     let f = only(run(&segs));
     assert_eq!((f.dir[0].packets, f.dir[1].packets), (2, 2));
@@ -523,16 +523,105 @@ fn tail_applies_to_a_swapped_flow() {
 }
 
 #[test]
-fn data_after_the_end_is_only_counted() {
+fn new_bytes_after_the_end_start_a_flow_that_reopens_it() {
     let mut segs = handshake(1000, 5000);
     segs.push(Seg::c2s(1001).data(b"req"));
     segs.push(Seg::s2c(5001).rst());
+    // a retransmission of what was sent is only counted; new bytes are never dropped
+    segs.push(Seg::c2s(1001).data(b"req"));
     segs.push(Seg::c2s(1004).data(b"more"));
+    let flows = run(&segs);
+    assert_eq!(flows.len(), 2, "{flows:#?}");
+    assert_eq!(flows[0].dir[0].stream, b"req");
+    assert_eq!(flows[0].dir[0].packets, 4);
+    assert_eq!(flows[0].dir[1].rst_frame, Some(5));
+    assert_eq!(flows[1].dir[0].stream, b"more");
+    assert_eq!(
+        flows[1].reopens,
+        Some(Reopened {
+            after: 1,
+            rst_frame: Some(5)
+        })
+    );
+}
+
+#[test]
+fn a_rst_out_of_sequence_is_ignored_and_the_flow_goes_on() {
+    let mut segs = handshake(1000, 5000);
+    segs.push(Seg::s2c(5001 + 100_000).rst());
+    segs.push(Seg::c2s(1001).data(b"GET / HTTP/1.1\r\n\r\n"));
+    segs.push(Seg::s2c(5001).data(b"HTTP/1.1 200 OK\r\n\r\n"));
     let f = only(run(&segs));
-    assert_eq!(f.dir[0].stream, b"req");
-    assert_eq!(f.dir[0].payload_bytes, 3);
-    assert_eq!(f.dir[0].packets, 4);
-    assert_eq!(f.last_frame, 6);
+    assert_eq!(f.dir[1].rst_frame, None);
+    assert_eq!(f.dir[0].stream, b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(f.dir[1].stream, b"HTTP/1.1 200 OK\r\n\r\n");
+    let a = f.dir[1].anomalies.as_deref().unwrap();
+    assert_eq!(a.ignored_rst, 1);
+    assert_eq!(
+        a.first_ignored,
+        Some((4, Ignored::RstOutOfSequence { expected: 5001 }))
+    );
+}
+
+#[test]
+fn a_forged_reset_before_the_handshake_does_not_hide_what_follows() {
+    // SYN, a RST+ACK "from the server" that acknowledges it, the real SYN-ACK, then data
+    let segs = [
+        Seg::c2s(1000).syn(),
+        Seg::s2c(0).rst_ack(1001),
+        Seg::s2c(5000).syn_ack().ack(1001),
+        Seg::c2s(1001).ack(5001),
+        Seg::c2s(1001).data(b"GET /secret HTTP/1.1\r\n\r\n"),
+        Seg::s2c(5001).data(b"HTTP/1.1 200 OK\r\n\r\n"),
+    ];
+    let flows = run(&segs);
+    assert_eq!(flows.len(), 2, "{flows:#?}");
+    assert!(flows[0].is_empty());
+    let f = &flows[1];
+    assert_eq!(f.reopens.map(|r| r.after), Some(1));
+    assert_eq!(f.a, client());
+    assert_eq!(f.dir[0].stream, b"GET /secret HTTP/1.1\r\n\r\n");
+    // a RST that does not acknowledge the SYN is ignored: one flow
+    let segs = [
+        Seg::c2s(1000).syn(),
+        Seg::s2c(0).rst_ack(4242),
+        Seg::s2c(5000).syn_ack().ack(1001),
+        Seg::c2s(1001).data(b"GET /secret HTTP/1.1\r\n\r\n"),
+    ];
+    let f = only(run(&segs));
+    assert_eq!(f.dir[0].stream, b"GET /secret HTTP/1.1\r\n\r\n");
+    assert_eq!(f.dir[1].anomalies.as_deref().unwrap().ignored_rst, 1);
+}
+
+#[test]
+fn overlapping_bytes_that_differ_are_kept_first_and_recorded() {
+    let mut segs = handshake(1000, 5000);
+    // in order first, then a copy with other bytes
+    segs.push(Seg::c2s(1001).data(b"\x16\x03\x01fake"));
+    segs.push(Seg::c2s(1001).data(b"GET /x HTTP"));
+    // held out of order, then overlapped by other bytes
+    segs.push(Seg::c2s(1020).data(b"later"));
+    segs.push(Seg::c2s(1020).data(b"LATER"));
+    segs.push(Seg::c2s(1012).data(b"/1.1\r\n\r\n"));
+    let f = only(run(&segs));
+    let d = &f.dir[0];
+    assert_eq!(&d.stream[..7], b"\x16\x03\x01fake");
+    let a = d.anomalies.as_deref().unwrap();
+    assert_eq!(a.conflicts, 2);
+    assert_eq!(a.alternates[0].offset, 0);
+    assert_eq!(&a.alternates[0].bytes[..], b"GET /x ");
+    assert_eq!(
+        (a.alternates[0].frame, a.alternates[0].kept_frame),
+        (5, Some(4))
+    );
+    assert_eq!(&a.alternates[1].bytes[..], b"LATER");
+    assert_eq!(a.alternates[1].offset, 19);
+    assert_eq!(&d.stream[19..24], b"later");
+    // a faithful retransmission is no conflict
+    let mut segs = handshake(1000, 5000);
+    segs.push(Seg::c2s(1001).data(b"same"));
+    segs.push(Seg::c2s(1001).data(b"same"));
+    assert!(only(run(&segs)).dir[0].anomalies.is_none());
 }
 
 #[test]
@@ -869,6 +958,8 @@ fn throughput_synthetic() {
                     payload_missing: 0,
                     loopback_if: false,
                     if_index: None,
+                    ttl: None,
+                    tcp: &[],
                 };
                 table.push(frame, frame as i64 * 1000, &seg);
                 *seq = seq.wrapping_add(
@@ -892,4 +983,14 @@ fn throughput_synthetic() {
         std::mem::size_of::<FlowState>()
     );
     assert_eq!(finished, flows as usize);
+}
+
+#[test]
+fn a_tombstone_stays_small() {
+    // one per connection closed within the linger: a capture holds many
+    assert!(
+        std::mem::size_of::<Tomb>() <= 96,
+        "{}",
+        std::mem::size_of::<Tomb>()
+    );
 }

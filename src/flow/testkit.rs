@@ -82,6 +82,11 @@ impl Seg {
         self.flags(TcpFlags::RST)
     }
 
+    /// A RST+ACK acknowledging `ack`.
+    pub(crate) fn rst_ack(self, ack: u32) -> Seg {
+        self.flags(TcpFlags::RST | TcpFlags::ACK).ack(ack)
+    }
+
     /// Sets the acknowledgment number.
     pub(crate) fn ack(mut self, ack: u32) -> Seg {
         self.ack = ack;
@@ -115,6 +120,8 @@ impl Seg {
             payload_missing: self.missing,
             loopback_if: self.loopback,
             if_index: None,
+            ttl: None,
+            tcp: &[],
         }
     }
 }

@@ -180,6 +180,7 @@ mod tests {
                 }),
             })),
             session: None,
+            ambiguity: None,
         };
         f
     }

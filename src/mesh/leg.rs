@@ -144,6 +144,7 @@ pub(crate) mod tests {
             gaps: 0,
             out_of_order: 0,
             retransmitted: 0,
+            odd: None,
         }
     }
 

@@ -327,6 +327,7 @@ mod tests {
                 tls: tls.map(Box::new),
                 plaintext: None,
                 session: None,
+                ambiguity: None,
             },
         }
     }

@@ -121,6 +121,7 @@ pub(crate) mod testkit {
                 tls: Some(Box::new(tls)),
                 plaintext: None,
                 session: None,
+                ambiguity: None,
             },
         }
     }

@@ -14,11 +14,11 @@ use super::pods::{self, PodPairDoc};
 use super::policy::{Policy, PolicyMark, PolicyOutcome, UNPROVEN_ADVICE};
 use super::shared_certs::SharedCerts;
 use super::time::Rfc3339Micros;
-use crate::analyze::{Analysis, FlowResult};
+use crate::analyze::{Analysis, FlowResult, TcpOddities};
 use crate::decode::Endpoint;
 use crate::flow::ClientBy;
 use crate::mesh::{IstioSni, Leg, Marker, MeshView, Pair};
-use crate::model::{PlaintextSummary, Reasons, TlsSummary, Verdict, SCHEMA_VERSION};
+use crate::model::{Ambiguity, PlaintextSummary, Reasons, TlsSummary, Verdict, SCHEMA_VERSION};
 use crate::names::{NameKind, Names};
 
 #[derive(Debug, Serialize)]
@@ -204,13 +204,66 @@ pub struct PerSide {
     pub server: u64,
 }
 
-#[derive(Debug, Serialize)]
-pub struct TcpDoc {
+#[derive(Debug)]
+pub struct TcpDoc<'a> {
     pub syn_seen: bool,
     pub close: &'static str,
     pub gaps: u32,
     pub out_of_order: u32,
     pub retransmitted: u32,
+    /// What a receiver would not have taken as captured, when anything.
+    pub odd: Option<&'a TcpOddities>,
+    /// The flow (id) after whose end this flow's bytes came on the same addresses and ports.
+    pub reopens: Option<u64>,
+}
+
+impl Serialize for TcpDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("TcpDoc", 13)?;
+        s.serialize_field("syn_seen", &self.syn_seen)?;
+        s.serialize_field("close", &self.close)?;
+        s.serialize_field("gaps", &self.gaps)?;
+        s.serialize_field("out_of_order", &self.out_of_order)?;
+        s.serialize_field("retransmitted", &self.retransmitted)?;
+        let Some(odd) = self.odd else {
+            return s.end();
+        };
+        let counts = [
+            ("ignored_rst", odd.ignored_rst),
+            ("ignored_fin", odd.ignored_fin),
+            ("overlap_conflicts", odd.overlap_conflicts),
+            ("bad_checksums", odd.bad_checksums),
+            ("odd_ttl", odd.odd_ttl),
+        ];
+        for (name, n) in counts {
+            if n > 0 {
+                s.serialize_field(name, &n)?;
+            }
+        }
+        if odd.bad_checksums > 0 {
+            s.serialize_field("checksums_checked", &odd.checksums_checked)?;
+            s.serialize_field("checksum_offload", &odd.checksum_offload)?;
+        }
+        if let (Some(flow), Some(r)) = (self.reopens, odd.reopens) {
+            s.serialize_field(
+                "reopens",
+                &ReopensDoc {
+                    flow,
+                    rst_frame: r.rst_frame,
+                },
+            )?;
+        }
+        s.end()
+    }
+}
+
+/// The earlier flow this one's bytes came after.
+#[derive(Debug, Serialize)]
+struct ReopensDoc {
+    flow: u64,
+    /// The RST that ended it (`null`: FINs both ways).
+    rst_frame: Option<u64>,
 }
 
 /// The mesh markers of a flow, each written as `profile: what` without building its text.
@@ -281,8 +334,11 @@ pub struct FlowDoc<'a> {
     pub last_seen: Rfc3339Micros,
     pub packets: PerSide,
     pub bytes: PerSide,
-    pub tcp: TcpDoc,
+    pub tcp: TcpDoc<'a>,
     pub verdict: Verdict,
+    /// Two readings of overlapping bytes give different verdicts (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambiguity: Option<&'a Ambiguity>,
     pub reasons: &'a Reasons,
     /// Plaintext by design under the mesh profile (`--mesh`).
     pub expected: bool,
@@ -647,6 +703,17 @@ impl<'a> Document<'a> {
             .map(|(i, flow)| self.doc_of(&self.brief_of(i, flow), flow))
     }
 
+    /// The id of the flow of capture `capture` that began at `first_frame`.
+    fn id_of(&self, capture: usize, first_frame: u64) -> Option<u64> {
+        let flows = &self.analysis.flows;
+        let i = flows
+            .binary_search_by_key(&(capture, first_frame), |f| {
+                (f.capture, f.facts.first_frame)
+            })
+            .ok()?;
+        flows.get(i).map(|f| f.id)
+    }
+
     /// An address and port with what `--pods`/`--services` call it.
     pub fn endpoint(&self, e: Endpoint) -> EndpointDoc<'a> {
         let entry = self.names.lookup(e.ip);
@@ -797,8 +864,15 @@ impl<'a> Document<'a> {
                 gaps: f.gaps,
                 out_of_order: f.out_of_order,
                 retransmitted: f.retransmitted,
+                odd: f.odd.as_deref(),
+                reopens: f
+                    .odd
+                    .as_ref()
+                    .and_then(|o| o.reopens)
+                    .and_then(|r| self.id_of(flow.capture, r.after)),
             },
             verdict: flow.class.verdict,
+            ambiguity: flow.class.ambiguity.as_deref(),
             reasons: &flow.class.reasons,
             expected: expected.is_some(),
             expected_rule: expected.map(|e| e.rule.name()),

@@ -233,6 +233,21 @@ impl From<Shortfall> for PolicyMark {
     }
 }
 
+/// How a verdict (with its client certificate answer) falls short of the requirement.
+fn judge(require: Requirement, verdict: Verdict, presented: Option<bool>) -> Option<Shortfall> {
+    match (require, verdict) {
+        (_, Verdict::Empty) => None,
+        (_, Verdict::Plaintext) => Some(Shortfall::Violation("plaintext")),
+        (_, Verdict::Opaque) => Some(Shortfall::Violation("not proven encrypted")),
+        (Requirement::Encrypted, Verdict::Tls | Verdict::Mtls) => None,
+        (Requirement::Mtls, Verdict::Mtls) => None,
+        (Requirement::Mtls, Verdict::Tls) => match presented {
+            Some(_) => Some(Shortfall::Violation("no client certificate")),
+            None => Some(Shortfall::Unproven("client certificate unknown")),
+        },
+    }
+}
+
 /// What the report tells the user about unproven flows: how to get proof.
 pub const UNPROVEN_ADVICE: &str = "the capture cannot show whether these clients presented a \
     certificate (sessions resumed without one, or connections opened before the capture). To \
@@ -241,21 +256,30 @@ pub const UNPROVEN_ADVICE: &str = "the capture cannot show whether these clients
     or give the TLS key log (--keylog). --require encrypted checks encryption alone";
 
 impl Policy {
-    /// How a flow falls short of the requirement, or `None` when it meets it.
+    /// How a flow falls short of the requirement, or `None` when it meets it. A flow whose
+    /// overlapping bytes read two ways ([`crate::model::Ambiguity`]) is judged by the worse
+    /// reading.
     pub fn shortfall(require: Requirement, flow: &FlowResult) -> Option<Shortfall> {
-        let tls = flow.class.tls.as_deref();
-        match (require, flow.class.verdict) {
-            (_, Verdict::Empty) => None,
-            (_, Verdict::Plaintext) => Some(Shortfall::Violation("plaintext")),
-            (_, Verdict::Opaque) => Some(Shortfall::Violation("not proven encrypted")),
-            (Requirement::Encrypted, Verdict::Tls | Verdict::Mtls) => None,
-            (Requirement::Mtls, Verdict::Mtls) => None,
-            (Requirement::Mtls, Verdict::Tls) => {
-                match tls.and_then(|t| t.client_certificate.presented) {
-                    Some(_) => Some(Shortfall::Violation("no client certificate")),
-                    None => Some(Shortfall::Unproven("client certificate unknown")),
-                }
+        let presented = flow
+            .class
+            .tls
+            .as_deref()
+            .and_then(|t| t.client_certificate.presented);
+        let kept = judge(require, flow.class.verdict, presented);
+        let Some(a) = flow.class.ambiguity.as_deref() else {
+            return kept;
+        };
+        let other = judge(require, a.other_verdict, a.other_client_certificate).map(|s| match s {
+            Shortfall::Violation(_) => {
+                Shortfall::Violation("ambiguous: violates it read the other way")
             }
+            Shortfall::Unproven(_) => Shortfall::Unproven("ambiguous: unproven read the other way"),
+        });
+        match (kept, other) {
+            (Some(Shortfall::Violation(why)), _) => Some(Shortfall::Violation(why)),
+            (_, Some(Shortfall::Violation(why))) => Some(Shortfall::Violation(why)),
+            (Some(kept), _) => Some(kept),
+            (None, other) => other,
         }
     }
 

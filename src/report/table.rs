@@ -188,6 +188,12 @@ fn rule_words(rule: &str) -> &'static str {
 /// What the detail column says about a flow.
 fn detail(flow: &FlowDoc<'_>) -> String {
     let mut text = base_detail(flow);
+    if let Some(a) = flow.ambiguity {
+        text = format!(
+            "ambiguous, {} read the other way: {text}",
+            a.other_verdict.name()
+        );
+    }
     if let Some(rule) = flow.expected_rule {
         text = format!("expected ({}): {text}", rule_words(rule));
     } else if let Some(by) = flow.exempt_by.as_deref() {

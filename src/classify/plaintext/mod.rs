@@ -212,6 +212,30 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
     })
 }
 
+/// Cleartext found in a run of bytes that is not a whole stream (what follows TLS records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleartext {
+    /// As [`PlaintextSummary::protocol`].
+    pub protocol: &'static str,
+    /// A short, redacted quote.
+    pub evidence: String,
+}
+
+/// Whether `bytes` (sent by the client, or not) are readable cleartext: a known protocol, or
+/// printable text. `None` for binary bytes (another protocol's framing, random data), which
+/// are no proof of cleartext.
+pub fn cleartext_in(bytes: &[u8], client: bool) -> Option<Cleartext> {
+    let side = if client { Side::Client } else { Side::Server };
+    if bytes.is_empty() || starts_tls(bytes) {
+        return None;
+    }
+    let f = examine_bytes(bytes, side)?;
+    (f.rank > Rank::Binary).then_some(Cleartext {
+        protocol: f.protocol,
+        evidence: f.evidence,
+    })
+}
+
 /// What the forwarded identity of a flow's requests says, as a reason sentence.
 fn forwarded_sentence(f: &crate::model::ForwardedClient) -> String {
     let mut text = sentence(&[

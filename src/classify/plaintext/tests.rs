@@ -40,6 +40,7 @@ fn flow(client: &[(u64, &[u8])], server: &[(u64, &[u8])]) -> Flow {
         last_ts: 0,
         syn_seen: true,
         loopback_if: false,
+        reopens: None,
     }
 }
 

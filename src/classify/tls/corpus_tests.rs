@@ -64,6 +64,7 @@ pub(crate) fn load_flow(text: &str) -> Flow {
         last_ts: 0,
         syn_seen: true,
         loopback_if: false,
+        reopens: None,
     }
 }
 

@@ -46,6 +46,17 @@ pub struct TlsAnalysis {
     pub server_hello: Option<ServerHello>,
     /// The session credentials the handshake showed (issued, and offered when resumed).
     pub session: SessionTokens,
+    /// Where, in the client's and the server's stream, the TLS records stop and bytes that are
+    /// not a TLS record follow (the offset of the first such byte).
+    pub records_end: [Option<usize>; 2],
+}
+
+/// Where a walk met bytes that are not a TLS record.
+fn garbage_at(w: &Walk<'_>) -> Option<usize> {
+    match w.end {
+        Some(WalkEnd::Garbage { offset }) => Some(offset),
+        _ => None,
+    }
 }
 
 /// Analyzes a flow as TLS (`flow.a` is the client). `None` when neither direction carries TLS.
@@ -170,6 +181,7 @@ fn mid_stream(
                 client_hello: None,
                 server_hello: Some(sh),
                 session: SessionTokens::default(),
+                records_end: [garbage_at(&cw), garbage_at(&sw)],
             }
         }
         None => {
@@ -184,6 +196,7 @@ fn mid_stream(
                 client_hello: None,
                 server_hello: None,
                 session: SessionTokens::default(),
+                records_end: [garbage_at(&cw), garbage_at(&sw)],
             }
         }
     }
@@ -344,6 +357,7 @@ impl<'a> Session<'a> {
             client_hello: ch,
             server_hello: sh,
             session: self.session,
+            records_end: [garbage_at(&self.cw), garbage_at(&self.sw)],
         }
     }
 
@@ -703,7 +717,7 @@ impl<'a> Session<'a> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 mod corpus_tests;

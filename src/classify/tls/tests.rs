@@ -53,6 +53,7 @@ fn flow(client: Side, server: Side) -> Flow {
         last_ts: 0,
         syn_seen: true,
         loopback_if: false,
+        reopens: None,
     }
 }
 
@@ -83,7 +84,7 @@ fn ch12() -> Vec<u8> {
     )
 }
 
-fn ch13(extra: &[u8]) -> Vec<u8> {
+pub(crate) fn ch13(extra: &[u8]) -> Vec<u8> {
     record(
         22,
         &message(
