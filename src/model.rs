@@ -363,10 +363,13 @@ pub enum Reading {
     Later,
 }
 
-/// Two readings of a flow's bytes that give different verdicts: segments overlapped with other
-/// bytes. The verdict follows `reading`; the policy judges the flow by the worse of the two.
+/// Two readings of a flow's bytes that give different verdicts, or whose other reading is
+/// incomplete: segments overlapped with other bytes. The verdict follows `reading`; the policy
+/// judges the flow by the worse of the two, and an incomplete one as a violation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ambiguity {
+    /// What makes two readings possible.
+    pub cause: AmbiguityCause,
     /// Segments whose bytes overlapped kept bytes with other values (both directions).
     pub conflicts: u32,
     /// The reading the verdict follows.
@@ -380,4 +383,30 @@ pub struct Ambiguity {
     /// Frames of the segments whose bytes are in one reading and not in the other (the first
     /// few).
     pub frames: Box<[u64]>,
+    /// Conflicting copies whose bytes were not all kept (too many, or too long): the other
+    /// reading then lacks them, and the flow is ambiguous whatever the two verdicts.
+    pub unread: u32,
+}
+
+/// What makes a flow's bytes readable two ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AmbiguityCause {
+    /// Overlapping segments carried other bytes.
+    Overlap,
+    /// A TLS stream's bytes stop being records, and what follows is not readable cleartext.
+    NotRecordsAfter,
+    /// Text of no known protocol precedes the first TLS record.
+    TextBefore,
+}
+
+impl AmbiguityCause {
+    /// Why the policy fails a flow whose other reading violates the requirement.
+    pub fn violation(self) -> &'static str {
+        match self {
+            AmbiguityCause::Overlap => "ambiguous: violates it read the other way",
+            AmbiguityCause::NotRecordsAfter => "ambiguous: not TLS records after some bytes",
+            AmbiguityCause::TextBefore => "ambiguous: text before the TLS records",
+        }
+    }
 }

@@ -31,10 +31,11 @@ pub mod tls;
 
 pub use readings::{offloaded as checksums_offloaded, OFFLOAD_SHARE};
 
-use crate::flow::{ClientBy, Flow};
+use crate::flow::{ClientBy, Flow, FramingEnd};
 use crate::intern;
 use crate::model::{
-    Classification, HandshakeState, PlaintextSummary, Reasons, TlsSummary, Verdict,
+    Ambiguity, AmbiguityCause, Classification, HandshakeState, PlaintextSummary, Reading, Reasons,
+    TlsSummary, Verdict,
 };
 pub use tls::KeyLog;
 
@@ -132,7 +133,14 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
             Verdict::Tls
         };
         let mut reasons = analysis.reasons;
-        let cleartext = cleartext_after_records(flow, &analysis.records_end, &mut reasons);
+        let (before, unknown) = before_records(flow, &analysis.records_start, &mut reasons);
+        let (after, unframed) = after_records(flow, &analysis.records_end, &mut reasons);
+        let cleartext = before.or(after);
+        let ambiguity = if cleartext.is_some() {
+            None
+        } else {
+            unknown.or(unframed)
+        };
         return Classification {
             verdict: if cleartext.is_some() {
                 Verdict::Plaintext
@@ -143,7 +151,7 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
             tls: Some(finished(analysis.summary)),
             plaintext: cleartext.map(Box::new),
             session: (!analysis.session.is_empty()).then(|| Box::new(analysis.session)),
-            ambiguity: None,
+            ambiguity,
         };
     }
     if let Some(found) = plaintext::detect(flow) {
@@ -187,30 +195,133 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
     classify_unrecognised(flow)
 }
 
-/// Cleartext after a direction's TLS records: where its records stop inside the prefix
-/// (`records_end`), or where, past the prefix, a stream that began with records stops being
-/// records (the flow table followed them). Each finding is said in `reasons`; the first one
-/// found is the flow's cleartext.
-fn cleartext_after_records(
+/// Cleartext before a direction's first TLS record that is not a negotiation switching to TLS
+/// (STARTTLS and its kin, see [`plaintext::before_tls`]). A known protocol (an HTTP request,
+/// Redis…) makes the flow plaintext; text of no known protocol, from the stream's first byte,
+/// makes it ambiguous (an upgrade mtlscan does not know, or cleartext). Each is said in
+/// `reasons`.
+fn before_records(
+    flow: &Flow,
+    records_start: &[Option<usize>; 2],
+    reasons: &mut Vec<String>,
+) -> (Option<PlaintextSummary>, Option<Box<Ambiguity>>) {
+    let mut found = None;
+    let mut unknown = None;
+    let mut negotiated = false;
+    for (d, dir) in flow.dir.iter().enumerate() {
+        let Some(start) = records_start.get(d).copied().flatten().filter(|&s| s > 0) else {
+            continue;
+        };
+        let stream = dir.contiguous();
+        if stream.len() < start {
+            continue;
+        }
+        let Some((clear, upgrading)) = plaintext::before_tls(stream, d == 0) else {
+            continue;
+        };
+        // One side's negotiation covers the other side's part of it.
+        negotiated |= upgrading;
+        if negotiated {
+            continue;
+        }
+        let side = if d == 0 { "client" } else { "server" };
+        let frame = dir.frame_at(0);
+        if clear.protocol == "unknown" {
+            if dir.syn {
+                reasons.push(format!(
+                    "ambiguous: the {side} sent {start} bytes of text before its first TLS record \
+                     ({}): `{}`; no known protocol switches to TLS that way, so it may be \
+                     cleartext; the policy judges the flow as plaintext",
+                    tls::frame_text(frame),
+                    clear.evidence
+                ));
+                unknown.get_or_insert_with(|| {
+                    unsure(AmbiguityCause::TextBefore, &clear.evidence, frame)
+                });
+            }
+            continue;
+        }
+        reasons.push(format!(
+            "the {side} sent {start} bytes of cleartext before its first TLS record ({}), and \
+             {} does not switch to TLS that way: `{}`",
+            tls::frame_text(frame),
+            clear.protocol,
+            clear.evidence
+        ));
+        found.get_or_insert_with(|| cleartext_summary(&clear, frame, side));
+    }
+    (found, unknown)
+}
+
+/// The cleartext `clear` that the `side` sent in `frame`, as the flow's plaintext facts.
+fn cleartext_summary(
+    clear: &plaintext::Cleartext,
+    frame: Option<u64>,
+    side: &'static str,
+) -> PlaintextSummary {
+    PlaintextSummary {
+        protocol: clear.protocol,
+        evidence: intern::str(&clear.evidence),
+        frame,
+        direction: side,
+        rejected: false,
+        forwarded_client: None,
+    }
+}
+
+/// A stream read as TLS that may be otherwise (see [`AmbiguityCause`]): the other reading is
+/// `evidence`, at `frame`, with the verdict the cause implies.
+fn unsure(cause: AmbiguityCause, evidence: &str, frame: Option<u64>) -> Box<Ambiguity> {
+    let other_verdict = match cause {
+        AmbiguityCause::TextBefore => Verdict::Plaintext,
+        AmbiguityCause::NotRecordsAfter | AmbiguityCause::Overlap => Verdict::Opaque,
+    };
+    Box::new(Ambiguity {
+        cause,
+        conflicts: 0,
+        reading: Reading::First,
+        other_verdict,
+        other_client_certificate: None,
+        other_evidence: intern::str(evidence),
+        frames: frame.into_iter().collect(),
+        unread: 0,
+    })
+}
+
+/// What follows a direction's TLS records where they stop: inside the prefix
+/// (`records_end`), or past what the classifier reads, where the flow table followed a stream
+/// that began with records ([`FramingEnd`]). Each finding is said in `reasons`. Cleartext makes
+/// the flow plaintext (the first found is its cleartext); other bytes that are not records make
+/// it ambiguous: TLS up to there, then not proven encrypted.
+fn after_records(
     flow: &Flow,
     records_end: &[Option<usize>; 2],
     reasons: &mut Vec<String>,
-) -> Option<PlaintextSummary> {
+) -> (Option<PlaintextSummary>, Option<Box<Ambiguity>>) {
     let mut found = None;
+    let mut unframed = None;
     for (d, dir) in flow.dir.iter().enumerate() {
         let side = if d == 0 { "client" } else { "server" };
-        let inside = records_end
-            .get(d)
-            .copied()
-            .flatten()
-            .and_then(|off| Some((off, dir.contiguous().get(off..)?, dir.frame_at(off))));
-        let past = dir.framing_break.as_deref().map(|b| {
-            (
-                usize::try_from(b.position).unwrap_or(usize::MAX),
-                &b.sample[..],
-                Some(b.frame),
-            )
-        });
+        let inside =
+            records_end.get(d).copied().flatten().and_then(|off| {
+                Some((off as u64, dir.contiguous().get(off..)?, dir.frame_at(off)))
+            });
+        let past = match dir.framing_end.as_deref() {
+            Some(FramingEnd::Break {
+                position,
+                frame,
+                sample,
+            }) => Some((*position, &sample[..], Some(*frame))),
+            Some(&FramingEnd::Lost { position, frame }) => {
+                reasons.push(format!(
+                    "the {side}'s TLS records could not be followed past byte {position}: a \
+                     record header is missing from the capture (frame {frame} came after it), \
+                     so the bytes that follow were not checked for cleartext"
+                ));
+                None
+            }
+            None => None,
+        };
         let Some((offset, bytes, frame)) = inside.or(past) else {
             continue;
         };
@@ -221,22 +332,25 @@ fn cleartext_after_records(
                     "the {side}'s TLS records stop after {offset} bytes{at}: what follows is cleartext, {}: `{}`",
                     clear.protocol, clear.evidence
                 ));
-                found.get_or_insert(PlaintextSummary {
-                    protocol: clear.protocol,
-                    evidence: intern::str(&clear.evidence),
-                    frame,
-                    direction: side,
-                    rejected: false,
-                    forwarded_client: None,
+                found.get_or_insert_with(|| cleartext_summary(&clear, frame, side));
+            }
+            None => {
+                reasons.push(format!(
+                    "ambiguous: the {side}'s TLS records stop after {offset} bytes{at}: what \
+                     follows is not a TLS record, nor readable cleartext (another protocol's \
+                     framing, or random bytes), so it is not proven encrypted; the policy judges \
+                     the flow as opaque"
+                ));
+                unframed.get_or_insert_with(|| {
+                    let what = format!(
+                        "bytes that are not TLS records from the {side}, after {offset} bytes"
+                    );
+                    unsure(AmbiguityCause::NotRecordsAfter, &what, frame)
                 });
             }
-            None => reasons.push(format!(
-                "the {side}'s TLS records stop after {offset} bytes{at}: what follows is not a \
-                 TLS record, nor readable cleartext (another protocol's framing, or random bytes)"
-            )),
         }
     }
-    found
+    (found, unframed)
 }
 
 /// A cleartext upgrade (CONNECT, STARTTLS, SOCKS) followed by TLS records whose handshake the

@@ -19,9 +19,9 @@
 
 use std::sync::Arc;
 
-use crate::flow::{Anomalies, Direction, Flow, Ignored};
+use crate::flow::{Anomalies, Direction, Flow, Ignored, MAX_ALTERNATES, MAX_ALTERNATE_BYTES};
 use crate::intern;
-use crate::model::{Ambiguity, Classification, Reading, Reasons, Verdict};
+use crate::model::{Ambiguity, AmbiguityCause, Classification, Reading, Reasons, Verdict};
 
 /// A direction whose checked segments have at least this share of wrong checksums (percent)
 /// was captured on its sending host with checksum offload.
@@ -65,14 +65,15 @@ pub(super) fn review(
             ));
         }
     }
-    let conflicts: u32 = flow
+    let (conflicts, unread) = flow
         .dir
         .iter()
         .filter_map(|d| d.anomalies.as_deref())
-        .map(|a| a.conflicts)
-        .sum();
+        .fold((0u32, 0u32), |(c, u), a| {
+            (c.saturating_add(a.conflicts), u.saturating_add(a.unread))
+        });
     if conflicts > 0 {
-        class = weigh_readings(flow, class, conflicts, &classify, &mut more);
+        class = weigh_readings(flow, class, (conflicts, unread), &classify, &mut more);
     }
     if !more.is_empty() {
         let mut reasons = class.reasons.to_vec();
@@ -170,7 +171,7 @@ fn other_reading(flow: &Flow) -> Flow {
                 }
             }
         }
-        dir.framing_break = None;
+        dir.framing_end = None;
     }
     other
 }
@@ -180,7 +181,7 @@ fn other_reading(flow: &Flow) -> Flow {
 fn weigh_readings(
     flow: &Flow,
     first: Classification,
-    conflicts: u32,
+    (conflicts, unread): (u32, u32),
     classify: &impl Fn(&Flow) -> Classification,
     out: &mut Vec<String>,
 ) -> Classification {
@@ -226,14 +227,27 @@ fn weigh_readings(
         || (chosen.verdict == Verdict::Plaintext
             && chosen.plaintext.as_ref().map(|p| &p.evidence)
                 != other.plaintext.as_ref().map(|p| &p.evidence));
-    if chosen.verdict != other.verdict {
-        let evidence = evidence_of(&other);
+    if unread > 0 {
         out.push(format!(
-            "ambiguous: read the other way, the flow is {} ({evidence}); the policy judges it \
-             by the worse reading",
-            other.verdict.name()
+            "ambiguous: {unread} conflicting cop{} could not all be kept (mtlscan keeps {} \
+             copies of at most {} bytes per direction), so no reading is complete; the policy \
+             judges the flow a violation",
+            if unread == 1 { "y" } else { "ies" },
+            MAX_ALTERNATES,
+            MAX_ALTERNATE_BYTES,
         ));
+    }
+    if chosen.verdict != other.verdict || unread > 0 {
+        let evidence = evidence_of(&other);
+        if chosen.verdict != other.verdict {
+            out.push(format!(
+                "ambiguous: read the other way, the flow is {} ({evidence}); the policy judges \
+                 it by the worse reading",
+                other.verdict.name()
+            ));
+        }
         chosen.ambiguity = Some(Box::new(Ambiguity {
+            cause: AmbiguityCause::Overlap,
             conflicts,
             reading,
             other_verdict: other.verdict,
@@ -243,6 +257,7 @@ fn weigh_readings(
                 .and_then(|t| t.client_certificate.presented),
             other_evidence: evidence,
             frames,
+            unread,
         }));
     } else if differs {
         out.push(format!(
@@ -395,6 +410,28 @@ mod tests {
         assert_eq!(
             Policy::shortfall(Requirement::Encrypted, &result(class)),
             Some(Shortfall::Violation("plaintext"))
+        );
+    }
+
+    #[test]
+    fn copies_too_many_to_keep_make_the_flow_ambiguous_and_a_violation() {
+        // the alternate budget was spent: one more copy was counted but not kept
+        let mut flow = conflicted(false);
+        let a = flow.dir[0].anomalies.as_deref_mut().unwrap();
+        a.alternates[0].bytes = crate::classify::tls::tests::ch13(&[]).into();
+        a.conflicts = 2;
+        a.unread = 1;
+        let class = classify(&flow, &Context::default());
+        assert_eq!(class.verdict, Verdict::Tls);
+        let amb = class.ambiguity.as_deref().expect("ambiguous");
+        assert_eq!((amb.other_verdict, amb.unread), (Verdict::Tls, 1));
+        let text = class.reasons.join("\n");
+        assert!(text.contains("could not all be kept"), "{text}");
+        assert_eq!(
+            Policy::shortfall(Requirement::Encrypted, &result(class)),
+            Some(Shortfall::Violation(
+                "ambiguous: conflicting copies too many to read"
+            ))
         );
     }
 }

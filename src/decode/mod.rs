@@ -32,6 +32,7 @@
 )]
 
 mod arcnet;
+mod checksum;
 pub mod defrag;
 mod ip;
 mod link;
@@ -123,6 +124,19 @@ pub struct Segment<'a> {
     pub tcp: &'a [u8],
 }
 
+/// Copies `fields` one after the other into `buf`; the part of `buf` they fill.
+fn fill<'b>(buf: &'b mut [u8], fields: &[&[u8]]) -> &'b [u8] {
+    let mut at = 0usize;
+    for f in fields {
+        let end = at.saturating_add(f.len());
+        if let Some(dst) = buf.get_mut(at..end) {
+            dst.copy_from_slice(f);
+            at = end;
+        }
+    }
+    buf.get(..at).unwrap_or_default()
+}
+
 /// What a segment's TCP checksum says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checksum {
@@ -151,32 +165,37 @@ impl Segment<'_> {
     /// Checks the TCP checksum over the pseudo-header and the segment (RFC 793, RFC 8200 §8.1).
     /// It reads every byte of the segment: call it only for the segments that matter.
     pub fn checksum(&self) -> Checksum {
-        use etherparse::checksum::Sum16BitWords;
         if self.payload_missing > 0 || self.tcp.len() < 20 {
             return Checksum::Unknown;
         }
         let Ok(len) = u32::try_from(self.tcp.len()) else {
             return Checksum::Unknown;
         };
+        let mut header = [0u8; 40];
         let pseudo = match (self.src.ip, self.dst.ip) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => Sum16BitWords::new()
-                .add_4bytes(s.octets())
-                .add_4bytes(d.octets())
-                .add_2bytes([0, 6])
-                .add_2bytes(u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes()),
-            (IpAddr::V6(s), IpAddr::V6(d)) => Sum16BitWords::new()
-                .add_16bytes(s.octets())
-                .add_16bytes(d.octets())
-                .add_4bytes(len.to_be_bytes())
-                .add_4bytes([0, 0, 0, 6]),
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let len = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
+                let fields = [&s.octets()[..], &d.octets(), &[0, 6], &len];
+                fill(&mut header, &fields)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                let fields = [
+                    &s.octets()[..],
+                    &d.octets(),
+                    &len.to_be_bytes(),
+                    &[0, 0, 0, 6],
+                ];
+                fill(&mut header, &fields)
+            }
             _ => return Checksum::Unknown,
         };
-        // The partial sum as it would sit in the field (etherparse sums native-endian words).
-        let partial = (!pseudo.ones_complement()).to_ne_bytes();
+        let pseudo = checksum::add(0, pseudo);
         // The checksum field is summed too: a correct segment sums to all ones.
-        if pseudo.add_slice(self.tcp).ones_complement() == 0 {
+        if checksum::fold(checksum::add(pseudo, self.tcp)) == 0xffff {
             return Checksum::Good;
         }
+        // Linux leaves the pseudo-header's folded sum in the field for the card to complete.
+        let partial = checksum::fold(pseudo).to_ne_bytes();
         if self.tcp.get(16..18) == Some(&partial[..]) {
             Checksum::Offloaded
         } else {

@@ -37,7 +37,7 @@ mod table;
 #[cfg(test)]
 mod testkit;
 
-pub use framing::FramingBreak;
+pub use framing::FramingEnd;
 pub use receiver::Ignored;
 pub use table::{apply_tails, merge_flows, FlowTable, Leftover, TableCounters};
 
@@ -221,17 +221,20 @@ pub struct Direction {
     /// What a receiver would not have taken, and segments that disagree: `None` for nearly every
     /// flow.
     pub anomalies: Option<Box<Anomalies>>,
-    /// Segments whose TCP checksum was checked (those with SYN, FIN or RST, and those whose
-    /// bytes went into the prefix), and how many were wrong.
+    /// Segments whose TCP checksum was checked (those with SYN, FIN or RST, and data segments
+    /// whose bytes went into the prefix: the first few, those reaching back over bytes already
+    /// sent, all once one was wrong), and how many were wrong.
     pub checksums_checked: u32,
     pub checksums_bad: u32,
     /// The two most frequent IP TTLs (hop limits) of the direction's segments, with counts,
     /// most frequent first, and the count of segments with yet another one.
     pub ttls: [(u8, u32); 2],
     pub ttls_other: u32,
-    /// A stream that began at its SYN with TLS records, whose bytes past the prefix stopped
-    /// being TLS records: where, and what followed.
-    pub framing_break: Option<Box<FramingBreak>>,
+    /// A stream that began at its SYN with TLS records, whose records could not be followed to
+    /// the end where the classifier does not read (past the prefix, or past its first hole):
+    /// where the bytes stopped being records and what followed, or where a header's bytes were
+    /// missing.
+    pub framing_end: Option<Box<FramingEnd>>,
 }
 
 /// Most alternate readings kept per direction, and the most bytes each keeps.
@@ -255,6 +258,9 @@ pub struct Anomalies {
     /// The other copies, at their stream offsets, first conflicts first (at most
     /// [`MAX_ALTERNATES`], each cut to [`MAX_ALTERNATE_BYTES`]).
     pub alternates: Vec<Alternate>,
+    /// Conflicting copies not wholly kept: beyond [`MAX_ALTERNATES`], or longer than
+    /// [`MAX_ALTERNATE_BYTES`]. The other reading is then incomplete.
+    pub unread: u32,
     /// Segments a receiver may not have taken: a wrong checksum, or a TTL other than the
     /// direction's first one (at most [`MAX_MARKS`]).
     pub marks: Vec<Mark>,
@@ -281,6 +287,19 @@ pub struct Mark {
 }
 
 impl Anomalies {
+    /// Heap bytes these anomalies hold.
+    pub fn heap_bytes(&self) -> usize {
+        let alternates = self
+            .alternates
+            .iter()
+            .map(|a| a.bytes.len())
+            .fold(0, usize::saturating_add);
+        alternates
+            .saturating_add(self.alternates.capacity() * std::mem::size_of::<Alternate>())
+            .saturating_add(self.marks.capacity() * std::mem::size_of::<Mark>())
+            .saturating_add(std::mem::size_of::<Anomalies>())
+    }
+
     /// The mark of the segment in `frame`, if it has one.
     pub fn mark_of(&self, frame: u64) -> Option<&Mark> {
         self.marks.iter().find(|m| m.frame == frame)

@@ -46,6 +46,8 @@ struct Held {
     missing: u64,
     /// Later segments' other bytes for parts of `data`: `(pos, bytes, frame)`.
     alternates: Vec<(u64, Vec<u8>, u64)>,
+    /// Later segments' other bytes that the alternate budget could not keep.
+    unread: u32,
 }
 
 impl Held {
@@ -132,14 +134,15 @@ pub(crate) struct Reassembler {
     overflow: bool,
     held: Vec<Held>,
     seen: SeqTracker,
-    /// Position and stream offset from which the stream holds every position in order (the
-    /// stream's start, or where it went on after a hole): positions from here map to offsets.
-    jump_pos: u64,
-    jump_off: u32,
-    /// TLS record framing over the in-order bytes, past the prefix too.
+    /// Where the stream went on after each hole, as `(position, stream offset)` (the first run
+    /// starts at `(0, 0)`). A position maps to an offset in the run it falls in, up to where
+    /// the next run's offset begins.
+    jumps: Vec<(u64, u32)>,
+    /// Alternate copies kept so far (held with out-of-order data, or recorded): at most
+    /// [`MAX_ALTERNATES`] per direction.
+    alternates_kept: usize,
+    /// TLS record framing over the stream's bytes, past the prefix too.
     framing: Framing,
-    /// Once the prefix is full: the position of the next in-order byte past it.
-    tail_pos: Option<u64>,
 }
 
 impl Reassembler {
@@ -148,38 +151,91 @@ impl Reassembler {
         self.full
     }
 
-    /// The stream offset of position `pos`, when it is in the part of the stream held in order.
-    fn offset_of(&self, pos: u64) -> Option<usize> {
-        let rel = pos.checked_sub(self.jump_pos)?;
-        (pos < self.exp_pos)
-            .then(|| usize::try_from(u64::from(self.jump_off) + rel).ok())
-            .flatten()
+    /// Run `i` of the stream held in order, as `(position, stream offset)`: the stream's start,
+    /// then where it went on after each hole.
+    fn run(&self, i: usize) -> Option<(u64, u32)> {
+        match i.checked_sub(1) {
+            None => Some((0, 0)),
+            Some(j) => self.jumps.get(j).copied(),
+        }
+    }
+
+    /// The runs of the stream held in order that overlap positions `from..to`, each as
+    /// `(first position, stream offset of it, positions in the run from there)`.
+    fn runs(
+        &self,
+        from: u64,
+        to: u64,
+        stream_len: usize,
+    ) -> impl Iterator<Item = (u64, usize, u64)> + '_ {
+        let first = self.jumps.partition_point(|&(p, _)| p <= from);
+        let to = to.min(self.exp_pos);
+        (first..=self.jumps.len())
+            .map_while(move |i| {
+                let (pos, off) = self.run(i)?;
+                let end_off = self
+                    .run(i + 1)
+                    .map_or(stream_len, |(_, next)| next as usize);
+                let len = end_off.saturating_sub(off as usize) as u64;
+                (pos < to).then_some((pos, off as usize, len))
+            })
+            .filter_map(move |(pos, off, len)| {
+                let start = from.max(pos);
+                let end = to.min(pos + len);
+                let skip = usize::try_from(start - pos).ok()?;
+                (start < end).then(|| (start, off + skip, end - start))
+            })
     }
 
     /// Compares the part of `piece` below the next expected position with the bytes the stream
     /// kept there, and records a conflict where they differ.
-    fn compare_kept(&self, piece: Piece<'_>, frame: u64, dir: &mut Direction) {
-        let data_end = (piece.pos + piece.data.len() as u64).min(self.exp_pos);
-        let from = piece.pos.max(self.jump_pos);
-        if from >= data_end {
-            return;
-        }
-        let (Some(off), Ok(skip), Ok(n)) = (
-            self.offset_of(from),
-            usize::try_from(from - piece.pos),
-            usize::try_from(data_end - from),
-        ) else {
-            return;
-        };
-        let theirs = piece.data.get(skip..).and_then(|d| d.get(..n));
-        let ours = dir.stream.get(off..).and_then(|d| d.get(..n));
-        if let (Some(theirs), Some(ours)) = (theirs, ours) {
-            if theirs != ours {
-                let kept_frame = dir.frame_at(off);
-                record_conflict(dir, off, theirs, frame, kept_frame);
-            }
+    fn compare_kept(&mut self, piece: Piece<'_>, frame: u64, dir: &mut Direction) {
+        let data_end = piece.pos + piece.data.len() as u64;
+        let differing: Vec<(usize, &[u8])> = self
+            .runs(piece.pos, data_end, dir.stream.len())
+            .filter_map(|(pos, off, n)| {
+                let skip = usize::try_from(pos - piece.pos).ok()?;
+                let n = usize::try_from(n).ok()?;
+                let theirs = piece.data.get(skip..)?.get(..n)?;
+                let ours = dir.stream.get(off..)?.get(..n)?;
+                (theirs != ours).then_some((off, theirs))
+            })
+            .collect();
+        for (off, theirs) in differing {
+            let kept_frame = dir.frame_at(off);
+            self.record_conflict(dir, off, theirs, frame, kept_frame);
         }
     }
+
+    /// Records a later segment's other `bytes` for the stream at `offset`, within the budget of
+    /// kept alternates; what it cannot keep is counted as unread.
+    fn record_conflict(
+        &mut self,
+        dir: &mut Direction,
+        offset: usize,
+        bytes: &[u8],
+        frame: u64,
+        kept: Option<u64>,
+    ) {
+        let anomalies = dir.anomalies.get_or_insert_with(Box::default);
+        anomalies.conflicts = anomalies.conflicts.saturating_add(1);
+        match u32::try_from(offset) {
+            Ok(offset) if self.alternates_kept < MAX_ALTERNATES => {
+                self.alternates_kept += 1;
+                if bytes.len() > MAX_ALTERNATE_BYTES {
+                    anomalies.unread = anomalies.unread.saturating_add(1);
+                }
+                anomalies.alternates.push(Alternate {
+                    offset,
+                    bytes: bytes.get(..MAX_ALTERNATE_BYTES).unwrap_or(bytes).into(),
+                    frame,
+                    kept_frame: kept,
+                });
+            }
+            _ => anomalies.unread = anomalies.unread.saturating_add(1),
+        }
+    }
+
     /// Sequence number of this direction's first SYN (or SYN-ACK).
     pub(crate) fn isn(&self) -> Option<u32> {
         self.isn
@@ -187,10 +243,20 @@ impl Reassembler {
 
     /// Bytes of out-of-order data held (allocated), for the table's memory accounting.
     pub(crate) fn held_bytes(&self) -> usize {
-        self.held.iter().map(|h| h.data.capacity()).fold(
-            self.held.capacity() * std::mem::size_of::<Held>(),
-            usize::saturating_add,
-        )
+        let alternates = |h: &Held| {
+            h.alternates
+                .iter()
+                .map(|a| a.1.capacity())
+                .fold(h.alternates.capacity() * 40, usize::saturating_add)
+        };
+        self.held
+            .iter()
+            .map(|h| h.data.capacity().saturating_add(alternates(h)))
+            .fold(
+                (self.held.capacity() * std::mem::size_of::<Held>())
+                    .saturating_add(self.jumps.capacity() * 16),
+                usize::saturating_add,
+            )
     }
 
     fn exp_seq(&self) -> u32 {
@@ -206,8 +272,7 @@ impl Reassembler {
         self.started = true;
         self.base = base;
         self.exp_pos = 0;
-        self.jump_pos = 0;
-        self.jump_off = 0;
+        self.jumps.clear();
         self.seen.start(base, fixed);
         self.full = cap == 0;
     }
@@ -274,7 +339,7 @@ impl Reassembler {
             if new > 0 {
                 dir.prefix_full = true;
             }
-            self.follow_tail(seq, payload, missing, frame, dir, cap);
+            self.follow_tail(seq, payload, frame, dir, cap);
             return;
         }
         self.place(seq, payload, u64::from(missing), frame, dir, cap);
@@ -397,10 +462,12 @@ impl Reassembler {
                 a.0 += used as u64;
             }
         }
-        if self.jump_pos > 0 || self.jump_off > 0 {
-            self.jump_pos += used as u64;
-            self.jump_off = self.jump_off.saturating_add(shift);
+        // The head joins the first run; the later runs move.
+        for j in &mut self.jumps {
+            j.0 += used as u64;
+            j.1 = j.1.saturating_add(shift);
         }
+        self.jumps.retain(|&(_, off)| off < new_len);
         if let Some(anomalies) = dir.anomalies.as_deref_mut() {
             for a in &mut anomalies.alternates {
                 a.offset = a.offset.saturating_add(shift);
@@ -434,75 +501,61 @@ impl Reassembler {
             self.exp_pos += n as u64;
         }
         // The whole piece is in order: its framing is followed, past the prefix too.
-        self.feed_framing(piece.data, frame, dir, cap);
+        self.feed_framing(piece.pos, piece.data, frame, dir, cap);
         if n < piece.data.len() {
             self.set_full(dir, true);
-            self.tail_pos = Some(self.exp_pos + (piece.data.len() - n) as u64);
-            if piece.missing > 0 {
-                self.framing.stop();
-            }
             return;
         }
         if piece.missing > 0 {
             push_hole(dir);
             self.exp_pos += piece.missing;
             self.jump_to(dir);
-            self.framing.stop();
         }
         if dir.stream.len() >= cap {
             self.set_full(dir, false);
         }
     }
 
-    /// Feeds in-order bytes to the framing follower; a break past the prefix is kept.
-    fn feed_framing(&mut self, bytes: &[u8], frame: u64, dir: &mut Direction, cap: usize) {
-        if let Some(found) = self.framing.feed(bytes, frame, cap as u64) {
-            dir.framing_break.get_or_insert_with(|| Box::new(found));
-        }
-    }
-
-    /// A segment past the full prefix: its in-order bytes go on feeding the framing follower;
-    /// a segment past a gap stops it.
-    fn follow_tail(
+    /// Feeds the bytes at `pos` to the framing follower. What ends it where the classifier
+    /// does not read (past the prefix, or past its first hole) is kept.
+    fn feed_framing(
         &mut self,
-        seq: u32,
-        payload: &[u8],
-        missing: u32,
+        pos: u64,
+        bytes: &[u8],
         frame: u64,
         dir: &mut Direction,
         cap: usize,
     ) {
-        let Some(tail) = self.tail_pos else {
-            return;
-        };
-        let Ok(pos) = u64::try_from(self.pos_of(seq)) else {
-            return;
-        };
-        let end = pos + payload.len() as u64;
-        if pos > tail {
-            self.framing.stop();
-            self.tail_pos = None;
-            return;
-        }
-        if end <= tail {
-            return;
-        }
-        let fresh = usize::try_from(tail - pos)
-            .ok()
-            .and_then(|skip| payload.get(skip..))
-            .unwrap_or_default();
-        self.feed_framing(fresh, frame, dir, cap);
-        self.tail_pos = Some(end);
-        if missing > 0 {
-            self.framing.stop();
-            self.tail_pos = None;
+        let unread_from = self
+            .jumps
+            .first()
+            .map_or(cap as u64, |&(_, off)| u64::from(off).min(cap as u64));
+        self.framing
+            .feed(pos, bytes, frame, unread_from, &mut dir.framing_end);
+    }
+
+    /// A segment past the full prefix: its bytes go on feeding the framing follower.
+    fn follow_tail(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        frame: u64,
+        dir: &mut Direction,
+        cap: usize,
+    ) {
+        if let Ok(pos) = u64::try_from(self.pos_of(seq)) {
+            self.feed_framing(pos, payload, frame, dir, cap);
         }
     }
 
     /// The stream goes on after a hole: positions from here map to offsets from here.
     fn jump_to(&mut self, dir: &Direction) {
-        self.jump_pos = self.exp_pos;
-        self.jump_off = u32::try_from(dir.stream.len()).unwrap_or(u32::MAX);
+        let off = u32::try_from(dir.stream.len()).unwrap_or(u32::MAX);
+        match self.jumps.last_mut() {
+            // Nothing was appended since the last jump: it moves.
+            Some(last) if last.1 == off => last.0 = self.exp_pos,
+            _ => self.jumps.push((self.exp_pos, off)),
+        }
     }
 
     /// Appends the held pieces that have become contiguous.
@@ -524,6 +577,8 @@ impl Reassembler {
             if !piece.is_empty() {
                 let at = dir.stream.len();
                 self.append_piece(piece, h.frame, dir, cap);
+                // Their budget was taken when they were held.
+                self.alternates_kept = self.alternates_kept.saturating_sub(h.alternates.len());
                 for (pos, bytes, frame) in &h.alternates {
                     if let Some(off) = pos
                         .checked_sub(piece.pos)
@@ -531,8 +586,13 @@ impl Reassembler {
                         .map(|rel| at + rel)
                         .filter(|&off| off < dir.stream.len())
                     {
-                        record_conflict(dir, off, bytes, *frame, Some(h.frame));
+                        self.record_conflict(dir, off, bytes, *frame, Some(h.frame));
                     }
+                }
+                if h.unread > 0 {
+                    let a = dir.anomalies.get_or_insert_with(Box::default);
+                    a.conflicts = a.conflicts.saturating_add(h.unread);
+                    a.unread = a.unread.saturating_add(h.unread);
                 }
             }
         }
@@ -550,7 +610,7 @@ impl Reassembler {
             if h.pos >= piece.end() {
                 break;
             }
-            note_held_conflict(h, piece, frame);
+            note_held_conflict(h, piece, frame, &mut self.alternates_kept);
             let h = &*h;
             if h.pos > cursor {
                 uncovered.push((idx, piece.after(cursor).before(h.pos)));
@@ -574,6 +634,7 @@ impl Reassembler {
                     data: p.data.to_vec(),
                     missing: p.missing,
                     alternates: Vec::new(),
+                    unread: 0,
                 },
             );
         }
@@ -588,7 +649,6 @@ impl Reassembler {
             dir.gaps = dir.gaps.saturating_add(1);
             self.exp_pos = target;
             self.jump_to(dir);
-            self.framing.stop();
         }
         self.drain_held(dir, cap);
     }
@@ -601,6 +661,13 @@ impl Reassembler {
             dir.prefix_full = true;
         }
         self.full = true;
+        self.drop_held();
+    }
+
+    /// Frees the held data, and the alternate budget its copies took.
+    fn drop_held(&mut self) {
+        let copies: usize = self.held.iter().map(|h| h.alternates.len()).sum();
+        self.alternates_kept = self.alternates_kept.saturating_sub(copies);
         self.held = Vec::new();
     }
 
@@ -609,7 +676,7 @@ impl Reassembler {
         while let (false, Some(first)) = (self.full, self.held.first()) {
             self.skip_to(first.pos, dir, cap);
         }
-        self.held = Vec::new();
+        self.drop_held();
         if self.overflow {
             dir.prefix_full = true;
         }
@@ -625,33 +692,12 @@ impl Reassembler {
     }
 }
 
-/// Records a later segment's other `bytes` for the stream at `offset`.
-fn record_conflict(
-    dir: &mut Direction,
-    offset: usize,
-    bytes: &[u8],
-    frame: u64,
-    kept: Option<u64>,
-) {
-    let anomalies = dir.anomalies.get_or_insert_with(Box::default);
-    anomalies.conflicts = anomalies.conflicts.saturating_add(1);
-    if anomalies.alternates.len() < MAX_ALTERNATES {
-        if let Ok(offset) = u32::try_from(offset) {
-            anomalies.alternates.push(Alternate {
-                offset,
-                bytes: bytes.get(..MAX_ALTERNATE_BYTES).unwrap_or(bytes).into(),
-                frame,
-                kept_frame: kept,
-            });
-        }
-    }
-}
-
-/// Keeps, with held piece `h`, the bytes of `piece` that overlap it with other values.
-fn note_held_conflict(h: &mut Held, piece: Piece<'_>, frame: u64) {
+/// Keeps, with held piece `h`, the bytes of `piece` that overlap it with other values, within
+/// the direction's budget of `kept` alternates; what it cannot keep is counted as unread.
+fn note_held_conflict(h: &mut Held, piece: Piece<'_>, frame: u64, kept: &mut usize) {
     let from = piece.pos.max(h.pos);
     let to = (piece.pos + piece.data.len() as u64).min(h.pos + h.data.len() as u64);
-    if from >= to || h.alternates.len() >= MAX_ALTERNATES {
+    if from >= to {
         return;
     }
     let (Ok(a), Ok(b), Ok(n)) = (
@@ -664,10 +710,19 @@ fn note_held_conflict(h: &mut Held, piece: Piece<'_>, frame: u64) {
     let theirs = piece.data.get(a..).and_then(|d| d.get(..n));
     let ours = h.data.get(b..).and_then(|d| d.get(..n));
     if let (Some(theirs), Some(ours)) = (theirs, ours) {
-        if theirs != ours {
-            let cut = theirs.get(..MAX_ALTERNATE_BYTES).unwrap_or(theirs);
-            h.alternates.push((from, cut.to_vec(), frame));
+        if theirs == ours {
+            return;
         }
+        if *kept >= MAX_ALTERNATES {
+            h.unread = h.unread.saturating_add(1);
+            return;
+        }
+        *kept += 1;
+        if theirs.len() > MAX_ALTERNATE_BYTES {
+            h.unread = h.unread.saturating_add(1);
+        }
+        let cut = theirs.get(..MAX_ALTERNATE_BYTES).unwrap_or(theirs);
+        h.alternates.push((from, cut.to_vec(), frame));
     }
 }
 
@@ -693,6 +748,7 @@ fn push_hole(dir: &mut Direction) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::FramingEnd;
 
     /// A direction fed segment by segment, as frames 1, 2, …
     struct Feed {
@@ -872,5 +928,106 @@ mod tests {
         f.data(13, b"c");
         assert_eq!(f.rx.isn(), Some(10));
         assert_eq!(f.finish().stream, b"abc");
+    }
+
+    #[test]
+    fn bytes_before_a_hole_are_compared_too() {
+        let mut f = Feed::new(10_000);
+        f.syn(0);
+        f.data(1, b"hello");
+        f.cut(6, b"", 4); // 4 bytes the snaplen cut off: a hole
+        f.data(10, b"world");
+        assert_eq!(f.dir.holes, vec![5]);
+        // a copy of the first bytes with others, and one across the hole
+        f.data(1, b"HELLO");
+        f.data(8, b"xxWORLD");
+        let a = f.dir.anomalies.as_deref().expect("conflicts");
+        assert_eq!(a.conflicts, 2);
+        let got: Vec<(u32, &[u8])> = a
+            .alternates
+            .iter()
+            .map(|x| (x.offset, &x.bytes[..]))
+            .collect();
+        assert_eq!(got, vec![(0, &b"HELLO"[..]), (5, &b"WORLD"[..])]);
+        assert_eq!(a.unread, 0);
+        // the same bytes again: nothing new
+        f.data(1, b"hello");
+        f.data(10, b"world");
+        assert_eq!(f.dir.anomalies.as_deref().unwrap().conflicts, 2);
+    }
+
+    #[test]
+    fn conflicting_copies_beyond_the_budget_are_counted_unread() {
+        let mut f = Feed::new(100_000);
+        f.syn(0);
+        // held out of order: each copy conflicts with a held piece
+        f.data(101, &[b'a'; 100]);
+        for i in 0..(MAX_ALTERNATES as u8) {
+            f.data(101, &[i; 100]);
+        }
+        // and recorded ones once in order, and one longer than an alternate keeps
+        f.data(1, &[b'b'; 100]);
+        f.data(1, &[b'c'; 100]);
+        let long = vec![b'z'; MAX_ALTERNATE_BYTES + 1];
+        f.data(201, &long);
+        f.data(201, &vec![b'y'; MAX_ALTERNATE_BYTES + 1]);
+        let a = f.dir.anomalies.as_deref().expect("conflicts");
+        assert_eq!(a.alternates.len(), MAX_ALTERNATES);
+        assert_eq!(a.conflicts, MAX_ALTERNATES as u32 + 2);
+        assert_eq!(a.unread, 2);
+        assert!(f.rx.held_bytes() < 16 * 1024);
+    }
+
+    fn record(body: usize) -> Vec<u8> {
+        let mut r = vec![23, 3, 3];
+        r.extend_from_slice(&(body as u16).to_be_bytes());
+        r.extend(std::iter::repeat_n(0xab, body));
+        r
+    }
+
+    #[test]
+    fn records_are_followed_past_a_prefix_filled_exactly_and_past_holes() {
+        // the prefix (1000 bytes) fills at a segment's end; cleartext comes later
+        let mut f = Feed::new(1000);
+        f.syn(0);
+        f.data(1, &record(995));
+        f.data(1001, &record(100));
+        f.data(1106, b"GET /secret HTTP/1.1\r\n\r\n");
+        assert!(f.rx.is_full());
+        let Some(FramingEnd::Break {
+            position,
+            sample,
+            frame,
+        }) = f.dir.framing_end.as_deref()
+        else {
+            panic!("{:?}", f.dir.framing_end);
+        };
+        assert_eq!((*position, *frame), (1105, 4));
+        assert!(sample.starts_with(b"GET /secret"));
+
+        // a hole inside the prefix (a record body the snaplen cut): followed on, and the break
+        // after it is reported, for the classifier reads only up to the hole
+        let mut f = Feed::new(10_000);
+        f.syn(0);
+        f.cut(1, &record(200)[..100], 105);
+        f.data(206, b"GET /secret HTTP/1.1\r\n\r\n");
+        assert!(!f.rx.is_full());
+        assert!(matches!(
+            f.dir.framing_end.as_deref(),
+            Some(FramingEnd::Break { position: 205, .. })
+        ));
+
+        // a record header the capture lost, past the prefix: said, not guessed
+        let mut f = Feed::new(1000);
+        f.syn(0);
+        f.data(1, &record(995));
+        f.data(1001 + 100, b"GET /secret HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            f.dir.framing_end.as_deref(),
+            Some(&FramingEnd::Lost {
+                position: 1000,
+                frame: 3
+            })
+        );
     }
 }

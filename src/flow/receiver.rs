@@ -4,7 +4,9 @@
 //! The rules follow Linux:
 //! - a RST ends the connection only when its sequence number is exactly the next one expected
 //!   from its sender (RFC 5961 §3.2: one merely inside the window draws a challenge ACK and is
-//!   dropped); a RST answering a SYN must acknowledge that SYN (`ack = ISN + 1`);
+//!   dropped): the end of the sender's bytes received in order, or, as the capture may miss
+//!   some, the end of the highest ones; a RST answering a SYN must acknowledge that SYN
+//!   (`ack = ISN + 1`);
 //! - a FIN counts only when it lies inside the receiver's advertised window (the window field
 //!   scaled as the SYNs agreed, RFC 7323);
 //! - a segment with a wrong TCP checksum is dropped by the receiver, unless its sender's
@@ -34,8 +36,11 @@ pub enum Ignored {
 pub(super) struct Sender {
     /// Sequence number of its SYN.
     isn: Option<u32>,
-    /// The sequence number just past the last byte (or SYN, FIN) it sent.
-    next: Option<u32>,
+    /// The sequence number just past its bytes (SYN and FIN included) received in order from
+    /// the first: what the receiver expects next.
+    contiguous: Option<u32>,
+    /// The sequence number just past the highest byte it sent.
+    high: Option<u32>,
     /// Window scale its SYN offered.
     scale: Option<u8>,
     /// The last window it advertised (unscaled), and whether that segment was a SYN (whose
@@ -46,11 +51,14 @@ pub(super) struct Sender {
 }
 
 impl Sender {
-    /// Records a segment this side sent (after it was judged, see [`judge`]).
+    /// Records a segment this side sent (after it was judged, see [`judge`]). A segment the
+    /// receiver drops for its checksum moves nothing.
     pub(super) fn sent(&mut self, seg: &Segment<'_>, checksum: Checksum) {
         let flags = seg.flags;
-        if checksum == Checksum::Good {
-            self.good_checksums = self.good_checksums.saturating_add(1);
+        match checksum {
+            Checksum::Good => self.good_checksums = self.good_checksums.saturating_add(1),
+            Checksum::Bad if self.good_checksums > 0 => return,
+            _ => {}
         }
         let mut end = seg.seq;
         if flags.syn() {
@@ -71,15 +79,22 @@ impl Sender {
         if let Some(w) = seg.window() {
             self.window = Some((w, flags.syn()));
         }
-        self.next = Some(match self.next {
-            Some(next) if (end.wrapping_sub(next) as i32) < 0 => next,
+        let after = |a: u32, b: u32| (a.wrapping_sub(b) as i32) > 0;
+        self.high = Some(match self.high {
+            Some(high) if !after(end, high) => high,
             _ => end,
         });
+        // In order: the segment starts at or before what was received in order.
+        self.contiguous = match self.contiguous {
+            None => Some(end),
+            Some(c) if !after(seg.seq, c) && after(end, c) => Some(end),
+            keep => keep,
+        };
     }
 
-    /// The sequence number just past the last byte it sent.
+    /// The sequence number just past the highest byte it sent.
     pub(super) fn next(&self) -> Option<u32> {
-        self.next
+        self.high
     }
 }
 
@@ -106,7 +121,7 @@ pub(super) fn judge(
 
 fn judge_rst(seg: &Segment<'_>, from: &Sender, to: &Sender) -> Result<(), Ignored> {
     // The receiver sent a SYN that its peer never answered at all: it is in SYN-SENT.
-    if let (Some(isn), None, None) = (to.isn, from.isn, from.next) {
+    if let (Some(isn), None, None) = (to.isn, from.isn, from.high) {
         let acknowledges = seg.flags.ack() && seg.ack == isn.wrapping_add(1);
         return if acknowledges {
             Ok(())
@@ -114,14 +129,16 @@ fn judge_rst(seg: &Segment<'_>, from: &Sender, to: &Sender) -> Result<(), Ignore
             Err(Ignored::RstUnacknowledged)
         };
     }
-    match from.next {
-        Some(expected) if seg.seq != expected => Err(Ignored::RstOutOfSequence { expected }),
+    match (from.contiguous, from.high) {
+        (Some(expected), high) if seg.seq != expected && Some(seg.seq) != high => {
+            Err(Ignored::RstOutOfSequence { expected })
+        }
         _ => Ok(()),
     }
 }
 
 fn judge_fin(seg: &Segment<'_>, from: &Sender, to: &Sender) -> Result<(), Ignored> {
-    let (Some(expected), Some(window)) = (from.next, receive_window(from, to)) else {
+    let (Some(expected), Some(window)) = (from.contiguous, receive_window(from, to)) else {
         return Ok(());
     };
     let len = u32::try_from(seg.payload.len())

@@ -11,7 +11,9 @@ use std::num::NonZeroU64;
 use super::key::{fmix64, FlowKey, KeyBuildHasher};
 use super::reassembly::Reassembler;
 use super::receiver::{self, Ignored, Sender};
-use super::{ClientBy, Direction, Flow, FlowLimits, FlowTail, Mark, Reopened, MAX_MARKS};
+use super::{
+    Anomalies, ClientBy, Direction, Flow, FlowLimits, FlowTail, Mark, Reopened, MAX_MARKS,
+};
 use crate::decode::{Checksum, Endpoint, Segment, TcpFlags};
 
 /// Largest prefix the table buffers per direction, whatever the limits say (offsets are `u32`).
@@ -75,11 +77,16 @@ fn fate_of(
     if limits.idle_timeout_nanos.is_some_and(|t| silence > t) {
         return Fate::Restart;
     }
-    if !ended {
-        return Fate::Join;
-    }
-    // Port reuse: a fresh SYN with another initial sequence number.
+    // Port reuse: a fresh SYN with another initial sequence number is a new connection, whether
+    // or not the capture showed the old one's end.
     let new_syn = seg.flags.syn() && !seg.flags.ack() && sender.isn != Some(seg.seq);
+    if !ended {
+        return if new_syn && sender.isn.is_some() {
+            Fate::Restart
+        } else {
+            Fate::Join
+        };
+    }
     // The handshake goes on after a close that came before it was complete.
     let late_handshake = seg.flags.syn() && seg.flags.ack() && !established;
     if new_syn || late_handshake || silence > limits.close_linger_nanos || new_bytes(sender, seg) {
@@ -120,6 +127,26 @@ fn continues(last_ts: i64, seg: &Segment<'_>, ts: i64, limits: &FlowLimits) -> b
 /// Counts what the receiver was handed in a direction: the checksum, the TTL, and a mark for a
 /// segment with bytes that it may not have taken (a wrong checksum, or another TTL than the
 /// direction's usual one).
+/// Data segments of a direction whose checksum is read in any case: enough to tell checksum
+/// offload (nearly all wrong) from injections.
+const CHECKED_DATA_SEGMENTS: u32 = 2;
+
+/// Whether a segment's checksum matters: a control segment (a receiver drops a RST or FIN with
+/// a wrong one); and, of the data segments whose bytes the prefix keeps (`kept`), the first few
+/// of the direction, those that reach back over bytes already sent (a copy that may differ
+/// from the first), and every one once the direction had a wrong checksum. A segment that is
+/// not read counts in neither `checksums_checked` nor `checksums_bad`.
+fn must_check(seg: &Segment<'_>, dir: &Direction, from: &Sender, kept: bool) -> bool {
+    let flags = seg.flags;
+    if flags.syn() || flags.fin() || flags.rst() {
+        return true;
+    }
+    let reaches_back = from
+        .next()
+        .is_some_and(|high| (seg.seq.wrapping_sub(high) as i32) < 0);
+    kept && (dir.checksums_checked < CHECKED_DATA_SEGMENTS || dir.checksums_bad > 0 || reaches_back)
+}
+
 fn note_delivery(
     dir: &mut Direction,
     seg: &Segment<'_>,
@@ -484,6 +511,7 @@ impl FlowState {
                 .capacity()
                 .saturating_add(d.frames.capacity().saturating_mul(16))
                 .saturating_add(d.holes.capacity().saturating_mul(4))
+                .saturating_add(d.anomalies.as_deref().map_or(0, Anomalies::heap_bytes))
         });
         let held = self.rx.iter().map(Reassembler::held_bytes);
         dirs.chain(held).fold(0, usize::saturating_add)
@@ -575,19 +603,18 @@ impl FlowState {
         };
         dir.packets += 1;
         let carries = !seg.payload.is_empty() || seg.payload_missing > 0;
-        // The checksum is read where it matters: control segments, and bytes the prefix keeps.
-        let checksum = if flags.syn() || flags.fin() || flags.rst() || (carries && !rx.is_full()) {
-            seg.checksum()
-        } else {
-            Checksum::Unknown
-        };
-        note_delivery(dir, seg, checksum, frame, carries);
         let [first, second] = &mut self.senders;
         let (from, to) = if d == 0 {
             (first, &*second)
         } else {
             (second, &*first)
         };
+        let checksum = if must_check(seg, dir, from, carries && !rx.is_full()) {
+            seg.checksum()
+        } else {
+            Checksum::Unknown
+        };
+        note_delivery(dir, seg, checksum, frame, carries);
         match receiver::judge(seg, checksum, from, to) {
             Ok(()) => {
                 from.sent(seg, checksum);

@@ -440,11 +440,25 @@ fn after_the_linger_any_segment_starts_a_new_flow() {
 }
 
 #[test]
-fn new_syn_on_open_flow_stays_one_flow() {
+fn a_fresh_syn_on_an_open_flow_starts_a_new_one() {
+    // The old connection's end was not captured: a SYN with another initial sequence number is
+    // a new connection, whose bytes (in another sequence space) must not vanish into the old.
     let segs = [
         Seg::c2s(1000).syn(),
         Seg::c2s(1001).data(b"x"),
         Seg::c2s(777).syn(),
+        Seg::c2s(778).data(b"GET /secret HTTP/1.1"),
+    ];
+    let flows = run(&segs);
+    assert_eq!(flows.len(), 2);
+    assert_eq!(flows[0].dir[0].stream, b"x");
+    assert_eq!(flows[1].dir[0].stream, b"GET /secret HTTP/1.1");
+    assert_eq!(flows[1].reopens, None);
+    // a retransmitted SYN (same number) stays in its flow
+    let segs = [
+        Seg::c2s(1000).syn(),
+        Seg::c2s(1000).syn(),
+        Seg::c2s(1001).data(b"x"),
     ];
     assert_eq!(only(run(&segs)).dir[0].packets, 3);
 }
@@ -691,9 +705,9 @@ fn finish_is_ordered_and_sharding_and_draining_change_nothing() {
     assert!(reference
         .windows(2)
         .all(|w| w[0].first_frame < w[1].first_frame));
-    // 3 rounds of 40 connections on 40 keys: the SYNs of later rounds reuse ended keys, but
-    // the connections that never closed (i % 5 == 0) swallow their next round.
-    assert_eq!(reference.len(), 40 + 2 * 32);
+    // 3 rounds of 40 connections on 40 keys: the SYNs of later rounds reuse the keys, ended
+    // or not (a fresh SYN with a new initial sequence number is a new connection).
+    assert_eq!(reference.len(), 3 * 40);
 
     for linger in [0, 3, 1_000_000] {
         let lim = FlowLimits {
@@ -993,4 +1007,27 @@ fn a_tombstone_stays_small() {
         "{}",
         std::mem::size_of::<Tomb>()
     );
+}
+
+#[test]
+fn bytes_injected_far_ahead_neither_shield_a_reset_nor_swallow_a_new_connection() {
+    // An injected segment far beyond the client's bytes does not move what the receiver
+    // expects: the client's RST at the end of its in-order bytes still ends the flow, and the
+    // new connection on the same ports (another ISN) is a flow of its own, its bytes read.
+    for with_rst in [true, false] {
+        let mut segs = handshake(1000, 5000);
+        segs.push(Seg::c2s(1001).data(b"hello"));
+        segs.push(Seg::c2s(1006 + 1_000_000).data(b"\x16\x03\x01\x00\x05hello"));
+        if with_rst {
+            segs.push(Seg::c2s(1006).rst());
+        }
+        segs.push(Seg::c2s(9000).syn());
+        segs.push(Seg::s2c(7000).syn_ack().ack(9001));
+        segs.push(Seg::c2s(9001).data(b"GET /secret HTTP/1.1\r\n\r\n"));
+        let flows = run(&segs);
+        assert_eq!(flows.len(), 2, "{flows:#?}");
+        assert_eq!(flows[0].dir[0].stream, b"hello");
+        assert_eq!(flows[0].dir[0].rst_frame.is_some(), with_rst);
+        assert_eq!(flows[1].dir[0].stream, b"GET /secret HTTP/1.1\r\n\r\n");
+    }
 }

@@ -11,7 +11,10 @@
 //! - **never inferred** when any considered handshake completed without a client certificate
 //!   (an empty Certificate, or none): the server lets such clients in;
 //! - **inferred** when the server rejected a client that sent no certificate (a fatal alert,
-//!   or a close right after the client's flight), rule `rejected-without-certificate`; or else
+//!   or a close right after the client's flight), where no CertificateRequest is proven absent
+//!   and any alert the server sent in the clear names a certificate problem (handshake_failure,
+//!   bad_certificate, unsupported_certificate, certificate_unknown, certificate_required), rule
+//!   `rejected-without-certificate`; or else
 //!   when at least one considered handshake completed and every one that completed carried a
 //!   CertificateRequest and a client certificate, rule
 //!   `certificate-requested-in-every-full-handshake`;
@@ -43,12 +46,96 @@ enum Shows {
     Rejected,
 }
 
-/// A full handshake to an endpoint.
-#[derive(Debug, Clone)]
-struct Seen {
-    id: u64,
-    sni: Option<Arc<str>>,
-    shows: Shows,
+/// What the full handshakes of a group (one endpoint, one SNI or none) show, counted once so
+/// that each target is judged in constant time.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    handshakes: u64,
+    rejected: u64,
+    with_certificate: u64,
+    with_certificate_requested: u64,
+    unknown: u64,
+    /// The first flow that completed without a client certificate.
+    lets_in: Option<u64>,
+    /// The first rejections, and the first completed handshakes (at most
+    /// [`MAX_CITED_FLOWS`] each), to cite.
+    rejected_ids: Vec<u64>,
+    completed_ids: Vec<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, id: u64, shows: Shows) {
+        self.handshakes += 1;
+        let cite = |ids: &mut Vec<u64>| {
+            if ids.len() < MAX_CITED_FLOWS {
+                ids.push(id);
+            }
+        };
+        match shows {
+            Shows::WithCertificate { requested } => {
+                self.with_certificate += 1;
+                self.with_certificate_requested += u64::from(requested);
+                cite(&mut self.completed_ids);
+            }
+            Shows::Unknown => {
+                self.unknown += 1;
+                cite(&mut self.completed_ids);
+            }
+            Shows::WithoutCertificate => {
+                self.lets_in.get_or_insert(id);
+            }
+            Shows::Rejected => {
+                self.rejected += 1;
+                cite(&mut self.rejected_ids);
+            }
+        }
+    }
+
+    /// This tally and `other`'s together.
+    fn with(&self, other: &Tally) -> Tally {
+        let merge = |a: &[u64], b: &[u64]| {
+            let mut ids: Vec<u64> = a.iter().chain(b).copied().collect();
+            ids.sort_unstable();
+            ids.truncate(MAX_CITED_FLOWS);
+            ids
+        };
+        Tally {
+            handshakes: self.handshakes + other.handshakes,
+            rejected: self.rejected + other.rejected,
+            with_certificate: self.with_certificate + other.with_certificate,
+            with_certificate_requested: self.with_certificate_requested
+                + other.with_certificate_requested,
+            unknown: self.unknown + other.unknown,
+            lets_in: match (self.lets_in, other.lets_in) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            rejected_ids: merge(&self.rejected_ids, &other.rejected_ids),
+            completed_ids: merge(&self.completed_ids, &other.completed_ids),
+        }
+    }
+}
+
+/// The full handshakes to one endpoint: all of them, those without SNI, and those of each SNI.
+#[derive(Debug, Default)]
+struct Handshakes {
+    all: Tally,
+    no_sni: Tally,
+    by_sni: HashMap<Arc<str>, Tally>,
+}
+
+impl Handshakes {
+    /// What a flow with `sni` considers: a flow without one, seen mid-stream, considers every
+    /// handshake; a flow with one, those of the same name or none.
+    fn considered(&self, sni: Option<&Arc<str>>) -> Tally {
+        match sni {
+            None => self.all.clone(),
+            Some(name) => match self.by_sni.get(name) {
+                Some(named) => self.no_sni.with(named),
+                None => self.no_sni.clone(),
+            },
+        }
+    }
 }
 
 fn shows(tls: &TlsSummary) -> Option<Shows> {
@@ -62,9 +149,31 @@ fn shows(tls: &TlsSummary) -> Option<Shows> {
         },
         (HandshakeState::Complete, Some(false)) => Shows::WithoutCertificate,
         (HandshakeState::Complete, None) => Shows::Unknown,
-        (HandshakeState::Failed, Some(false)) if tls.server_rejected => Shows::Rejected,
+        (HandshakeState::Failed, Some(false)) if rejected_for_want_of_certificate(tls) => {
+            Shows::Rejected
+        }
         _ => return None,
     })
+}
+
+/// Alert descriptions a server sends when a client certificate is missing or refused:
+/// handshake_failure, bad_certificate, unsupported_certificate, certificate_unknown,
+/// certificate_required.
+const CERTIFICATE_ALERTS: [u8; 5] = [40, 42, 43, 46, 116];
+
+/// The server ended the handshake of a client that sent no certificate, and nothing says it
+/// was for another reason: a CertificateRequest was not proven absent, and every alert the
+/// server sent in the clear names a certificate problem (an encrypted one, or a close, names
+/// none).
+fn rejected_for_want_of_certificate(tls: &TlsSummary) -> bool {
+    tls.server_rejected
+        && tls.certificate_requested != Some(false)
+        && tls
+            .alerts
+            .iter()
+            .filter(|a| a.from_server)
+            .filter_map(|a| a.codes)
+            .all(|(_, code)| CERTIFICATE_ALERTS.contains(&code))
 }
 
 /// What the considered handshakes of an endpoint say.
@@ -82,18 +191,23 @@ enum Outcome {
 /// Infers the client certificate of every resumed or mid-stream TLS flow whose answer is still
 /// unknown; returns how many it inferred.
 pub fn infer(flows: &mut [FlowResult]) -> usize {
-    let mut by_server: HashMap<Endpoint, Vec<Seen>> = HashMap::new();
+    let mut by_server: HashMap<Endpoint, Handshakes> = HashMap::new();
     let mut targets = Vec::new();
     for (i, flow) in flows.iter().enumerate() {
         let Some(tls) = flow.class.tls.as_deref() else {
             continue;
         };
-        if let Some(s) = shows(tls) {
-            by_server.entry(flow.facts.server).or_default().push(Seen {
-                id: flow.id,
-                sni: tls.hello.sni.clone(),
-                shows: s,
-            });
+        if let Some(shown) = shows(tls) {
+            let e = by_server.entry(flow.facts.server).or_default();
+            e.all.add(flow.id, shown);
+            match &tls.hello.sni {
+                None => e.no_sni.add(flow.id, shown),
+                Some(name) => e
+                    .by_sni
+                    .entry(Arc::clone(name))
+                    .or_default()
+                    .add(flow.id, shown),
+            }
         }
         if is_target(flow, tls) {
             targets.push(i);
@@ -113,8 +227,11 @@ pub fn infer(flows: &mut [FlowResult]) -> usize {
         let outcome = outcomes
             .entry((server, sni.clone()))
             .or_insert_with(|| {
-                let seen = by_server.get(&server).map_or(&[][..], Vec::as_slice);
-                judge(server, sni.as_ref(), seen)
+                let tally = by_server
+                    .get(&server)
+                    .map(|e| e.considered(sni.as_ref()))
+                    .unwrap_or_default();
+                judge(server, sni.as_ref(), &tally)
             })
             .clone();
         let what = if tls.resumed == Some(true) {
@@ -166,43 +283,35 @@ fn is_target(flow: &FlowResult, tls: &TlsSummary) -> bool {
         && (tls.resumed == Some(true) || tls.handshake == Some(HandshakeState::NotCaptured))
 }
 
-/// Judges what the handshakes `seen` to `server` prove, for a flow with `sni`.
-fn judge(server: Endpoint, sni: Option<&Arc<str>>, seen: &[Seen]) -> Outcome {
-    let considered: Vec<&Seen> = seen
-        .iter()
-        .filter(|h| sni.is_none() || h.sni.is_none() || h.sni.as_ref() == sni)
-        .collect();
-    if let Some(h) = considered
-        .iter()
-        .find(|h| h.shows == Shows::WithoutCertificate)
-    {
-        return Outcome::LetsIn(h.id);
+/// Judges what the considered handshakes to `server` prove, for a flow with `sni`.
+fn judge(server: Endpoint, sni: Option<&Arc<str>>, t: &Tally) -> Outcome {
+    if let Some(id) = t.lets_in {
+        return Outcome::LetsIn(id);
     }
-    let count = |f: &dyn Fn(Shows) -> bool| considered.iter().filter(|h| f(h.shows)).count() as u64;
-    let rejected = count(&|s| s == Shows::Rejected);
-    let with_certificate = count(&|s| matches!(s, Shows::WithCertificate { .. }));
-    let completed = with_certificate + count(&|s| s == Shows::Unknown);
-    let requested_in_all =
-        completed > 0 && completed == count(&|s| s == Shows::WithCertificate { requested: true });
-    let rule = if rejected > 0 {
-        DemandRule::RejectedWithoutCertificate
+    let completed = t.with_certificate + t.unknown;
+    let requested_in_all = completed > 0 && completed == t.with_certificate_requested;
+    let (rule, decisive, rest) = if t.rejected > 0 {
+        (
+            DemandRule::RejectedWithoutCertificate,
+            &t.rejected_ids,
+            &t.completed_ids,
+        )
     } else if requested_in_all {
-        DemandRule::CertificateRequestedInEveryFullHandshake
+        (
+            DemandRule::CertificateRequestedInEveryFullHandshake,
+            &t.completed_ids,
+            &t.rejected_ids,
+        )
     } else {
         return Outcome::Unproven {
-            considered: considered.len() as u64,
+            considered: t.handshakes,
         };
     };
     // The decisive flows first: the rejections, or the completed handshakes.
-    let mut cited: Vec<u64> = considered
+    let mut cited: Vec<u64> = decisive
         .iter()
-        .filter(|h| {
-            (h.shows == Shows::Rejected) == (rule == DemandRule::RejectedWithoutCertificate)
-        })
-        .chain(considered.iter().filter(|h| {
-            (h.shows == Shows::Rejected) != (rule == DemandRule::RejectedWithoutCertificate)
-        }))
-        .map(|h| h.id)
+        .chain(rest)
+        .copied()
         .take(MAX_CITED_FLOWS)
         .collect();
     cited.sort_unstable();
@@ -211,9 +320,9 @@ fn judge(server: Endpoint, sni: Option<&Arc<str>>, seen: &[Seen]) -> Outcome {
         server_ip: server.ip,
         server_port: server.port,
         sni: sni.cloned(),
-        full_handshakes: considered.len() as u64,
-        with_certificate,
-        rejected_without_certificate: rejected,
+        full_handshakes: t.handshakes,
+        with_certificate: t.with_certificate,
+        rejected_without_certificate: t.rejected,
         flows: cited.into(),
     }))
 }
@@ -310,6 +419,65 @@ mod tests {
         assert_eq!((b.full_handshakes, b.rejected_without_certificate), (1, 1));
         assert_eq!(&b.flows[..], [2]);
         assert!(flows[3].class.reasons.to_vec()[1].contains("no full handshake to 10.0.0.8:9080"));
+    }
+
+    #[test]
+    fn a_rejection_for_another_reason_proves_no_demand() {
+        use crate::model::AlertInfo;
+        let alert = |code: u8| AlertInfo {
+            frame: Some(9),
+            from_server: true,
+            codes: Some((2, code)),
+        };
+        let with = |mut f: FlowResult, requested: Option<bool>, alert: Option<AlertInfo>| {
+            let tls = f.class.tls.as_mut().unwrap();
+            tls.certificate_requested = requested;
+            tls.alerts = alert.into_iter().collect();
+            f
+        };
+        // no CertificateRequest: the client was not asked for a certificate
+        let not_asked = with(rejected(2, SERVER), Some(false), None);
+        // protocol_version: turned down for its TLS version
+        let version = with(rejected(2, SERVER), Some(true), Some(alert(70)));
+        for f in [not_asked, version] {
+            let mut flows = vec![resumed(1, SERVER), f];
+            assert_eq!(infer(&mut flows), 0);
+        }
+        // certificate_required, or an encrypted alert, or a close: a demand
+        for a in [Some(alert(116)), Some(alert(40)), None] {
+            let mut flows = vec![resumed(1, SERVER), with(rejected(2, SERVER), Some(true), a)];
+            assert_eq!(infer(&mut flows), 1);
+        }
+        let encrypted = AlertInfo {
+            codes: None,
+            ..alert(0)
+        };
+        let mut flows = vec![
+            resumed(1, SERVER),
+            with(rejected(2, SERVER), None, Some(encrypted)),
+        ];
+        assert_eq!(infer(&mut flows), 1);
+    }
+
+    #[test]
+    fn many_names_on_one_server_are_judged_apart() {
+        // every name's own handshakes and the nameless ones: a name that let a client in
+        // without a certificate does not spoil another's
+        let mut flows = Vec::new();
+        for i in 0..200u64 {
+            let name = format!("n{i}.example");
+            flows.push(sni(full(2 * i + 1, SERVER, Some(i % 2 == 0)), &name));
+            flows.push(sni(resumed(2 * i + 2, SERVER), &name));
+        }
+        assert_eq!(infer(&mut flows), 100);
+        for pair in flows.chunks(2) {
+            let full = pair[0].class.tls.as_deref().unwrap();
+            let resumed = pair[1].class.tls.as_deref().unwrap();
+            assert_eq!(
+                resumed.client_certificate.presented,
+                full.client_certificate.presented.filter(|&p| p)
+            );
+        }
     }
 
     #[test]

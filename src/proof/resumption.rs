@@ -8,7 +8,10 @@
 //!
 //! The rules that keep this a proof:
 //! - only a credential issued earlier in the capture links (its ServerHello or NewSessionTicket
-//!   frame precedes the ClientHello that offers it);
+//!   frame precedes the ClientHello that offers it), and only a resumed handshake that
+//!   completed is linked;
+//! - a session ID is issued by a full handshake only, and a client that offers a ticket is
+//!   linked by its ticket alone (its session ID is then its own choice);
 //! - the most recent issue counts; if flows that issued the same credential disagree about the
 //!   client certificate, nothing is linked;
 //! - a session whose full handshake left the client certificate unknown passes on nothing;
@@ -18,7 +21,9 @@ use std::collections::HashMap;
 
 use super::conclude;
 use crate::analyze::FlowResult;
-use crate::model::{CertificateSide, Credential, CrossFlow, Evidence, LinkedBy, Resumption};
+use crate::model::{
+    CertificateSide, Credential, CrossFlow, Evidence, HandshakeState, LinkedBy, Resumption,
+};
 
 /// Where the client-certificate answer of a session comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +142,18 @@ fn resolve(flows: &mut [FlowResult], i: usize, issued: &HashMap<Credential, Issu
         return false;
     };
     let offered_frame = flow.class.tls.as_ref().and_then(|t| t.client_hello_frame);
+    let completed = flow
+        .class
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.handshake == Some(HandshakeState::Complete));
+    if !completed {
+        let reason = "the resumed handshake did not complete in the capture: it is not linked \
+                      to the session it offered"
+            .to_string();
+        conclude_with(flows, i, None, &[reason]);
+        return false;
+    }
     let found = tokens
         .offered
         .iter()
@@ -335,6 +352,13 @@ mod tests {
         assert_eq!(link(&mut conflict), 0);
         assert_eq!(answers(&conflict)[2], (Verdict::Tls, None, None));
         assert!(conflict[2].class.reasons.to_vec()[1].contains("disagree"));
+        // the resumed handshake did not complete
+        let mut failed = offers(resumed(2, SERVER), b"t");
+        failed.class.tls.as_mut().unwrap().handshake = Some(HandshakeState::Failed);
+        let mut cut = vec![issues(full(1, SERVER, Some(true)), b"t"), failed];
+        assert_eq!(link(&mut cut), 0);
+        assert_eq!(answers(&cut)[1], (Verdict::Tls, None, None));
+        assert!(cut[1].class.reasons.to_vec()[1].contains("did not complete"));
         // the original's answer is unknown itself
         let mut unknown = vec![
             issues(full(1, SERVER, None), b"t"),

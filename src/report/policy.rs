@@ -269,10 +269,16 @@ impl Policy {
         let Some(a) = flow.class.ambiguity.as_deref() else {
             return kept;
         };
+        if a.unread > 0 {
+            return match kept {
+                Some(Shortfall::Violation(why)) => Some(Shortfall::Violation(why)),
+                _ => Some(Shortfall::Violation(
+                    "ambiguous: conflicting copies too many to read",
+                )),
+            };
+        }
         let other = judge(require, a.other_verdict, a.other_client_certificate).map(|s| match s {
-            Shortfall::Violation(_) => {
-                Shortfall::Violation("ambiguous: violates it read the other way")
-            }
+            Shortfall::Violation(_) => Shortfall::Violation(a.cause.violation()),
             Shortfall::Unproven(_) => Shortfall::Unproven("ambiguous: unproven read the other way"),
         });
         match (kept, other) {

@@ -189,10 +189,14 @@ fn rule_words(rule: &str) -> &'static str {
 fn detail(flow: &FlowDoc<'_>) -> String {
     let mut text = base_detail(flow);
     if let Some(a) = flow.ambiguity {
-        text = format!(
-            "ambiguous, {} read the other way: {text}",
-            a.other_verdict.name()
-        );
+        text = if a.unread > 0 {
+            format!("ambiguous, conflicting copies not all read: {text}")
+        } else {
+            format!(
+                "ambiguous, {} read the other way: {text}",
+                a.other_verdict.name()
+            )
+        };
     }
     if let Some(rule) = flow.expected_rule {
         text = format!("expected ({}): {text}", rule_words(rule));

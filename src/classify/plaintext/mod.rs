@@ -236,6 +236,42 @@ pub fn cleartext_in(bytes: &[u8], client: bool) -> Option<Cleartext> {
     })
 }
 
+/// Protocols that switch to TLS in the same connection after a cleartext negotiation
+/// (STARTTLS and its kin, SSLRequest, SOCKS, VeNCrypt, NATS's INFO, AMQP's TLS header): their
+/// cleartext before a TLS handshake is by design.
+const UPGRADING: &[&str] = &[
+    "smtp",
+    "ftp",
+    "pop3",
+    "imap",
+    "xmpp",
+    "postgresql",
+    "mysql",
+    "socks",
+    "nats",
+    "vnc",
+    "amqp",
+];
+
+/// What a direction's `stream` (its contiguous bytes) starts with before its first TLS record:
+/// readable cleartext, and whether it is a negotiation that switches to TLS (a protocol of
+/// [`UPGRADING`], or an HTTP CONNECT). `None` for binary bytes of no known protocol.
+pub fn before_tls(stream: &[u8], client: bool) -> Option<(Cleartext, bool)> {
+    let side = if client { Side::Client } else { Side::Server };
+    if stream.is_empty() || starts_tls(stream) {
+        return None;
+    }
+    let f = examine_bytes(stream, side)?;
+    let upgrading = f.upgrades_to_tls || UPGRADING.contains(&f.protocol);
+    (f.rank > Rank::Binary || upgrading).then(|| {
+        let clear = Cleartext {
+            protocol: f.protocol,
+            evidence: f.evidence,
+        };
+        (clear, upgrading)
+    })
+}
+
 /// What the forwarded identity of a flow's requests says, as a reason sentence.
 fn forwarded_sentence(f: &crate::model::ForwardedClient) -> String {
     let mut text = sentence(&[

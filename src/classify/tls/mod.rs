@@ -49,6 +49,8 @@ pub struct TlsAnalysis {
     /// Where, in the client's and the server's stream, the TLS records stop and bytes that are
     /// not a TLS record follow (the offset of the first such byte).
     pub records_end: [Option<usize>; 2],
+    /// Where, in the client's and the server's stream, the first TLS record starts.
+    pub records_start: [Option<usize>; 2],
 }
 
 /// Where a walk met bytes that are not a TLS record.
@@ -182,6 +184,7 @@ fn mid_stream(
                 server_hello: Some(sh),
                 session: SessionTokens::default(),
                 records_end: [garbage_at(&cw), garbage_at(&sw)],
+                records_start: [c, s],
             }
         }
         None => {
@@ -197,6 +200,7 @@ fn mid_stream(
                 server_hello: None,
                 session: SessionTokens::default(),
                 records_end: [garbage_at(&cw), garbage_at(&sw)],
+                records_start: [c, s],
             }
         }
     }
@@ -358,6 +362,17 @@ impl<'a> Session<'a> {
             server_hello: sh,
             session: self.session,
             records_end: [garbage_at(&self.cw), garbage_at(&self.sw)],
+            records_start: [
+                Some(match self.start.sslv2_client_hello {
+                    Some(_) => self.start.sslv2_offset,
+                    None => self.start.client,
+                }),
+                if self.start.sslv2_server_hello {
+                    Some(0)
+                } else {
+                    self.start.server
+                },
+            ],
         }
     }
 

@@ -31,9 +31,11 @@ const MAX_TICKETS: usize = 8;
 /// records), tickets come first.
 const MAX_APPLICATION_RECORDS: usize = 24;
 
-/// The credentials of a TLS <= 1.2 handshake: issued (a ServerHello's session ID, the tickets
-/// of the server's NewSessionTicket messages) and, when the server `resumed` the session, the
-/// ones the client offered (its ticket, then its session ID if the server echoed it).
+/// The credentials of a TLS <= 1.2 handshake: issued (the session ID of a full handshake's
+/// ServerHello, the tickets of the server's NewSessionTicket messages) and, when the server
+/// `resumed` the session, the one the client offered: its ticket, or else its session ID if the
+/// server echoed it. With a ticket, the session ID is the client's choice (RFC 5077 §3.4) and
+/// proves nothing.
 pub(crate) fn tls12(
     ch: Option<&ClientHello>,
     sh: &ServerHello,
@@ -42,7 +44,7 @@ pub(crate) fn tls12(
     resumed: bool,
 ) -> SessionTokens {
     let mut tokens = SessionTokens::default();
-    if !sh.session_id.is_empty() {
+    if !resumed && !sh.session_id.is_empty() {
         tokens.issued.push((
             Credential::new(CredentialKind::SessionId, &sh.session_id),
             sh_frame,
@@ -68,8 +70,7 @@ pub(crate) fn tls12(
                     Credential::new(CredentialKind::Ticket, ticket),
                     LinkedBy::SessionTicket,
                 ));
-            }
-            if !ch.session_id.is_empty() && ch.session_id == sh.session_id {
+            } else if !ch.session_id.is_empty() && ch.session_id == sh.session_id {
                 tokens.offered.push((
                     Credential::new(CredentialKind::SessionId, &ch.session_id),
                     LinkedBy::SessionId,
@@ -227,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn tls12_resumption_offers_ticket_then_echoed_id() {
+    fn tls12_resumption_offers_its_ticket_alone_or_else_the_echoed_id() {
         let ch = ClientHello {
             session_id: vec![3; 32],
             extensions: [(SESSION_TICKET, &b"old-ticket"[..])].into_iter().collect(),
@@ -237,31 +238,42 @@ mod tests {
             session_id: vec![3; 32],
             ..ServerHello::default()
         };
+        // with a ticket, the session ID is the client's choice: only the ticket links, and
+        // the resumed handshake issues no session ID
         let t = tls12(Some(&ch), &echoed, Some(4), &[], true);
         assert_eq!(
             t.offered,
-            vec![
-                (
-                    Credential::new(CredentialKind::Ticket, b"old-ticket"),
-                    LinkedBy::SessionTicket
-                ),
-                (
-                    Credential::new(CredentialKind::SessionId, &[3; 32]),
-                    LinkedBy::SessionId
-                ),
-            ]
+            vec![(
+                Credential::new(CredentialKind::Ticket, b"old-ticket"),
+                LinkedBy::SessionTicket
+            )]
         );
-        // not resumed: nothing offered counts
-        assert!(tls12(Some(&ch), &echoed, None, &[], false)
-            .offered
-            .is_empty());
+        assert!(t.issued.is_empty());
+        // without a ticket, the echoed session ID
+        let by_id = ClientHello {
+            session_id: vec![3; 32],
+            ..ClientHello::default()
+        };
+        let t = tls12(Some(&by_id), &echoed, Some(4), &[], true);
+        assert_eq!(
+            t.offered,
+            vec![(
+                Credential::new(CredentialKind::SessionId, &[3; 32]),
+                LinkedBy::SessionId
+            )]
+        );
+        // not resumed: nothing offered counts, the session ID is issued
+        let full = tls12(Some(&ch), &echoed, Some(4), &[], false);
+        assert!(full.offered.is_empty());
+        assert_eq!(full.issued.len(), 1);
         // a session ID the server did not echo is not a link
         let other = ServerHello {
             session_id: vec![4; 32],
             ..ServerHello::default()
         };
-        let t = tls12(Some(&ch), &other, None, &[], true);
-        assert_eq!(t.offered.len(), 1);
+        assert!(tls12(Some(&by_id), &other, None, &[], true)
+            .offered
+            .is_empty());
     }
 
     fn psk_hello(identities: &[&[u8]]) -> ClientHello {

@@ -408,6 +408,33 @@ fn tls13_hole_in_client_flight_is_unknown() {
 }
 
 #[test]
+fn cleartext_before_the_handshake_is_plaintext_unless_it_asks_for_tls() {
+    use crate::classify::{classify, Context};
+    use crate::model::Verdict;
+    let server = || {
+        Side::default()
+            .send(2, b"220 mail ESMTP\r\n")
+            .send(4, b"220 ready\r\n")
+            .send(6, &server12(false))
+    };
+    let upgrade = Side::default()
+        .send(3, b"EHLO a\r\nSTARTTLS\r\n")
+        .send(5, &ch12());
+    let class = classify(&flow(upgrade, server()), &Context::default());
+    assert_eq!(class.verdict, Verdict::Tls, "{:?}", class.reasons);
+    // a request in the clear, then a ClientHello: the request crossed the wire
+    let request = Side::default()
+        .send(3, b"GET /secret HTTP/1.1\r\nHost: x\r\n\r\n")
+        .send(5, &ch12());
+    let class = classify(&flow(request, server()), &Context::default());
+    assert_eq!(class.verdict, Verdict::Plaintext);
+    let p = class.plaintext.as_deref().unwrap();
+    assert_eq!((&*p.evidence, p.frame), ("GET /secret HTTP/1.1", Some(3)));
+    let text = class.reasons.join("\n");
+    assert!(text.contains("does not switch to TLS that way"), "{text}");
+}
+
+#[test]
 fn starttls_prefix() {
     let c = Side::default()
         .send(3, b"EHLO a\r\nSTARTTLS\r\n")
