@@ -31,6 +31,18 @@ pub struct Cli {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Also write the report as one JSON document to FILE, in the same run.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+
+    /// Also write the report as JSON Lines to FILE, in the same run.
+    #[arg(long, value_name = "FILE")]
+    pub export_jsonl: Option<PathBuf>,
+
+    /// Also write the report as JUnit XML to FILE, in the same run.
+    #[arg(long, value_name = "FILE")]
+    pub export_junit: Option<PathBuf>,
+
     /// CI policy: every flow with payload must be TLS ('encrypted') or proven mutual TLS
     /// ('mtls'). Violations make the exit code 1.
     #[arg(long, value_enum, value_name = "POLICY")]
@@ -153,12 +165,24 @@ pub enum ColorArg {
     Never,
 }
 
+/// A report written to a file beside the main one (`--export-json FILE` and the like).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// The option that asked for it, for messages.
+    pub flag: &'static str,
+    pub format: Format,
+    pub path: PathBuf,
+}
+
 /// The settings a run needs, free of clap.
 #[derive(Debug)]
 pub struct Settings {
     pub inputs: Vec<Input>,
     pub format: Format,
     pub output: Option<PathBuf>,
+    /// Further reports of the same run, each written whole to its file: the flag that named
+    /// it, its format and its path.
+    pub exports: Vec<Export>,
     pub policy: Policy,
     pub keylogs: Vec<PathBuf>,
     pub pods: Option<PathBuf>,
@@ -190,6 +214,14 @@ impl Cli {
                     .to_string(),
             );
         }
+        let exports = exports(
+            output.as_deref(),
+            [
+                ("--export-json", Format::Json, self.export_json),
+                ("--export-jsonl", Format::Jsonl, self.export_jsonl),
+                ("--export-junit", Format::Junit, self.export_junit),
+            ],
+        )?;
         let inputs = self
             .captures
             .into_iter()
@@ -210,6 +242,7 @@ impl Cli {
                 FormatArg::Junit => Format::Junit,
             },
             output,
+            exports,
             policy: Policy {
                 require: self.require.map(|r| match r {
                     RequireArg::Encrypted => Requirement::Encrypted,
@@ -248,6 +281,40 @@ impl Cli {
             quiet: self.quiet,
         })
     }
+}
+
+/// The `--export-*` reports asked for. Each names a file of its own: not standard output, not
+/// the `-o` file, not another export's.
+fn exports(
+    output: Option<&std::path::Path>,
+    asked: [(&'static str, Format, Option<PathBuf>); 3],
+) -> Result<Vec<Export>, String> {
+    let mut exports: Vec<Export> = Vec::new();
+    for (flag, format, path) in asked {
+        let Some(path) = path else {
+            continue;
+        };
+        if path.as_os_str() == "-" {
+            return Err(format!(
+                "{flag} writes a file; for standard output use --format instead"
+            ));
+        }
+        if output == Some(path.as_path()) {
+            return Err(format!(
+                "{flag} and -o both name {}; give each report its own file",
+                path.display()
+            ));
+        }
+        if let Some(other) = exports.iter().find(|e| e.path == path) {
+            return Err(format!(
+                "{flag} and {} both name {}; give each report its own file",
+                other.flag,
+                path.display()
+            ));
+        }
+        exports.push(Export { flag, format, path });
+    }
+    Ok(exports)
 }
 
 /// A size such as `65536`, `64KiB`, `512MiB`, `16GiB` (also `KB`/`MB`/`GB` as powers of 1000).

@@ -25,5 +25,7 @@ pub mod model;
 pub mod names;
 pub mod proof;
 pub mod report;
+mod workers;
 
 pub use analyze::{analyze, Analysis, AnalysisOptions, AnalyzeError, Progress, ProgressHook};
+pub use workers::Workers;

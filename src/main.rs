@@ -3,7 +3,6 @@
 mod cli;
 mod progress;
 
-use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -65,13 +64,12 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn run(settings: Settings) -> Result<u8, String> {
-    if let Some(threads) = settings.threads {
-        // The report is rendered on the same number of threads as the analysis runs.
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
-    }
+    let workers = mtlscan::Workers::new(settings.threads)?;
+    workers.run(|| scan(&settings))
+}
+
+/// Analyses the inputs, then writes every report of the run from the one analysis.
+fn scan(settings: &Settings) -> Result<u8, String> {
     let mut keylog = KeyLog::default();
     for path in &settings.keylogs {
         keylog.merge(KeyLog::from_file(path).map_err(|e| e.to_string())?);
@@ -126,18 +124,19 @@ fn run(settings: Settings) -> Result<u8, String> {
             ViewArg::Auto => View::Flows,
         }
     };
-    if let Some(path) = &settings.output {
-        let file =
-            File::create(path).map_err(|e| format!("-o {}: cannot create: {e}", path.display()))?;
-        let mut out = BufWriter::new(file);
-        let style = TableStyle {
-            color: color_for(&settings, false),
-            width: None,
-            view: table_view,
-        };
-        report::write(&doc, settings.format, &mut out, style)
-            .and_then(|()| out.flush())
-            .map_err(|e| format!("-o {}: cannot write: {e}", path.display()))?;
+    let file_style = TableStyle {
+        color: color_for(settings, false),
+        width: None,
+        view: table_view,
+    };
+    let files = settings
+        .output
+        .iter()
+        .map(|path| ("-o", settings.format, path))
+        .chain(settings.exports.iter().map(|e| (e.flag, e.format, &e.path)));
+    for (flag, format, path) in files {
+        report::write_atomically(path, |out| report::write(&doc, format, out, file_style))
+            .map_err(|e| format!("{flag} {}: cannot write: {e}", path.display()))?;
     }
     let to_stdout = match (&settings.output, settings.summary) {
         (None, _) => Some(settings.format),
@@ -148,7 +147,7 @@ fn run(settings: Settings) -> Result<u8, String> {
         let stdout = io::stdout();
         let terminal = stdout.is_terminal();
         let style = TableStyle {
-            color: format == Format::Table && color_for(&settings, terminal),
+            color: format == Format::Table && color_for(settings, terminal),
             width: terminal.then(terminal_width),
             view: table_view,
         };

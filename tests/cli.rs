@@ -102,3 +102,100 @@ fn malformed_keylog_is_exit_2_with_line_number() {
         .code(2)
         .stderr(one_line_error().and(predicate::str::contains("line 2")));
 }
+
+fn sample(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
+}
+
+/// The report of one run in `format`, on standard output.
+fn report_of(args: &[&str], format: &str) -> (Vec<u8>, i32) {
+    let out = mtlscan()
+        .args(args)
+        .args(["--format", format])
+        .output()
+        .unwrap();
+    (out.stdout, out.status.code().unwrap())
+}
+
+#[test]
+fn one_run_writes_every_export_as_separate_runs_would() {
+    let capture = sample("mesh-istio-leak.pcap");
+    let capture = capture.to_str().unwrap();
+    let args = ["--mesh", "istio", "--require", "mtls", capture];
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+    let out = mtlscan()
+        .args(args)
+        .args(["--color", "never", "-j", "2"])
+        .arg("--export-json")
+        .arg(file("r.json"))
+        .arg("--export-jsonl")
+        .arg(file("r.jsonl"))
+        .arg("--export-junit")
+        .arg(file("r.xml"))
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    assert_eq!(code, 1, "the leak fails --require mtls");
+    let (table, table_code) = report_of(&[&args[..], &["--color", "never"]].concat(), "table");
+    assert_eq!((out.stdout, code), (table, table_code));
+    for (name, format) in [("r.json", "json"), ("r.jsonl", "jsonl"), ("r.xml", "junit")] {
+        let (alone, alone_code) = report_of(&args, format);
+        assert_eq!(std::fs::read(file(name)).unwrap(), alone, "{format}");
+        assert_eq!(alone_code, code);
+    }
+    // nothing but the reports is left in the directory
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    // with -o and --summary: the table verdict on stdout, the reports in their files
+    mtlscan()
+        .args(args)
+        .args(["--summary", "-f", "json", "-o"])
+        .arg(file("o.json"))
+        .arg("--export-junit")
+        .arg(file("o.xml"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("policy --require mtls: FAIL"));
+    assert_eq!(
+        std::fs::read(file("o.json")).unwrap(),
+        report_of(&args, "json").0
+    );
+    assert_eq!(
+        std::fs::read(file("o.xml")).unwrap(),
+        report_of(&args, "junit").0
+    );
+}
+
+#[test]
+fn exports_that_cannot_be_written_are_exit_2_and_leave_nothing() {
+    let capture = sample("mesh-istio-leak.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir").join("r.json");
+    mtlscan()
+        .arg(&capture)
+        .arg("--export-json")
+        .arg(&missing)
+        .assert()
+        .code(2)
+        .stderr(one_line_error().and(predicate::str::contains("--export-json")));
+    // two reports into one file, or an export to standard output: refused before reading
+    let same = dir.path().join("r.json");
+    mtlscan()
+        .arg(&capture)
+        .arg("-o")
+        .arg(&same)
+        .arg("--export-json")
+        .arg(&same)
+        .assert()
+        .code(2)
+        .stderr(one_line_error().and(predicate::str::contains("its own file")));
+    mtlscan()
+        .arg(&capture)
+        .args(["--export-jsonl", "-"])
+        .assert()
+        .code(2)
+        .stderr(one_line_error().and(predicate::str::contains("use --format")));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -1,6 +1,7 @@
 //! Report formats (`table`, `json`, `jsonl`, `junit`) and the CI policy.
 
 pub mod document;
+mod file;
 mod indent;
 pub mod junit;
 pub mod pods;
@@ -18,6 +19,7 @@ use indent::NestedPretty;
 use shared_certs::{Layout, SharedCerts};
 
 pub use document::{Document, FlowBrief, FlowDoc, TlsDoc};
+pub use file::write_atomically;
 pub use policy::{
     AllowRule, Policy, PolicyMark, PolicyOutcome, Requirement, Shortfall, Waiver, UNPROVEN_ADVICE,
 };
