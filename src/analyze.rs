@@ -402,15 +402,7 @@ fn analyze_one(
     }
     let mut info = info?;
     info.warnings.extend(notes.warnings);
-    for (&name, &frames) in &notes.skipped {
-        if let Some(encapsulation) = crate::decode::Skip::undecoded(name) {
-            info.warnings.push(format!(
-                "{frames} frames carry {}: recognised but not opened, so whatever they carry \
-                 is not analysed (skipped: {name})",
-                encapsulation.describe()
-            ));
-        }
-    }
+    info.warnings.extend(undecoded_warnings(&notes.skipped));
     info.warnings.extend(found.counters.warnings(&opts.limits));
     let report = CaptureReport {
         name: input.display_name(),
@@ -420,6 +412,22 @@ fn analyze_one(
         unlisted_empty: found.unlisted_empty,
     };
     Ok((report, found.results))
+}
+
+/// The warnings about frames of an encapsulation recognised but not opened, from the skip
+/// counts.
+pub(crate) fn undecoded_warnings(skipped: &BTreeMap<&'static str, u64>) -> Vec<String> {
+    skipped
+        .iter()
+        .filter_map(|(&name, &frames)| {
+            let encapsulation = crate::decode::Skip::undecoded(name)?;
+            Some(format!(
+                "{frames} frames carry {}: recognised but not opened, so whatever they carry \
+                 is not analysed (skipped: {name})",
+                encapsulation.describe()
+            ))
+        })
+        .collect()
 }
 
 /// Mapped captures from this size on are unmapped on a thread of their own.

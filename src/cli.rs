@@ -43,6 +43,13 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub export_junit: Option<PathBuf>,
 
+    /// Report each flow as soon as its verdict is settled, for a capture still being written
+    /// (`kubectl sniff POD -o - | mtlscan --follow -`, a FIFO). Ctrl+C or SIGTERM ends the input:
+    /// the open flows are judged with what they have, the summary and the policy follow. Table
+    /// or JSON Lines only.
+    #[arg(long)]
+    pub follow: bool,
+
     /// CI policy: every flow with payload must be TLS ('encrypted') or proven mutual TLS
     /// ('mtls'). Violations make the exit code 1.
     #[arg(long, value_enum, value_name = "POLICY")]
@@ -190,6 +197,8 @@ pub struct Settings {
     pub mesh: Option<MeshRequest>,
     pub view: ViewArg,
     pub summary: bool,
+    /// Live: see [`Cli::follow`].
+    pub follow: bool,
     pub threads: Option<usize>,
     pub read: ReadOptions,
     pub limits: FlowLimits,
@@ -198,6 +207,16 @@ pub struct Settings {
     pub max_empty_flows: usize,
     pub color: ColorArg,
     pub quiet: bool,
+}
+
+impl Settings {
+    /// The report files of the run: `-o` and the exports, each with its flag and format.
+    pub fn report_files(&self) -> impl Iterator<Item = (&'static str, Format, &PathBuf)> + '_ {
+        self.output
+            .iter()
+            .map(|path| ("-o", self.format, path))
+            .chain(self.exports.iter().map(|e| (e.flag, e.format, &e.path)))
+    }
 }
 
 impl Cli {
@@ -222,6 +241,9 @@ impl Cli {
                 ("--export-junit", Format::Junit, self.export_junit),
             ],
         )?;
+        if self.follow {
+            check_follow(&self.captures, self.format, &exports)?;
+        }
         let inputs = self
             .captures
             .into_iter()
@@ -261,6 +283,7 @@ impl Cli {
             }),
             view: self.view,
             summary: self.summary,
+            follow: self.follow,
             threads: self.threads.map(usize::from),
             read: ReadOptions {
                 mmap: !self.no_mmap,
@@ -281,6 +304,27 @@ impl Cli {
             quiet: self.quiet,
         })
     }
+}
+
+/// `--follow` reads one capture and writes formats that can be written record by record.
+fn check_follow(captures: &[String], format: FormatArg, exports: &[Export]) -> Result<(), String> {
+    if captures.len() != 1 {
+        return Err("--follow reads one capture; give one file, FIFO or '-'".to_string());
+    }
+    if matches!(format, FormatArg::Json | FormatArg::Junit) {
+        return Err(
+            "--follow writes flows as they settle: use --format table or jsonl (a JSON document \
+             or JUnit file needs the whole capture; run without --follow on a saved capture)"
+                .to_string(),
+        );
+    }
+    if let Some(e) = exports.iter().find(|e| e.format != Format::Jsonl) {
+        return Err(format!(
+            "{} needs the whole capture; with --follow use --export-jsonl",
+            e.flag
+        ));
+    }
+    Ok(())
 }
 
 /// The `--export-*` reports asked for. Each names a file of its own: not standard output, not

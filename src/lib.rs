@@ -20,6 +20,7 @@ pub mod flow;
 pub mod fuzzing;
 mod hash;
 mod intern;
+pub mod live;
 pub mod mesh;
 pub mod model;
 pub mod names;

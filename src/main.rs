@@ -5,11 +5,15 @@ mod progress;
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::Parser;
 use mtlscan::classify::KeyLog;
+use mtlscan::live::{self, Follower, LiveError, LiveOptions, LiveSink};
 use mtlscan::mesh;
 use mtlscan::names::Names;
+use mtlscan::report::live::{LiveJsonl, LiveTable};
 use mtlscan::report::{self, Document, Format, TableStyle, View};
 use mtlscan::{analyze, AnalysisOptions};
 
@@ -64,12 +68,15 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn run(settings: Settings) -> Result<u8, String> {
+    if settings.follow {
+        return follow(settings);
+    }
     let workers = mtlscan::Workers::new(settings.threads)?;
     workers.run(|| scan(&settings))
 }
 
-/// Analyses the inputs, then writes every report of the run from the one analysis.
-fn scan(settings: &Settings) -> Result<u8, String> {
+/// The key logs of `--keylog`, merged; a warning when they hit their bound.
+fn keylogs(settings: &Settings) -> Result<KeyLog, String> {
     let mut keylog = KeyLog::default();
     for path in &settings.keylogs {
         keylog.merge(KeyLog::from_file(path).map_err(|e| e.to_string())?);
@@ -77,8 +84,102 @@ fn scan(settings: &Settings) -> Result<u8, String> {
     if let Some(warning) = keylog.limit_warning().filter(|_| !settings.quiet) {
         eprintln!("mtlscan: warning: {warning}");
     }
-    let names = Names::from_files(settings.pods.as_deref(), settings.services.as_deref())
-        .map_err(|e| format!("{} {e}", e.option()))?;
+    Ok(keylog)
+}
+
+/// `--pods` and `--services`.
+fn names(settings: &Settings) -> Result<Names, String> {
+    Names::from_files(settings.pods.as_deref(), settings.services.as_deref())
+        .map_err(|e| format!("{} {e}", e.option()))
+}
+
+/// A live run (`--follow`): records as flows settle, the summary when the input ends or a
+/// signal ends it (a second Ctrl+C exits at once).
+fn follow(settings: Settings) -> Result<u8, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| format!("cannot catch Ctrl+C: {e}"))?;
+    let opts = LiveOptions {
+        limits: settings.limits.clone(),
+        keylog: keylogs(&settings)?,
+        mesh: settings.mesh,
+        policy: settings.policy.clone(),
+        names: names(&settings)?,
+        max_empty_flows: settings.max_empty_flows,
+    };
+    let mut sinks: Vec<Box<dyn LiveSink>> = Vec::new();
+    let stdout_format = match (&settings.output, settings.summary) {
+        (None, _) => Some(settings.format),
+        (Some(_), true) => Some(Format::Table),
+        (Some(_), false) => None,
+    };
+    if let Some(format) = stdout_format {
+        let terminal = io::stdout().is_terminal();
+        let style = TableStyle {
+            color: color_for(&settings, terminal),
+            width: terminal.then(terminal_width),
+            view: View::Flows,
+        };
+        sinks.push(live_sink(format, io::stdout(), style, !settings.summary));
+    }
+    for (flag, format, path) in settings.report_files() {
+        let file = report::PendingFile::create(path)
+            .map_err(|e| format!("{flag} {}: cannot create: {e}", path.display()))?;
+        let style = TableStyle {
+            color: color_for(&settings, false),
+            width: None,
+            view: View::Flows,
+        };
+        sinks.push(live_sink(format, file, style, true));
+    }
+    let Some(input) = settings.inputs.first() else {
+        return Err("--follow reads one capture".to_string());
+    };
+    let mut follower = Follower::new(opts, input.display_name(), sinks);
+    let status = io::stderr().is_terminal() && !settings.quiet;
+    if status {
+        follower.on_status(|s| {
+            eprint!(
+                "\r\x1b[2K{} packets, {} flows; ended: {}",
+                s.packets,
+                s.flows,
+                s.ended.short()
+            );
+        });
+    }
+    let outcome = live::follow(input, follower, &settings.read_limits, stop);
+    if status {
+        eprint!("\r\x1b[2K");
+    }
+    match outcome {
+        Ok(pass) => Ok(if pass { OK } else { POLICY_VIOLATED }),
+        Err(LiveError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(OK),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The live output of `format` on `out` (`rows`: a table row per flow, else only the summary).
+fn live_sink<W: report::Complete + Send + 'static>(
+    format: Format,
+    out: W,
+    style: TableStyle,
+    rows: bool,
+) -> Box<dyn LiveSink> {
+    match format {
+        Format::Jsonl => Box::new(LiveJsonl::new(out)),
+        _ => Box::new(LiveTable::new(out, style, rows)),
+    }
+}
+
+/// Analyses the inputs, then writes every report of the run from the one analysis.
+fn scan(settings: &Settings) -> Result<u8, String> {
+    let keylog = keylogs(settings)?;
+    let names = names(settings)?;
     let bar = progress::Bar::for_inputs(&settings.inputs, settings.quiet);
     let opts = AnalysisOptions {
         read: settings.read.clone(),
@@ -129,12 +230,7 @@ fn scan(settings: &Settings) -> Result<u8, String> {
         width: None,
         view: table_view,
     };
-    let files = settings
-        .output
-        .iter()
-        .map(|path| ("-o", settings.format, path))
-        .chain(settings.exports.iter().map(|e| (e.flag, e.format, &e.path)));
-    for (flag, format, path) in files {
+    for (flag, format, path) in settings.report_files() {
         report::write_atomically(path, |out| report::write(&doc, format, out, file_style))
             .map_err(|e| format!("{flag} {}: cannot write: {e}", path.display()))?;
     }

@@ -15,6 +15,10 @@ pub trait FrameSink<'a> {
 
     /// Key log text from a Decryption Secrets Block (NSS key log lines).
     fn tls_secrets(&mut self, _text: &[u8]) {}
+
+    /// Every record read so far was delivered, and the next read may wait for the input (a
+    /// pipe, a FIFO): what the frames so far settled can be told now.
+    fn waiting(&mut self) {}
 }
 
 /// A [`FrameSink`] made of a closure that takes the frames and ignores the secrets (they are
@@ -256,6 +260,7 @@ where
             if buf.eof {
                 return Ok(());
             }
+            on_frame.waiting();
             buf.fill_to(input, 1)?;
             continue;
         }
@@ -272,6 +277,7 @@ where
             }
             Step::Skip { len } => len,
             Step::Need(need) if !buf.eof => {
+                on_frame.waiting();
                 // Always ask for more than is there, so that the loop cannot spin.
                 let more = buf.available().len().saturating_add(1);
                 buf.fill_to(input, need.total.max(more))?;

@@ -59,7 +59,7 @@ pub use linktype::LinkType;
 pub use sniff::{sniff_format, Sniffed};
 pub use source::{
     read_capture, read_capture_bytes, read_capture_into, read_capture_limited, read_capture_stream,
-    Input, MappedCapture, ReadLimits, ReadOptions, DEFAULT_MAX_DECOMPRESSED,
+    read_stream_into, Input, MappedCapture, ReadLimits, ReadOptions, DEFAULT_MAX_DECOMPRESSED,
 };
 
 /// One captured packet, borrowing its bytes from the input.

@@ -208,6 +208,21 @@ where
     check_links(name.into(), info)
 }
 
+/// [`read_capture_stream`] into a [`FrameSink`], which is also told the key log text of
+/// Decryption Secrets Blocks and each time the reader is about to wait for more input.
+pub fn read_stream_into<S>(
+    name: &str,
+    input: &mut dyn Read,
+    limits: &ReadLimits,
+    sink: &mut S,
+) -> Result<CaptureInfo, CaptureError>
+where
+    S: for<'b> FrameSink<'b>,
+{
+    let info = read_stream(name, input, limits.max_decompressed_bytes, sink)?;
+    check_links(name.into(), info)
+}
+
 /// An error when no interface of the capture has a link type the decoder reads.
 fn check_links(name: String, info: CaptureInfo) -> Result<CaptureInfo, CaptureError> {
     if !info.link_types.is_empty() && !info.link_types.iter().any(|l| l.is_supported()) {

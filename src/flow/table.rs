@@ -454,6 +454,8 @@ struct FlowState {
     ended: bool,
     /// Bytes buffered, as last counted in the table's total.
     footprint: usize,
+    /// Payload arrived since [`FlowTable::visit_touched`] last looked (when tracked).
+    touched: bool,
 }
 
 impl FlowState {
@@ -501,6 +503,7 @@ impl FlowState {
             senders: [Sender::default(); 2],
             ended: false,
             footprint: 0,
+            touched: false,
         }
     }
 
@@ -769,6 +772,8 @@ pub struct FlowTable {
     /// Bytes buffered by the open flows.
     buffered: usize,
     counters: TableCounters,
+    /// With [`FlowTable::track_touched`]: the open flows that got payload since the last visit.
+    touched: Option<Vec<FlowKey>>,
 }
 
 impl FlowTable {
@@ -788,6 +793,27 @@ impl FlowTable {
             lru_kept: 0,
             buffered: 0,
             counters: TableCounters::default(),
+            touched: None,
+        }
+    }
+
+    /// Remembers which open flows get payload, for [`FlowTable::visit_touched`] (a reader that
+    /// reports verdicts while the capture is still being written).
+    pub fn track_touched(&mut self) {
+        self.touched.get_or_insert_with(Vec::new);
+    }
+
+    /// Shows `visit` each open flow that got payload since the last visit (with
+    /// [`FlowTable::track_touched`]; nothing otherwise), in the order they first got it.
+    pub fn visit_touched(&mut self, mut visit: impl FnMut(&Flow)) {
+        let Some(keys) = self.touched.as_mut() else {
+            return;
+        };
+        for key in keys.drain(..) {
+            if let Some(state) = self.open.get_mut(&key).filter(|s| s.touched) {
+                state.touched = false;
+                visit(&state.flow);
+            }
         }
     }
 
@@ -859,6 +885,12 @@ impl FlowTable {
             .saturating_sub(update.footprint_before)
             .saturating_add(update.footprint);
         self.note_peaks();
+        if let Some(touched) = self.touched.as_mut().filter(|_| !seg.payload.is_empty()) {
+            if let Some(state) = self.open.get_mut(&key).filter(|s| !s.touched) {
+                state.touched = true;
+                touched.push(key);
+            }
+        }
         if let Some(first_frame) = update.just_ended {
             // Handed out the moment it ends: what classification sees is the flow as it was at
             // its end, whenever the caller drains; later segments go to its tail.

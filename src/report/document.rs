@@ -75,6 +75,15 @@ impl ByVerdict {
         *slot += 1;
     }
 
+    /// Adds `other`'s counts.
+    pub(crate) fn merge(&mut self, other: &ByVerdict) {
+        self.mtls += other.mtls;
+        self.tls += other.tls;
+        self.plaintext += other.plaintext;
+        self.opaque += other.opaque;
+        self.empty += other.empty;
+    }
+
     /// `(verdict name, count)` in the contract's order.
     pub fn entries(&self) -> [(&'static str, u64); 5] {
         [
@@ -198,10 +207,17 @@ pub struct EndpointDoc<'a> {
     pub services: &'a [String],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PerSide {
     pub client: u64,
     pub server: u64,
+}
+
+impl PerSide {
+    /// From `[client, server]`.
+    pub fn of([client, server]: [u64; 2]) -> PerSide {
+        PerSide { client, server }
+    }
 }
 
 #[derive(Debug)]
@@ -850,14 +866,8 @@ impl<'a> Document<'a> {
             last_frame: f.last_frame,
             first_seen: Rfc3339Micros(f.first_ts),
             last_seen: Rfc3339Micros(f.last_ts),
-            packets: PerSide {
-                client: f.packets[0],
-                server: f.packets[1],
-            },
-            bytes: PerSide {
-                client: f.bytes[0],
-                server: f.bytes[1],
-            },
+            packets: PerSide::of(f.packets),
+            bytes: PerSide::of(f.bytes),
             tcp: TcpDoc {
                 syn_seen: f.syn_seen,
                 close: f.close.name(),

@@ -7,6 +7,80 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// An output that is told when the report is complete: a file takes its name then.
+pub trait Complete: Write {
+    /// Everything was written.
+    fn complete(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+impl<W: Write> Complete for BufWriter<W> {}
+impl Complete for io::Stdout {}
+impl Complete for io::StdoutLock<'_> {}
+
+/// A report file being written under its temporary name; [`Complete::complete`] gives it its
+/// name, and dropping it before that removes it.
+#[derive(Debug)]
+pub struct PendingFile {
+    path: PathBuf,
+    temp: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl PendingFile {
+    /// Starts a report that will be `path`.
+    pub fn create(path: &Path) -> io::Result<PendingFile> {
+        let temp = temporary_name(path);
+        let file = File::create(&temp)?;
+        Ok(PendingFile {
+            path: path.to_path_buf(),
+            temp,
+            out: Some(BufWriter::new(file)),
+        })
+    }
+
+    fn out(&mut self) -> io::Result<&mut BufWriter<File>> {
+        self.out
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the report file was already completed"))
+    }
+}
+
+impl Write for PendingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out()?.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out()?.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out()?.flush()
+    }
+}
+
+impl Complete for PendingFile {
+    fn complete(&mut self) -> io::Result<()> {
+        let out = self.out.take();
+        let file = match out {
+            Some(out) => out.into_inner().map_err(io::IntoInnerError::into_error)?,
+            None => return Ok(()),
+        };
+        drop(file);
+        fs::rename(&self.temp, &self.path)
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
 /// The temporary name a report to `path` is written under: hidden, in the same directory (so
 /// that the rename stays on one file system), and unique to this process.
 fn temporary_name(path: &Path) -> PathBuf {
@@ -22,18 +96,9 @@ pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let temp = temporary_name(path);
-    let result = File::create(&temp).and_then(|file| {
-        let mut out = BufWriter::new(file);
-        write(&mut out)?;
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        drop(file);
-        fs::rename(&temp, path)
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    let mut file = PendingFile::create(path)?;
+    write(&mut file)?;
+    file.complete()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod document;
 mod file;
 mod indent;
 pub mod junit;
+pub mod live;
 pub mod pods;
 pub mod policy;
 mod shared_certs;
@@ -19,7 +20,7 @@ use indent::NestedPretty;
 use shared_certs::{Layout, SharedCerts};
 
 pub use document::{Document, FlowBrief, FlowDoc, TlsDoc};
-pub use file::write_atomically;
+pub use file::{write_atomically, Complete, PendingFile};
 pub use policy::{
     AllowRule, Policy, PolicyMark, PolicyOutcome, Requirement, Shortfall, Waiver, UNPROVEN_ADVICE,
 };
@@ -207,6 +208,11 @@ fn write_jsonl(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Res
         },
         |piece| out.write_all(piece),
     )?;
+    write_jsonl_summary(doc, out)
+}
+
+/// The `summary` record of JSON Lines: the tool, the captures and the summary of `doc`.
+pub(crate) fn write_jsonl_summary(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
     let summary = JsonlSummary {
         schema_version: doc.schema_version,
         tool: &doc.tool,
@@ -221,6 +227,16 @@ fn write_jsonl(doc: &Document<'_>, out: &mut dyn Write, split: Split) -> io::Res
         },
     )
     .map_err(json_err)?;
+    writeln!(out)
+}
+
+/// One JSON Lines record: `value` tagged with its `type`.
+pub(crate) fn write_jsonl_record<T: Serialize>(
+    kind: &str,
+    value: &T,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &Tagged { kind, inner: value }).map_err(json_err)?;
     writeln!(out)
 }
 

@@ -530,19 +530,7 @@ fn write_flows(
         .unwrap_or(0)
         .max("CLIENT → SERVER".chars().count());
     let pairs = doc.briefs().any(|b| b.paired);
-    let pair_head = if pairs { "  PAIR" } else { "" };
-    let head = format!(
-        "{:>4}  {}  {:<8}{pair_head}  {:<9}  {:<3}  {:<5}  {:>5} {:>6}  DETAIL",
-        "#",
-        pad("CLIENT → SERVER", ends_width),
-        "LEG",
-        "VERDICT",
-        "TLS",
-        "CERT",
-        "PKTS",
-        "BYTES"
-    );
-    writeln!(out, "{}", pal.bold(&head))?;
+    writeln!(out, "{}", pal.bold(&header(ends_width, pairs)))?;
     let layout = FlowLayout {
         style,
         pal,
@@ -561,6 +549,44 @@ fn write_flows(
         writeln!(out, "{}", cut(legend, style.width))?;
     }
     Ok(())
+}
+
+/// Width of the endpoints column of a live table, whose rows are written before the later flows
+/// are seen.
+const LIVE_ENDS: usize = 47;
+
+/// The header of a live table (`--follow`).
+pub fn live_header(style: TableStyle) -> String {
+    let pal = Palette { on: style.color };
+    pal.bold(&header(LIVE_ENDS, false))
+}
+
+/// The column heads of the flow table, the endpoints column `ends_width` wide.
+fn header(ends_width: usize, pairs: bool) -> String {
+    let pair_head = if pairs { "  PAIR" } else { "" };
+    format!(
+        "{:>4}  {}  {:<8}{pair_head}  {:<9}  {:<3}  {:<5}  {:>5} {:>6}  DETAIL",
+        "#",
+        pad("CLIENT → SERVER", ends_width),
+        "LEG",
+        "VERDICT",
+        "TLS",
+        "CERT",
+        "PKTS",
+        "BYTES"
+    )
+}
+
+/// The row of one flow in a live table, counters as of when its verdict settled.
+pub fn live_row(flow: &FlowDoc<'_>, style: TableStyle) -> String {
+    let pal = Palette { on: style.color };
+    let layout = FlowLayout {
+        style,
+        pal: &pal,
+        ends_width: LIVE_ENDS,
+        pairs: false,
+    };
+    flow_row(flow, &layout)
 }
 
 /// What the columns mean, printed under the flows.
