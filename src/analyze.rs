@@ -222,6 +222,12 @@ pub enum Close {
     NotSeen,
 }
 
+impl serde::Serialize for Close {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 impl Close {
     /// `fin`, `rst` or `none`.
     pub fn name(self) -> &'static str {

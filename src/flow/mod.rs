@@ -139,6 +139,24 @@ pub enum ClientBy {
     Port,
 }
 
+impl ClientBy {
+    /// How the report names it: `syn`, `bytes` or `port` (a flow whose first packet was taken
+    /// for the client's is reported as decided by its ports).
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientBy::Syn => "syn",
+            ClientBy::Bytes => "bytes",
+            ClientBy::Port | ClientBy::FirstSeen => "port",
+        }
+    }
+}
+
+impl serde::Serialize for ClientBy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// One TCP connection. `a` is the client when known (see [`ClientBy`]).
 #[derive(Debug, Clone)]
 pub struct Flow {

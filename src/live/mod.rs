@@ -354,7 +354,7 @@ impl Follower {
     fn summary(&self) -> SummaryDoc {
         let t = &self.totals;
         let policy = self.opts.policy.require.map(|r| PolicyDoc {
-            require: r.name(),
+            require: r,
             pass: t.violations.is_empty() && t.unproven.is_empty(),
             violations: t.violations.clone(),
             unproven: t.unproven.clone(),
@@ -383,9 +383,9 @@ impl Follower {
                 paired: 0,
             },
             mesh: MeshSummaryDoc {
-                requested: self.opts.mesh.map(MeshRequest::name),
-                profile: self.profile.map(Profile::name),
-                recognised: self.recognised.map(Profile::name),
+                requested: self.opts.mesh,
+                profile: self.profile,
+                recognised: self.recognised,
                 recognised_by: t
                     .recognised_by
                     .iter()

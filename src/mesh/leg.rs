@@ -27,6 +27,12 @@ pub enum Leg {
     Network,
 }
 
+impl std::fmt::Display for Leg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 impl Leg {
     /// `loopback` or `network`.
     pub fn name(self) -> &'static str {

@@ -43,6 +43,12 @@ pub enum MeshRequest {
     Auto,
 }
 
+impl serde::Serialize for MeshRequest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 impl MeshRequest {
     /// `istio`, `linkerd`, `ambient` or `auto`.
     pub fn name(self) -> &'static str {

@@ -21,6 +21,12 @@ pub enum Profile {
     Ambient,
 }
 
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 impl Profile {
     pub const ALL: [Profile; 3] = [Profile::Istio, Profile::Linkerd, Profile::Ambient];
 
@@ -187,6 +193,17 @@ impl Rule {
             Rule::Metrics => "metrics",
             Rule::ProxyAdmin => "proxy-admin",
             Rule::KubeletProbe => "kubelet-probe",
+        }
+    }
+
+    /// A few words for a table's detail column: `app ↔ proxy`.
+    pub fn words(self) -> &'static str {
+        match self {
+            Rule::LoopbackLeg => "app ↔ proxy",
+            Rule::HealthCheck => "health check",
+            Rule::Metrics => "metrics scrape",
+            Rule::ProxyAdmin => "proxy admin",
+            Rule::KubeletProbe => "kubelet probe",
         }
     }
 

@@ -11,13 +11,13 @@ use std::net::IpAddr;
 use serde::{Serialize, Serializer};
 
 use super::pods::{self, PodPairDoc};
-use super::policy::{Policy, PolicyMark, PolicyOutcome, UNPROVEN_ADVICE};
+use super::policy::{Policy, PolicyMark, PolicyOutcome, Requirement, UNPROVEN_ADVICE};
 use super::shared_certs::SharedCerts;
 use super::time::Rfc3339Micros;
-use crate::analyze::{Analysis, FlowResult, TcpOddities};
+use crate::analyze::{Analysis, Close, FlowResult, TcpOddities};
 use crate::decode::Endpoint;
 use crate::flow::ClientBy;
-use crate::mesh::{IstioSni, Leg, Marker, MeshView, Pair};
+use crate::mesh::{IstioSni, Leg, Marker, MeshRequest, MeshView, Pair, Profile, Rule};
 use crate::model::{Ambiguity, PlaintextSummary, Reasons, TlsSummary, Verdict, SCHEMA_VERSION};
 use crate::names::{NameKind, Names};
 
@@ -122,7 +122,7 @@ pub struct ExemptionDoc {
 
 #[derive(Debug, Serialize)]
 pub struct PolicyDoc {
-    pub require: &'static str,
+    pub require: Requirement,
     pub pass: bool,
     /// Flows proven not to meet the requirement.
     pub violations: Vec<u64>,
@@ -158,7 +158,7 @@ pub struct RecognitionDoc {
 /// Flows a profile rule marked as expected plaintext.
 #[derive(Debug, Serialize)]
 pub struct ExpectedCountDoc {
-    pub rule: &'static str,
+    pub rule: Rule,
     pub description: &'static str,
     pub flows: u64,
 }
@@ -167,11 +167,11 @@ pub struct ExpectedCountDoc {
 #[derive(Debug, Serialize)]
 pub struct MeshSummaryDoc {
     /// What `--mesh` asked for (`null` without the option).
-    pub requested: Option<&'static str>,
+    pub requested: Option<MeshRequest>,
     /// The profile in force.
-    pub profile: Option<&'static str>,
+    pub profile: Option<Profile>,
     /// The profile the capture's markers point to.
-    pub recognised: Option<&'static str>,
+    pub recognised: Option<Profile>,
     pub recognised_by: Vec<RecognitionDoc>,
     /// Flows marked `expected` by each rule of the profile.
     pub expected: Vec<ExpectedCountDoc>,
@@ -223,7 +223,7 @@ impl PerSide {
 #[derive(Debug)]
 pub struct TcpDoc<'a> {
     pub syn_seen: bool,
-    pub close: &'static str,
+    pub close: Close,
     pub gaps: u32,
     pub out_of_order: u32,
     pub retransmitted: u32,
@@ -328,9 +328,9 @@ pub struct FlowDoc<'a> {
     pub client: EndpointDoc<'a>,
     pub server: EndpointDoc<'a>,
     /// How the client was told from the server: `syn`, `bytes` or `port`.
-    pub client_by: &'static str,
+    pub client_by: ClientBy,
     /// `loopback` (inside a pod: application and sidecar) or `network` (between pods).
-    pub leg: &'static str,
+    pub leg: Leg,
     /// Why the flow is on that leg.
     pub leg_reason: Cow<'static, str>,
     /// The other leg of the same request (a flow id), seen close in time.
@@ -359,7 +359,7 @@ pub struct FlowDoc<'a> {
     /// Plaintext by design under the mesh profile (`--mesh`).
     pub expected: bool,
     /// The profile rule that expects it: `loopback-leg`, `health-check`, `metrics`, ...
-    pub expected_rule: Option<&'static str>,
+    pub expected_rule: Option<Rule>,
     pub expected_reason: Option<&'static str>,
     /// Why the flow violates `--require` or is unproven under it, `exempt` when an exemption
     /// took it out.
@@ -382,7 +382,7 @@ pub struct FlowDoc<'a> {
 impl<'a> FlowDoc<'a> {
     /// The flow is on the loopback leg.
     pub fn is_loopback(&self) -> bool {
-        self.leg == Leg::Loopback.name()
+        self.leg == Leg::Loopback
     }
 
     /// The same entry, its certificates written from the renderings in `certs`.
@@ -567,7 +567,7 @@ fn capture_doc(c: &crate::analyze::CaptureReport) -> CaptureDoc {
 
 fn policy_doc(o: PolicyOutcome) -> PolicyDoc {
     PolicyDoc {
-        require: o.require.name(),
+        require: o.require,
         pass: o.pass,
         violations: o.violations,
         advice: (!o.unproven.is_empty()).then_some(UNPROVEN_ADVICE),
@@ -587,9 +587,9 @@ fn policy_doc(o: PolicyOutcome) -> PolicyDoc {
 
 fn mesh_summary(mesh: &MeshView) -> MeshSummaryDoc {
     MeshSummaryDoc {
-        requested: mesh.requested.map(|r| r.name()),
-        profile: mesh.profile.map(|p| p.name()),
-        recognised: mesh.recognised.map(|p| p.name()),
+        requested: mesh.requested,
+        profile: mesh.profile,
+        recognised: mesh.recognised,
         recognised_by: mesh
             .recognised_by
             .iter()
@@ -603,7 +603,7 @@ fn mesh_summary(mesh: &MeshView) -> MeshSummaryDoc {
             .expected_counts()
             .into_iter()
             .map(|(rule, flows)| ExpectedCountDoc {
-                rule: rule.name(),
+                rule,
                 description: rule.summary(),
                 flows,
             })
@@ -845,12 +845,8 @@ impl<'a> Document<'a> {
             capture: flow.capture,
             client: self.endpoint(f.client),
             server: self.endpoint(f.server),
-            client_by: match f.client_by {
-                ClientBy::Syn => "syn",
-                ClientBy::Bytes => "bytes",
-                ClientBy::Port | ClientBy::FirstSeen => "port",
-            },
-            leg: b.leg.name(),
+            client_by: f.client_by,
+            leg: b.leg,
             leg_reason: m.map(|m| m.leg_why.text()).unwrap_or_default(),
             paired_with: other.map(|o| o.id),
             pairing: match (pair, other) {
@@ -870,7 +866,7 @@ impl<'a> Document<'a> {
             bytes: PerSide::of(f.bytes),
             tcp: TcpDoc {
                 syn_seen: f.syn_seen,
-                close: f.close.name(),
+                close: f.close,
                 gaps: f.gaps,
                 out_of_order: f.out_of_order,
                 retransmitted: f.retransmitted,
@@ -885,7 +881,7 @@ impl<'a> Document<'a> {
             ambiguity: flow.class.ambiguity.as_deref(),
             reasons: &flow.class.reasons,
             expected: expected.is_some(),
-            expected_rule: expected.map(|e| e.rule.name()),
+            expected_rule: expected.map(|e| e.rule),
             expected_reason: expected.map(|e| e.reason),
             policy: b.policy,
             policy_mark: b.policy.map(PolicyMark::name),

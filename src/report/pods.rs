@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::document::{ByVerdict, Document};
 use crate::decode::Endpoint;
+use crate::mesh::Leg;
 use crate::model::CertificateSide;
 
 /// The flows between one client and one server on one leg.
@@ -17,8 +18,7 @@ pub struct PodPairDoc {
     /// `namespace/pod` (or service) of the server, else its address. On the loopback leg, the
     /// pod the flows run inside.
     pub server: String,
-    /// `loopback` or `network`.
-    pub leg: &'static str,
+    pub leg: Leg,
     pub flows: u64,
     /// The flow ids, in order.
     pub ids: Vec<u64>,
@@ -67,13 +67,13 @@ pub fn group(doc: &Document<'_>) -> Vec<PodPairDoc> {
     let mut ports: Vec<BTreeSet<u16>> = Vec::new();
     let mut ids: Vec<BTreeSet<String>> = Vec::new();
     let mut snis: Vec<BTreeSet<String>> = Vec::new();
-    let mut index: HashMap<(String, String, &'static str), usize> = HashMap::new();
+    let mut index: HashMap<(String, String, Leg), usize> = HashMap::new();
     for f in doc.briefs() {
         let (client, server) = match doc.loopback_pod(&f) {
             Some(pod) => (pod.to_string(), pod.to_string()),
             None => (label(doc, f.client), label(doc, f.server)),
         };
-        let leg = f.leg.name();
+        let leg = f.leg;
         let key = (client, server, leg);
         let at = match index.get(&key) {
             Some(&at) => at,

@@ -10,12 +10,19 @@ use crate::mesh::{FlowMesh, MeshView};
 use crate::model::Verdict;
 
 /// What every flow with payload must be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Requirement {
     /// TLS (with or without client certificate).
     Encrypted,
     /// TLS with a client certificate proven (observed, decrypted or inferred).
     Mtls,
+}
+
+impl std::fmt::Display for Requirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
 }
 
 impl Requirement {

@@ -13,7 +13,8 @@ use std::net::IpAddr;
 
 use super::document::{Document, EndpointDoc, FlowDoc};
 use super::pods::{identity, PodPairDoc};
-use super::policy::{PolicyMark, UNPROVEN_ADVICE};
+use super::policy::{PolicyMark, Requirement, UNPROVEN_ADVICE};
+use crate::mesh::{Leg, MeshRequest};
 use super::{render_flows, SPLIT};
 use crate::model::{Evidence, TlsSummary, Verdict};
 
@@ -173,18 +174,6 @@ fn cert_column(tls: &TlsSummary) -> &'static str {
     }
 }
 
-/// A profile rule in a few words, for the detail column.
-fn rule_words(rule: &str) -> &'static str {
-    match rule {
-        "loopback-leg" => "app ↔ proxy",
-        "health-check" => "health check",
-        "metrics" => "metrics scrape",
-        "proxy-admin" => "proxy admin",
-        "kubelet-probe" => "kubelet probe",
-        _ => "by design",
-    }
-}
-
 /// What the detail column says about a flow.
 fn detail(flow: &FlowDoc<'_>) -> String {
     let mut text = base_detail(flow);
@@ -199,7 +188,7 @@ fn detail(flow: &FlowDoc<'_>) -> String {
         };
     }
     if let Some(rule) = flow.expected_rule {
-        text = format!("expected ({}): {text}", rule_words(rule));
+        text = format!("expected ({}): {text}", rule.words());
     } else if let Some(by) = flow.exempt_by.as_deref() {
         text = format!("exempt ({by}): {text}");
     }
@@ -384,7 +373,7 @@ fn write_pods(
     let ends: Vec<String> = pods
         .iter()
         .map(|g| {
-            let text = if g.leg == "loopback" && g.client == g.server {
+            let text = if g.leg == Leg::Loopback && g.client == g.server {
                 format!("{} (inside the pod)", g.client)
             } else {
                 format!("{} → {}", g.client, g.server)
@@ -680,7 +669,7 @@ fn write_summary(
         .collect();
     match (m.profile, m.requested) {
         (Some(profile), Some(requested)) => {
-            let how = if requested == "auto" {
+            let how = if requested == MeshRequest::Auto {
                 format!("recognised by {}", by.join(", "))
             } else if by.is_empty() {
                 "as asked; no marker of it in the capture".to_string()
@@ -748,7 +737,7 @@ fn write_summary(
             .briefs()
             .filter(|b| b.verdict != Verdict::Empty && b.policy.is_none() && !b.expected)
             .count();
-        let what = if p.require == "mtls" {
+        let what = if p.require == Requirement::Mtls {
             "proven mTLS"
         } else {
             "encrypted"
@@ -842,6 +831,7 @@ fn unproven_advice() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mesh::Rule;
 
     #[test]
     fn helpers() {
@@ -873,7 +863,7 @@ mod tests {
         );
         assert_eq!(elide("short", 20), "short");
         assert_eq!(ids(&[1, 2, 3, 4, 5, 6]), "#1, #2, #3, #4, #5, …");
-        assert_eq!(rule_words("loopback-leg"), "app ↔ proxy");
+        assert_eq!(Rule::LoopbackLeg.words(), "app ↔ proxy");
         let pal = Palette { on: true };
         assert_eq!(
             paint_verdict("  1  a  mtls  x".to_string(), Verdict::Mtls, true, &pal, 0),
