@@ -22,8 +22,8 @@ pub struct Cli {
     pub captures: Vec<String>,
 
     /// Report format: a table for people, one JSON document, JSON Lines (one flow per line,
-    /// then a summary line), or JUnit XML for CI dashboards (one test case per flow; policy
-    /// violations are failures).
+    /// then a summary line), JUnit XML for CI dashboards (one test case per flow; policy
+    /// violations are failures), or one self-contained HTML page (graph, table, evidence).
     #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
 
@@ -42,6 +42,11 @@ pub struct Cli {
     /// Also write the report as JUnit XML to FILE, in the same run.
     #[arg(long, value_name = "FILE")]
     pub export_junit: Option<PathBuf>,
+
+    /// Also write the report as one self-contained HTML page to FILE, in the same run: the
+    /// graph of who talks to whom, the flow table, each flow's evidence.
+    #[arg(long, value_name = "FILE")]
+    pub export_html: Option<PathBuf>,
 
     /// Report each flow as soon as its verdict is settled, for a capture still being written
     /// (`kubectl sniff POD -o - | mtlscan --follow -`, a FIFO). Ctrl+C or SIGTERM ends the input:
@@ -141,6 +146,7 @@ pub enum FormatArg {
     Json,
     Jsonl,
     Junit,
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -239,6 +245,7 @@ impl Cli {
                 ("--export-json", Format::Json, self.export_json),
                 ("--export-jsonl", Format::Jsonl, self.export_jsonl),
                 ("--export-junit", Format::Junit, self.export_junit),
+                ("--export-html", Format::Html, self.export_html),
             ],
         )?;
         if self.follow {
@@ -262,6 +269,7 @@ impl Cli {
                 FormatArg::Json => Format::Json,
                 FormatArg::Jsonl => Format::Jsonl,
                 FormatArg::Junit => Format::Junit,
+                FormatArg::Html => Format::Html,
             },
             output,
             exports,
@@ -311,10 +319,11 @@ fn check_follow(captures: &[String], format: FormatArg, exports: &[Export]) -> R
     if captures.len() != 1 {
         return Err("--follow reads one capture; give one file, FIFO or '-'".to_string());
     }
-    if matches!(format, FormatArg::Json | FormatArg::Junit) {
+    if matches!(format, FormatArg::Json | FormatArg::Junit | FormatArg::Html) {
         return Err(
-            "--follow writes flows as they settle: use --format table or jsonl (a JSON document \
-             or JUnit file needs the whole capture; run without --follow on a saved capture)"
+            "--follow writes flows as they settle: use --format table or jsonl (a JSON document, \
+             a JUnit file or an HTML page needs the whole capture; run without --follow on a \
+             saved capture)"
                 .to_string(),
         );
     }
@@ -331,7 +340,7 @@ fn check_follow(captures: &[String], format: FormatArg, exports: &[Export]) -> R
 /// the `-o` file, not another export's.
 fn exports(
     output: Option<&std::path::Path>,
-    asked: [(&'static str, Format, Option<PathBuf>); 3],
+    asked: [(&'static str, Format, Option<PathBuf>); 4],
 ) -> Result<Vec<Export>, String> {
     let mut exports: Vec<Export> = Vec::new();
     for (flag, format, path) in asked {

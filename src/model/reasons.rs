@@ -181,7 +181,19 @@ pub struct Reason<'a> {
     numbers: &'a [u8],
 }
 
-impl Reason<'_> {
+impl<'a> Reason<'a> {
+    /// The sentence with a NUL character where each number goes (see [`Reason::numbers`]).
+    pub fn shape(&self) -> &'a str {
+        self.shape
+    }
+
+    /// The numbers of the sentence, in order; `None` where the sentence held a NUL character
+    /// itself.
+    pub fn numbers(&self) -> impl Iterator<Item = Option<u64>> + 'a {
+        let mut numbers = Numbers(self.numbers);
+        (0..slots(self.shape)).map(move |_| numbers.next().checked_sub(1))
+    }
+
     /// Writes the text: the shape's runs between slots as they are, each number in decimal.
     fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
         let mut numbers = Numbers(self.numbers);

@@ -1,7 +1,8 @@
-//! Report formats (`table`, `json`, `jsonl`, `junit`) and the CI policy.
+//! Report formats (`table`, `json`, `jsonl`, `junit`, `html`) and the CI policy.
 
 pub mod document;
 mod file;
+pub mod html;
 mod indent;
 pub mod junit;
 pub mod live;
@@ -35,6 +36,8 @@ pub enum Format {
     Jsonl,
     /// JUnit XML: one test case per flow, policy violations as failures.
     Junit,
+    /// One self-contained HTML page: graph, flow table, each flow's evidence.
+    Html,
 }
 
 /// A JSON Lines record: the document's parts tagged with their `type`.
@@ -256,6 +259,7 @@ pub fn write(
         Format::Junit => junit::write(doc, out),
         Format::Json => write_json(doc, out, SPLIT),
         Format::Jsonl => write_jsonl(doc, out, SPLIT),
+        Format::Html => html::write(doc, out),
     }
 }
 

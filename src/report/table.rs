@@ -14,8 +14,8 @@ use std::net::IpAddr;
 use super::document::{Document, EndpointDoc, FlowDoc};
 use super::pods::{identity, PodPairDoc};
 use super::policy::{PolicyMark, Requirement, UNPROVEN_ADVICE};
-use crate::mesh::{Leg, MeshRequest};
 use super::{render_flows, SPLIT};
+use crate::mesh::{Leg, MeshRequest};
 use crate::model::{Evidence, TlsSummary, Verdict};
 
 /// The endpoints column never takes more than this.
@@ -128,7 +128,7 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// `name:port` (the name cut to [`MAX_NAME`]), else `ip:port`.
-fn endpoint(ip: IpAddr, port: u16, name: Option<&str>) -> String {
+pub(crate) fn endpoint(ip: IpAddr, port: u16, name: Option<&str>) -> String {
     full_endpoint(ip, port, name.map(|n| elide(n, MAX_NAME)).as_deref())
 }
 
@@ -160,7 +160,7 @@ fn short_identity(uri: &str) -> String {
 }
 
 /// The CERT column: how the client certificate is known.
-fn cert_column(tls: &TlsSummary) -> &'static str {
+pub(crate) fn cert_column(tls: &TlsSummary) -> &'static str {
     let cert = &tls.client_certificate;
     match (cert.presented, cert.evidence) {
         (Some(true), Some(Evidence::Observed)) => "seen",
@@ -175,7 +175,7 @@ fn cert_column(tls: &TlsSummary) -> &'static str {
 }
 
 /// What the detail column says about a flow.
-fn detail(flow: &FlowDoc<'_>) -> String {
+pub(crate) fn detail(flow: &FlowDoc<'_>) -> String {
     let mut text = base_detail(flow);
     if let Some(a) = flow.ambiguity {
         text = if a.unread > 0 {
@@ -430,7 +430,7 @@ fn write_pods(
 }
 
 /// The endpoints column of a flow.
-fn ends_column(client: &EndpointDoc<'_>, server: &EndpointDoc<'_>) -> String {
+pub(crate) fn ends_column(client: &EndpointDoc<'_>, server: &EndpointDoc<'_>) -> String {
     let text = format!(
         "{} → {}",
         endpoint(client.ip, client.port, client.name),
