@@ -225,3 +225,23 @@ fn a_live_table_then_the_summary_and_refusals_that_say_what_to_do() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn a_passing_live_run_counts_the_flows_it_judged() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mtlscan"))
+        .args(["--follow", "--color", "never", "--require", "mtls"])
+        .arg(sample("mtls-only.pcap"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let batch = Command::new(env!("CARGO_BIN_EXE_mtlscan"))
+        .args(["--color", "never", "--require", "mtls"])
+        .arg(sample("mtls-only.pcap"))
+        .output()
+        .unwrap();
+    let last = |t: &str| t.lines().last().unwrap_or_default().to_string();
+    // the same verdict line as without --follow: every judged flow counted
+    assert_eq!(last(&text), last(&String::from_utf8(batch.stdout).unwrap()));
+    assert!(last(&text).contains("the 3 flows with payload"), "{text}");
+}

@@ -48,7 +48,7 @@ use crate::model::{HandshakeState, Verdict};
 use crate::names::Names;
 use crate::report::document::{
     ByVerdict, ExemptionDoc, ExpectedCountDoc, LegsDoc, MeshSummaryDoc, PerSide, PolicyDoc,
-    RecognitionDoc, SummaryDoc,
+    PolicyTotals, RecognitionDoc, SummaryDoc,
 };
 use crate::report::{Document, FlowDoc, Policy, UNPROVEN_ADVICE};
 
@@ -129,9 +129,13 @@ struct Totals {
     listed_empty: usize,
     loopback: u64,
     network: u64,
+    /// The first ids of each policy list ([`PolicyTotals::KEPT`]), and their counts.
     violations: Vec<u64>,
     unproven: Vec<u64>,
     exempted: Vec<u64>,
+    policy_totals: PolicyTotals,
+    /// Flows that meet the requirement.
+    met: u64,
     exemptions: Vec<ExemptionDoc>,
     expected: Vec<ExpectedCountDoc>,
     recognised_by: Vec<RecognitionDoc>,
@@ -145,14 +149,23 @@ impl Totals {
         self.loopback += s.legs.loopback;
         self.network += s.legs.network;
         if let Some(p) = &s.policy {
-            self.violations.extend(&p.violations);
-            self.unproven.extend(&p.unproven);
-            self.exempted.extend(&p.exempted);
+            let keep = |list: &mut Vec<u64>, ids: &[u64]| {
+                let room = PolicyTotals::KEPT.saturating_sub(list.len());
+                list.extend(ids.iter().take(room));
+            };
+            keep(&mut self.violations, &p.violations);
+            keep(&mut self.unproven, &p.unproven);
+            keep(&mut self.exempted, &p.exempted);
+            let t = &mut self.policy_totals;
+            t.violations += p.violations.len() as u64;
+            t.unproven += p.unproven.len() as u64;
+            t.exempted += p.exempted.len() as u64;
+            self.met += p.met;
             for e in &p.exemptions {
                 match self.exemptions.iter_mut().find(|x| x.by == e.by) {
                     Some(x) => {
                         x.count += e.count;
-                        x.flows.extend(&e.flows);
+                        keep(&mut x.flows, &e.flows);
                     }
                     None => self.exemptions.push(ExemptionDoc {
                         by: e.by.clone(),
@@ -353,12 +366,18 @@ impl Follower {
 
     fn summary(&self) -> SummaryDoc {
         let t = &self.totals;
+        let totals = t.policy_totals;
+        let cut = [totals.violations, totals.unproven, totals.exempted]
+            .iter()
+            .any(|&n| n > PolicyTotals::KEPT as u64);
         let policy = self.opts.policy.require.map(|r| PolicyDoc {
             require: r,
-            pass: t.violations.is_empty() && t.unproven.is_empty(),
+            pass: totals.violations == 0 && totals.unproven == 0,
+            totals: cut.then_some(totals),
+            met: t.met,
             violations: t.violations.clone(),
             unproven: t.unproven.clone(),
-            advice: (!t.unproven.is_empty()).then_some(UNPROVEN_ADVICE),
+            advice: (totals.unproven > 0).then_some(UNPROVEN_ADVICE),
             exempted: t.exempted.clone(),
             exemptions: t
                 .exemptions

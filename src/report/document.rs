@@ -134,6 +134,40 @@ pub struct PolicyDoc {
     pub exempted: Vec<u64>,
     /// The exempted flows, by what exempted them.
     pub exemptions: Vec<ExemptionDoc>,
+    /// How many flows of each list, when the lists hold only their first ids (a live run keeps
+    /// [`PolicyTotals::KEPT`] of each); absent when the lists are whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals: Option<PolicyTotals>,
+    /// Flows with payload that the requirement counts and that meet it.
+    #[serde(skip)]
+    pub met: u64,
+}
+
+/// The sizes of a policy's lists, when they were cut.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PolicyTotals {
+    pub violations: u64,
+    pub unproven: u64,
+    pub exempted: u64,
+}
+
+impl PolicyTotals {
+    /// Ids a live run keeps in each list.
+    pub const KEPT: usize = 100_000;
+}
+
+impl PolicyDoc {
+    /// Flows that violate the requirement.
+    pub fn violation_count(&self) -> u64 {
+        self.totals
+            .map_or(self.violations.len() as u64, |t| t.violations)
+    }
+
+    /// Flows unproven under it.
+    pub fn unproven_count(&self) -> u64 {
+        self.totals
+            .map_or(self.unproven.len() as u64, |t| t.unproven)
+    }
 }
 
 /// Flows on each leg.
@@ -582,6 +616,8 @@ fn policy_doc(o: PolicyOutcome) -> PolicyDoc {
                 flows: w.flows,
             })
             .collect(),
+        totals: None,
+        met: 0,
     }
 }
 
@@ -657,6 +693,13 @@ impl<'a> Document<'a> {
             any_named: false,
         };
         doc.captured_pod = doc.find_captured_pod();
+        let met = doc
+            .briefs()
+            .filter(|b| b.verdict != Verdict::Empty && b.policy.is_none() && !b.expected)
+            .count() as u64;
+        if let Some(p) = doc.summary.policy.as_mut() {
+            p.met = met;
+        }
         let any_named = doc
             .briefs()
             .any(|b| names.lookup(b.client.ip).is_some() || names.lookup(b.server.ip).is_some());

@@ -733,10 +733,7 @@ fn write_summary(
         .map(|e| format!("{} {} ({})", e.by, e.count, ids(&e.flows)))
         .collect();
     if p.pass {
-        let judged = doc
-            .briefs()
-            .filter(|b| b.verdict != Verdict::Empty && b.policy.is_none() && !b.expected)
-            .count();
+        let judged = p.met;
         let what = if p.require == Requirement::Mtls {
             "proven mTLS"
         } else {
@@ -749,7 +746,7 @@ fn write_summary(
             pal.paint(Verdict::Mtls, "PASS")
         )?;
     } else {
-        let (n, u) = (p.violations.len(), p.unproven.len());
+        let (n, u) = (p.violation_count(), p.unproven_count());
         let mut counts = Vec::new();
         if n > 0 {
             counts.push(format!(
@@ -771,12 +768,12 @@ fn write_summary(
             pal.paint(Verdict::Plaintext, "FAIL"),
             counts.join(", ")
         )?;
-        list_flows(doc, &p.violations, out, style)?;
+        list_flows(doc, &p.violations, n, out, style)?;
         if u > 0 {
             if n > 0 {
                 writeln!(out, "unproven (?): {u}")?;
             }
-            list_flows(doc, &p.unproven, out, style)?;
+            list_flows(doc, &p.unproven, u, out, style)?;
             writeln!(out, "  {}", unproven_advice())?;
         }
     }
@@ -793,10 +790,11 @@ fn write_summary(
     Ok(())
 }
 
-/// The flows of `list` named one per line, at most [`MAX_LISTED`].
+/// The flows of `list` (of `total` in all) named one per line, at most [`MAX_LISTED`].
 fn list_flows(
     doc: &Document<'_>,
     list: &[u64],
+    total: u64,
     out: &mut dyn Write,
     style: TableStyle,
 ) -> io::Result<()> {
@@ -810,11 +808,11 @@ fn list_flows(
             )?;
         }
     }
-    if list.len() > MAX_LISTED {
+    if total > MAX_LISTED as u64 {
         writeln!(
             out,
             "  … and {} more (see --format json)",
-            list.len() - MAX_LISTED
+            total - MAX_LISTED as u64
         )?;
     }
     Ok(())
