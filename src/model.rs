@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 
 mod alert;
+mod codes;
 mod proof;
 mod reasons;
 
@@ -15,7 +16,7 @@ pub use proof::{
     Credential, CredentialKind, CrossFlow, DemandBasis, DemandRule, ForwardHeader, Forwarded,
     ForwardedClient, LinkedBy, Resumption, SessionTokens, MAX_CITED_FLOWS,
 };
-pub use reasons::{Reason, Reasons};
+pub use reasons::{said, Code, Reason, ReasonCodes, Reasons, Said};
 
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -34,8 +34,8 @@ pub use readings::{offloaded as checksums_offloaded, OFFLOAD_SHARE};
 use crate::flow::{ClientBy, Flow, FramingEnd};
 use crate::intern;
 use crate::model::{
-    Ambiguity, AmbiguityCause, Classification, HandshakeState, PlaintextSummary, Reading, Reasons,
-    TlsSummary, Verdict,
+    said, Ambiguity, AmbiguityCause, Classification, Code, HandshakeState, PlaintextSummary,
+    Reading, Reasons, Said, TlsSummary, Verdict,
 };
 pub use tls::KeyLog;
 
@@ -95,7 +95,7 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
     if flow.is_empty() {
         return Classification {
             verdict: Verdict::Empty,
-            reasons: one(empty_reason(flow)),
+            reasons: one(Code::NoPayload, empty_reason(flow)),
             tls: None,
             plaintext: None,
             session: None,
@@ -105,11 +105,14 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
     if is_keepalive_only(flow) {
         return Classification {
             verdict: Verdict::Empty,
-            reasons: one(format!(
-                "no application payload: a single 1-byte segment (frame {}) on a connection \
+            reasons: one(
+                Code::NoPayload,
+                format!(
+                    "no application payload: a single 1-byte segment (frame {}) on a connection \
                  that started before the capture is a TCP keep-alive probe",
-                flow.first_frame
-            )),
+                    flow.first_frame
+                ),
+            ),
             tls: None,
             plaintext: None,
             session: None,
@@ -161,12 +164,15 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
         let mut reasons = found.reasons;
         if reasons.is_empty() {
             let p = &found.summary;
-            reasons.push(format!(
-                "{} in cleartext from the {} (frame {}): {}",
-                p.protocol,
-                p.direction,
-                p.frame.map_or_else(|| "?".to_string(), |f| f.to_string()),
-                p.evidence
+            reasons.push(said(
+                Code::CleartextSeen,
+                format!(
+                    "{} in cleartext from the {} (frame {}): {}",
+                    p.protocol,
+                    p.direction,
+                    p.frame.map_or_else(|| "?".to_string(), |f| f.to_string()),
+                    p.evidence
+                ),
             ));
         }
         return Classification {
@@ -182,10 +188,13 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
         let at = frame.map_or_else(String::new, |f| format!(" (frame {f})"));
         return Classification {
             verdict: Verdict::Opaque,
-            reasons: one(format!(
-                "{protocol} session{at}: `{banner}`; encrypted by {protocol}, not TLS, so not proven \
-                 encrypted by the mesh"
-            )),
+            reasons: one(
+                Code::NotTls,
+                format!(
+                    "{protocol} session{at}: `{banner}`; encrypted by {protocol}, not TLS, so not \
+                     proven encrypted by the mesh"
+                ),
+            ),
             tls: None,
             plaintext: None,
             session: None,
@@ -203,7 +212,7 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
 fn before_records(
     flow: &Flow,
     records_start: &[Option<usize>; 2],
-    reasons: &mut Vec<String>,
+    reasons: &mut Vec<Said>,
 ) -> (Option<PlaintextSummary>, Option<Box<Ambiguity>>) {
     let mut found = None;
     let mut unknown = None;
@@ -228,12 +237,15 @@ fn before_records(
         let frame = dir.frame_at(0);
         if clear.protocol == "unknown" {
             if dir.syn {
-                reasons.push(format!(
+                reasons.push(said(
+                    Code::Ambiguous,
+                    format!(
                     "ambiguous: the {side} sent {start} bytes of text before its first TLS record \
                      ({}): `{}`; no known protocol switches to TLS that way, so it may be \
                      cleartext; the policy judges the flow as plaintext",
                     tls::frame_text(frame),
                     clear.evidence
+                ),
                 ));
                 unknown.get_or_insert_with(|| {
                     unsure(AmbiguityCause::TextBefore, &clear.evidence, frame)
@@ -241,12 +253,15 @@ fn before_records(
             }
             continue;
         }
-        reasons.push(format!(
-            "the {side} sent {start} bytes of cleartext before its first TLS record ({}), and \
+        reasons.push(said(
+            Code::CleartextBeforeTls,
+            format!(
+                "the {side} sent {start} bytes of cleartext before its first TLS record ({}), and \
              {} does not switch to TLS that way: `{}`",
-            tls::frame_text(frame),
-            clear.protocol,
-            clear.evidence
+                tls::frame_text(frame),
+                clear.protocol,
+                clear.evidence
+            ),
         ));
         found.get_or_insert_with(|| cleartext_summary(&clear, frame, side));
     }
@@ -296,7 +311,7 @@ fn unsure(cause: AmbiguityCause, evidence: &str, frame: Option<u64>) -> Box<Ambi
 fn after_records(
     flow: &Flow,
     records_end: &[Option<usize>; 2],
-    reasons: &mut Vec<String>,
+    reasons: &mut Vec<Said>,
 ) -> (Option<PlaintextSummary>, Option<Box<Ambiguity>>) {
     let mut found = None;
     let mut unframed = None;
@@ -313,10 +328,13 @@ fn after_records(
                 sample,
             }) => Some((*position, &sample[..], Some(*frame))),
             Some(&FramingEnd::Lost { position, frame }) => {
-                reasons.push(format!(
-                    "the {side}'s TLS records could not be followed past byte {position}: a \
+                reasons.push(said(
+                    Code::TlsRecordsStop,
+                    format!(
+                        "the {side}'s TLS records could not be followed past byte {position}: a \
                      record header is missing from the capture (frame {frame} came after it), \
                      so the bytes that follow were not checked for cleartext"
+                    ),
                 ));
                 None
             }
@@ -328,18 +346,21 @@ fn after_records(
         let at = frame.map_or_else(String::new, |f| format!(" (frame {f})"));
         match plaintext::cleartext_in(bytes, d == 0) {
             Some(clear) => {
-                reasons.push(format!(
+                reasons.push(said(Code::TlsRecordsStop, format!(
                     "the {side}'s TLS records stop after {offset} bytes{at}: what follows is cleartext, {}: `{}`",
                     clear.protocol, clear.evidence
-                ));
+                )));
                 found.get_or_insert_with(|| cleartext_summary(&clear, frame, side));
             }
             None => {
-                reasons.push(format!(
-                    "ambiguous: the {side}'s TLS records stop after {offset} bytes{at}: what \
+                reasons.push(said(
+                    Code::Ambiguous,
+                    format!(
+                        "ambiguous: the {side}'s TLS records stop after {offset} bytes{at}: what \
                      follows is not a TLS record, nor readable cleartext (another protocol's \
                      framing, or random bytes), so it is not proven encrypted; the policy judges \
                      the flow as opaque"
+                    ),
                 ));
                 unframed.get_or_insert_with(|| {
                     let what = format!(
@@ -357,11 +378,11 @@ fn after_records(
 /// capture does not hold: the application data is TLS, the client certificate unknown.
 fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
     let mut reasons = found.reasons;
-    reasons.push(
+    reasons.push(said(
+        Code::TlsHandshakeNotCaptured,
         "TLS records follow the cleartext upgrade, but the TLS handshake is not in the capture: \
-         client certificate unknown"
-            .to_string(),
-    );
+         client certificate unknown",
+    ));
     Classification {
         verdict: Verdict::Tls,
         reasons: boxed(reasons),
@@ -401,12 +422,15 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
     if random {
         Classification {
             verdict: Verdict::Opaque,
-            reasons: one(format!(
-                "payload is not TLS and not a known cleartext protocol, and looks random \
+            reasons: one(
+                Code::NotTls,
+                format!(
+                    "payload is not TLS and not a known cleartext protocol, and looks random \
                  ({bits:.2} bits/byte over the first {} bytes from the {side}): encrypted or \
                  compressed by something else, not proven encrypted",
-                bytes.len()
-            )),
+                    bytes.len()
+                ),
+            ),
             tls: None,
             plaintext: None,
             session: None,
@@ -416,11 +440,14 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
         let evidence = plaintext::quote(bytes, QUOTE_CHARS);
         Classification {
             verdict: Verdict::Plaintext,
-            reasons: one(format!(
-                "payload is not TLS and not random ({bits:.2} bits/byte over {} bytes from the \
-                 {side}): readable on the wire",
-                bytes.len()
-            )),
+            reasons: one(
+                Code::Unrecognised,
+                format!(
+                    "payload is not TLS and not random ({bits:.2} bits/byte over {} bytes from \
+                     the {side}): readable on the wire",
+                    bytes.len()
+                ),
+            ),
             tls: None,
             plaintext: Some(Box::new(PlaintextSummary {
                 protocol: "unknown",
@@ -444,13 +471,13 @@ fn finished(mut summary: TlsSummary) -> Box<TlsSummary> {
 }
 
 /// Reasons as kept until the report.
-fn boxed(reasons: Vec<String>) -> Reasons {
+fn boxed(reasons: Vec<Said>) -> Reasons {
     Reasons::new(reasons)
 }
 
 /// A single reason, as kept until the report.
-fn one(reason: String) -> Reasons {
-    Reasons::new([reason])
+fn one(code: Code, reason: String) -> Reasons {
+    Reasons::new([said(code, reason)])
 }
 
 /// A connection seen only mid-stream whose whole payload is one byte: TCP keep-alive probes

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::flow::{Anomalies, Direction, Flow, Ignored, MAX_ALTERNATES, MAX_ALTERNATE_BYTES};
 use crate::intern;
-use crate::model::{Ambiguity, AmbiguityCause, Classification, Reading, Reasons, Verdict};
+use crate::model::{said, Ambiguity, AmbiguityCause, Classification, Code, Reading, Said, Verdict};
 
 /// A direction whose checked segments have at least this share of wrong checksums (percent)
 /// was captured on its sending host with checksum offload.
@@ -43,11 +43,14 @@ pub(super) fn review(
             || "closed with FINs both ways".to_string(),
             |f| format!("reset at frame {f}"),
         );
-        more.push(format!(
-            "these bytes came on the addresses and ports of the flow that began at frame {}, \
+        more.push(said(
+            Code::Reopened,
+            format!(
+                "these bytes came on the addresses and ports of the flow that began at frame {}, \
              after it was {how}: a receiver that ignored the close took them, and they crossed \
              the wire either way",
-            r.after
+                r.after
+            ),
         ));
     }
     for (dir, side) in flow.dir.iter().zip(["client", "server"]) {
@@ -59,9 +62,12 @@ pub(super) fn review(
         let conflicting = dir.anomalies.as_deref().is_some_and(|a| a.conflicts > 0);
         let [(common, n), (odd, m)] = dir.ttls;
         if m > 0 && conflicting {
-            more.push(format!(
+            more.push(said(
+                Code::TwoTtls,
+                format!(
                 "the {side}'s segments arrived with two TTLs: {common} ({n} segments) and {odd} \
                  ({m}); a segment with the odd one may not have reached the receiver"
+            ),
             ));
         }
     }
@@ -76,15 +82,13 @@ pub(super) fn review(
         class = weigh_readings(flow, class, (conflicts, unread), &classify, &mut more);
     }
     if !more.is_empty() {
-        let mut reasons = class.reasons.to_vec();
-        reasons.extend(more);
-        class.reasons = Reasons::new(reasons);
+        class.reasons = class.reasons.with(more);
     }
     class
 }
 
 /// The ignored RST and FIN segments of a direction, in words.
-fn ignored_sentences(a: &Anomalies, side: &str, out: &mut Vec<String>) {
+fn ignored_sentences(a: &Anomalies, side: &str, out: &mut Vec<Said>) {
     let Some((frame, why)) = a.first_ignored else {
         return;
     };
@@ -109,31 +113,40 @@ fn ignored_sentences(a: &Anomalies, side: &str, out: &mut Vec<String>) {
             "its TCP checksum is wrong where the sender's other checksums are right".to_string()
         }
     };
-    out.push(format!(
-        "{what} from the {side} did not end the connection (the first at frame {frame}: \
+    out.push(said(
+        Code::IgnoredControl,
+        format!(
+            "{what} from the {side} did not end the connection (the first at frame {frame}: \
          {because}): the flow goes on"
+        ),
     ));
 }
 
 /// The direction's checksums in words, when some were wrong.
-fn checksum_sentence(dir: &Direction, side: &str, out: &mut Vec<String>) {
+fn checksum_sentence(dir: &Direction, side: &str, out: &mut Vec<Said>) {
     let (bad, checked) = (dir.checksums_bad, dir.checksums_checked);
     if bad == 0 {
         return;
     }
     if offloaded(dir) {
-        out.push(format!(
-            "{bad} of the {checked} checked segments from the {side} {} a wrong TCP checksum: \
+        out.push(said(
+            Code::Checksums,
+            format!(
+                "{bad} of the {checked} checked segments from the {side} {} a wrong TCP checksum: \
              the capture was taken on the sending host with checksum offload, so they count \
              as delivered",
-            has(bad)
+                has(bad)
+            ),
         ));
     } else {
-        out.push(format!(
-            "{bad} of the {checked} checked segments from the {side} {} a wrong TCP checksum, \
+        out.push(said(
+            Code::Checksums,
+            format!(
+                "{bad} of the {checked} checked segments from the {side} {} a wrong TCP checksum, \
              among right ones: a receiver drops {} (injected, or damaged)",
-            has(bad),
-            if bad == 1 { "it" } else { "them" }
+                has(bad),
+                if bad == 1 { "it" } else { "them" }
+            ),
         ));
     }
 }
@@ -183,7 +196,7 @@ fn weigh_readings(
     first: Classification,
     (conflicts, unread): (u32, u32),
     classify: &impl Fn(&Flow) -> Classification,
-    out: &mut Vec<String>,
+    out: &mut Vec<Said>,
 ) -> Classification {
     let alternates: Vec<(&Direction, u64, Option<u64>)> = flow
         .dir
@@ -208,18 +221,24 @@ fn weigh_readings(
         .collect::<Vec<_>>()
         .join(", ");
     let (mut chosen, other, reading) = if injected_first {
-        out.push(format!(
-            "{conflicts} segment{} overlapped bytes already received with other bytes (frames \
+        out.push(said(
+            Code::Overlap,
+            format!(
+                "{conflicts} segment{} overlapped bytes already received with other bytes (frames \
              {frame_list}); the first copies came from segments a receiver drops (a wrong \
              checksum, or an odd TTL), so the later bytes are the ones read",
-            plural(conflicts)
+                plural(conflicts)
+            ),
         ));
         (later, first, Reading::Later)
     } else {
-        out.push(format!(
-            "{conflicts} segment{} overlapped bytes already received with other bytes (frames \
+        out.push(said(
+            Code::Overlap,
+            format!(
+                "{conflicts} segment{} overlapped bytes already received with other bytes (frames \
              {frame_list}); the first bytes are the ones read, as Linux keeps them",
-            plural(conflicts)
+                plural(conflicts)
+            ),
         ));
         (first, later, Reading::First)
     };
@@ -228,22 +247,28 @@ fn weigh_readings(
             && chosen.plaintext.as_ref().map(|p| &p.evidence)
                 != other.plaintext.as_ref().map(|p| &p.evidence));
     if unread > 0 {
-        out.push(format!(
-            "ambiguous: {unread} conflicting cop{} could not all be kept (mtlscan keeps {} \
+        out.push(said(
+            Code::Ambiguous,
+            format!(
+                "ambiguous: {unread} conflicting cop{} could not all be kept (mtlscan keeps {} \
              copies of at most {} bytes per direction), so no reading is complete; the policy \
              judges the flow a violation",
-            if unread == 1 { "y" } else { "ies" },
-            MAX_ALTERNATES,
-            MAX_ALTERNATE_BYTES,
+                if unread == 1 { "y" } else { "ies" },
+                MAX_ALTERNATES,
+                MAX_ALTERNATE_BYTES,
+            ),
         ));
     }
     if chosen.verdict != other.verdict || unread > 0 {
         let evidence = evidence_of(&other);
         if chosen.verdict != other.verdict {
-            out.push(format!(
+            out.push(said(
+                Code::Ambiguous,
+                format!(
                 "ambiguous: read the other way, the flow is {} ({evidence}); the policy judges \
                  it by the worse reading",
                 other.verdict.name()
+            ),
             ));
         }
         chosen.ambiguity = Some(Box::new(Ambiguity {
@@ -260,10 +285,13 @@ fn weigh_readings(
             unread,
         }));
     } else if differs {
-        out.push(format!(
-            "read the other way, the flow is {} too ({})",
-            other.verdict.name(),
-            evidence_of(&other)
+        out.push(said(
+            Code::Overlap,
+            format!(
+                "read the other way, the flow is {} too ({})",
+                other.verdict.name(),
+                evidence_of(&other)
+            ),
         ));
     }
     chosen

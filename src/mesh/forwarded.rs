@@ -19,7 +19,7 @@ use super::leg::Leg;
 use super::pair::Link;
 use super::FlowMesh;
 use crate::analyze::FlowResult;
-use crate::model::{CertificateSide, Evidence, Forwarded, ForwardedClient, Verdict};
+use crate::model::{said, CertificateSide, Code, Evidence, Forwarded, ForwardedClient, Verdict};
 use crate::proof::conclude;
 
 /// Applies the forwarded identities of loopback flows to the network flows they are paired
@@ -81,7 +81,7 @@ fn give(network: &mut FlowResult, fc: &ForwardedClient, from: u64) -> bool {
              connection",
             fc.identities
         );
-        conclude(network, &[reason]);
+        conclude(network, vec![said(Code::ForwardedProof, reason)]);
         return false;
     }
     let cert = &mut tls.client_certificate;
@@ -100,7 +100,7 @@ fn give(network: &mut FlowResult, fc: &ForwardedClient, from: u64) -> bool {
                  identity is not taken (check the pairing)",
                 fc.identity
             );
-            conclude(network, &[reason]);
+            conclude(network, vec![said(Code::ForwardedProof, reason)]);
             return false;
         }
         Some(true) => {
@@ -141,7 +141,7 @@ fn give(network: &mut FlowResult, fc: &ForwardedClient, from: u64) -> bool {
         None => return false,
     };
     cert.cross.get_or_insert_with(Box::default).forwarded = Some(forwarded);
-    conclude(network, &[reason]);
+    conclude(network, vec![said(Code::ForwardedProof, reason)]);
     was != Verdict::Mtls && network.class.verdict == Verdict::Mtls
 }
 
@@ -160,7 +160,7 @@ mod tests {
         let mut f = full(id, "10.0.0.9:9080", None);
         f.class = Classification {
             verdict: Verdict::Plaintext,
-            reasons: Reasons::new(["GET / HTTP/1.1"]),
+            reasons: Reasons::new([said(Code::CleartextSeen, "GET / HTTP/1.1")]),
             tls: None,
             plaintext: Some(Box::new(PlaintextSummary {
                 protocol: "http/1.1",

@@ -1,9 +1,10 @@
-//! The sentences that justify a verdict, kept compactly until the report is written.
+//! The sentences that justify a verdict, each with a stable code ([`Code`]), kept compactly
+//! until the report is written.
 //!
 //! Every flow of a capture keeps its reasons, and the reasons of two flows of one kind differ
 //! only in their numbers (frames, byte counts). So a reason is kept as its shape, the sentence
-//! with each number taken out, shared between the flows that have the same shapes, and the
-//! numbers themselves, packed in a few bytes per flow.
+//! with each number taken out and its code in front, shared between the flows that have the
+//! same shapes, and the numbers themselves, packed in a few bytes per flow.
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
@@ -11,6 +12,67 @@ use std::sync::Arc;
 use serde::ser::{Serialize, Serializer};
 
 use crate::intern;
+
+pub use super::codes::Code;
+
+/// One reason as it is made: what it says, and its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    pub code: Code,
+    pub text: String,
+}
+
+/// A reason with its code.
+pub fn said(code: Code, text: impl Into<String>) -> Said {
+    Said {
+        code,
+        text: text.into(),
+    }
+}
+
+impl std::ops::Deref for Said {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::borrow::Borrow<str> for Said {
+    fn borrow(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Serialize for Said {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl PartialEq<str> for Said {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+impl PartialEq<&str> for Said {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+impl PartialEq<String> for Said {
+    fn eq(&self, other: &String) -> bool {
+        &self.text == other
+    }
+}
+
+impl fmt::Display for Said {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
 
 /// Stands for one packed number in a shape. Packed value 0 stands for the character itself,
 /// so a sentence that contains it is kept exactly too.
@@ -28,17 +90,28 @@ pub struct Reasons {
 }
 
 impl Reasons {
-    /// Packs `texts`, one reason each.
-    pub fn new<S: AsRef<str>>(texts: impl IntoIterator<Item = S>) -> Reasons {
+    /// Packs the reasons `said`, in order.
+    pub fn new(said: impl IntoIterator<Item = Said>) -> Reasons {
         let mut shapes = Vec::new();
         let mut numbers = Vec::new();
-        for text in texts {
-            shapes.push(shape_of(text.as_ref(), &mut numbers));
+        for Said { code, text } in said {
+            shapes.push(shape_of(code, &text, &mut numbers));
         }
         Reasons {
             shapes: intern::list(shapes),
             numbers: numbers.into_boxed_slice(),
         }
+    }
+
+    /// These reasons, then `more`.
+    pub fn with(&self, more: impl IntoIterator<Item = Said>) -> Reasons {
+        let kept = self.iter().map(|r| said(r.code(), r.to_string()));
+        Reasons::new(kept.chain(more))
+    }
+
+    /// Each reason's code, in order.
+    pub fn codes(&self) -> impl Iterator<Item = Code> + '_ {
+        self.shapes.iter().map(|shape| code_of(shape))
     }
 
     pub fn len(&self) -> usize {
@@ -93,12 +166,30 @@ fn slots(shape: &str) -> usize {
     shape.bytes().filter(|&b| b == SLOT as u8).count()
 }
 
-/// `text` with its numbers replaced by [`SLOT`] (and appended to `numbers`), shared.
+/// The code a shape starts with (one character: see [`shape_of`]).
+fn code_of(shape: &str) -> Code {
+    shape
+        .chars()
+        .next()
+        .and_then(|c| Code::from_index(u32::from(c).saturating_sub(1)))
+        .unwrap_or_default()
+}
+
+/// The sentence of a shape, without its code.
+fn sentence_of(shape: &str) -> &str {
+    let mut chars = shape.chars();
+    chars.next();
+    chars.as_str()
+}
+
+/// `text` with its numbers replaced by [`SLOT`] (and appended to `numbers`), behind the
+/// character that stands for `code` (its index + 1: never a digit nor [`SLOT`]), shared.
 ///
 /// Digits and [`SLOT`] are ASCII, so the text is scanned as bytes: the runs between them are
 /// copied whole, and every cut falls on a character boundary.
-fn shape_of(text: &str, numbers: &mut Vec<u8>) -> Arc<str> {
-    let mut shape = String::with_capacity(text.len());
+fn shape_of(code: Code, text: &str, numbers: &mut Vec<u8>) -> Arc<str> {
+    let mut shape = String::with_capacity(text.len() + 1);
+    shape.push(code.mark());
     let mut rest = text;
     loop {
         let plain = rest
@@ -184,7 +275,12 @@ pub struct Reason<'a> {
 impl<'a> Reason<'a> {
     /// The sentence with a NUL character where each number goes (see [`Reason::numbers`]).
     pub fn shape(&self) -> &'a str {
-        self.shape
+        sentence_of(self.shape)
+    }
+
+    /// What kind of reason it is.
+    pub fn code(&self) -> Code {
+        code_of(self.shape)
     }
 
     /// The numbers of the sentence, in order; `None` where the sentence held a NUL character
@@ -197,7 +293,7 @@ impl<'a> Reason<'a> {
     /// Writes the text: the shape's runs between slots as they are, each number in decimal.
     fn write_to<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
         let mut numbers = Numbers(self.numbers);
-        let mut rest = self.shape;
+        let mut rest = sentence_of(self.shape);
         while let Some(at) = memchr::memchr(SLOT as u8, rest.as_bytes()) {
             let (run, tail) = rest.split_at(at);
             out.write_str(run)?;
@@ -243,12 +339,26 @@ impl Serialize for Reasons {
     }
 }
 
+/// The codes of a flow's reasons, as the report writes them (`reason_codes`).
+#[derive(Debug, Clone, Copy)]
+pub struct ReasonCodes<'a>(pub &'a Reasons);
+
+impl Serialize for ReasonCodes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.codes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn of(texts: &[&str]) -> Reasons {
+        Reasons::new(texts.iter().map(|t| said(Code::Other, *t)))
+    }
+
     fn round_trip(texts: &[&str]) {
-        let r = Reasons::new(texts);
+        let r = of(texts);
         assert_eq!(r.to_vec(), texts, "{:?}", r.shapes);
         assert_eq!(r.len(), texts.len());
         assert_eq!(r.join("\n"), texts.join("\n"));
@@ -287,8 +397,8 @@ mod tests {
 
     #[test]
     fn flows_of_one_kind_share_their_shapes() {
-        let a = Reasons::new(["server sent 1200 bytes (frame 4)", "then 3 more"]);
-        let b = Reasons::new(["server sent 77 bytes (frame 91011)", "then 5 more"]);
+        let a = of(&["server sent 1200 bytes (frame 4)", "then 3 more"]);
+        let b = of(&["server sent 77 bytes (frame 91011)", "then 5 more"]);
         assert!(Arc::ptr_eq(&a.shapes, &b.shapes));
         assert_eq!(
             b.to_vec(),

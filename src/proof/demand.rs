@@ -29,7 +29,8 @@ use super::conclude;
 use crate::analyze::FlowResult;
 use crate::decode::Endpoint;
 use crate::model::{
-    DemandBasis, DemandRule, Evidence, HandshakeState, TlsSummary, Verdict, MAX_CITED_FLOWS,
+    said, Code, DemandBasis, DemandRule, Evidence, HandshakeState, TlsSummary, Verdict,
+    MAX_CITED_FLOWS,
 };
 
 /// What one full handshake shows about its server.
@@ -270,7 +271,7 @@ pub fn infer(flows: &mut [FlowResult]) -> usize {
                 plural(considered)
             ),
         };
-        conclude(flow, &[reason]);
+        conclude(flow, vec![said(Code::ServerDemand, reason)]);
     }
     inferred
 }

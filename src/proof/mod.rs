@@ -18,7 +18,7 @@ pub mod demand;
 pub mod resumption;
 
 use crate::analyze::FlowResult;
-use crate::model::{Reasons, Verdict};
+use crate::model::{Said, Verdict};
 
 /// Runs both stages over the flows of an analysis (in first-seen order, ids assigned), and
 /// drops the session credentials they used.
@@ -31,11 +31,9 @@ pub fn apply(flows: &mut [FlowResult]) {
 }
 
 /// Adds `more` to a flow's reasons and sets its verdict from its client certificate.
-pub(crate) fn conclude(flow: &mut FlowResult, more: &[String]) {
+pub(crate) fn conclude(flow: &mut FlowResult, more: Vec<Said>) {
     if !more.is_empty() {
-        let mut reasons = flow.class.reasons.to_vec();
-        reasons.extend(more.iter().cloned());
-        flow.class.reasons = Reasons::new(reasons);
+        flow.class.reasons = flow.class.reasons.with(more);
     }
     if let Some(tls) = &flow.class.tls {
         if matches!(flow.class.verdict, Verdict::Tls | Verdict::Mtls) {
@@ -57,8 +55,8 @@ pub(crate) mod testkit {
     use crate::analyze::FlowResult;
     use crate::mesh::leg::tests::facts;
     use crate::model::{
-        CertificateSide, Classification, Credential, CredentialKind, Evidence, HandshakeState,
-        HelloSummary, LinkedBy, Reasons, SessionTokens, TlsSummary, Verdict,
+        said, CertificateSide, Classification, Code, Credential, CredentialKind, Evidence,
+        HandshakeState, HelloSummary, LinkedBy, Reasons, SessionTokens, TlsSummary, Verdict,
     };
 
     /// A full handshake to `server` in which the client `presented` a certificate (or not).
@@ -117,7 +115,7 @@ pub(crate) mod testkit {
             facts,
             class: Classification {
                 verdict,
-                reasons: Reasons::new(["own handshake"]),
+                reasons: Reasons::new([said(Code::TlsHandshake, "own handshake")]),
                 tls: Some(Box::new(tls)),
                 plaintext: None,
                 session: None,

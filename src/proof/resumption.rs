@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use super::conclude;
 use crate::analyze::FlowResult;
 use crate::model::{
-    CertificateSide, Credential, CrossFlow, Evidence, HandshakeState, LinkedBy, Resumption,
+    said, CertificateSide, Code, Credential, CrossFlow, Evidence, HandshakeState, LinkedBy,
+    Resumption, Said,
 };
 
 /// Where the client-certificate answer of a session comes from.
@@ -151,7 +152,7 @@ fn resolve(flows: &mut [FlowResult], i: usize, issued: &HashMap<Credential, Issu
         let reason = "the resumed handshake did not complete in the capture: it is not linked \
                       to the session it offered"
             .to_string();
-        conclude_with(flows, i, None, &[reason]);
+        conclude_with(flows, i, None, vec![said(Code::ResumedNotLinked, reason)]);
         return false;
     }
     let found = tokens
@@ -167,7 +168,7 @@ fn resolve(flows: &mut [FlowResult], i: usize, issued: &HashMap<Credential, Issu
             what.join(" and "),
             if what.len() == 1 { "was" } else { "were" }
         );
-        conclude_with(flows, i, None, &[reason]);
+        conclude_with(flows, i, None, vec![said(Code::ResumedNotLinked, reason)]);
         return false;
     };
     let issuer = ids(issue.flow);
@@ -178,7 +179,7 @@ fn resolve(flows: &mut [FlowResult], i: usize, issued: &HashMap<Credential, Issu
              disagree about the client certificate: not linked",
             by.text()
         );
-        conclude_with(flows, i, None, &[reason]);
+        conclude_with(flows, i, None, vec![said(Code::ResumedNotLinked, reason)]);
         return false;
     }
     let Some(origin) = issue.origin.filter(|o| o.presented.is_some()) else {
@@ -187,7 +188,7 @@ fn resolve(flows: &mut [FlowResult], i: usize, issued: &HashMap<Credential, Issu
              session's client certificate is not known either",
             by.text()
         );
-        conclude_with(flows, i, None, &[reason]);
+        conclude_with(flows, i, None, vec![said(Code::ResumedNotLinked, reason)]);
         return false;
     };
     let root = ids(origin.root);
@@ -201,9 +202,9 @@ fn resolve(flows: &mut [FlowResult], i: usize, issued: &HashMap<Credential, Issu
             )
         })
         .unwrap_or_default();
-    let mut reasons = vec![link_sentence(by, offered_frame, issuer, issue.frame, root)];
+    let link = link_sentence(by, offered_frame, issuer, issue.frame, root);
     let how = root_evidence.map_or("", Evidence::name);
-    reasons.push(match origin.presented {
+    let answer = match origin.presented {
         Some(true) => format!(
             "the session was created by flow {root}'s full handshake, in which the client \
              presented a certificate ({how}): resumed mTLS"
@@ -212,7 +213,11 @@ fn resolve(flows: &mut [FlowResult], i: usize, issued: &HashMap<Credential, Issu
             "the session was created by flow {root}'s full handshake, in which the client \
              presented no certificate ({how}): resumed without client authentication"
         ),
-    });
+    };
+    let reasons = vec![
+        said(Code::ResumedLinked, link),
+        said(Code::ResumedLinked, answer),
+    ];
     let side = CertificateSide {
         presented: origin.presented,
         evidence: Some(Evidence::Resumed),
@@ -229,7 +234,7 @@ fn resolve(flows: &mut [FlowResult], i: usize, issued: &HashMap<Credential, Issu
             ..CrossFlow::default()
         })),
     };
-    conclude_with(flows, i, Some(side), &reasons);
+    conclude_with(flows, i, Some(side), reasons);
     true
 }
 
@@ -271,7 +276,7 @@ fn conclude_with(
     flows: &mut [FlowResult],
     i: usize,
     side: Option<CertificateSide>,
-    reasons: &[String],
+    reasons: Vec<Said>,
 ) {
     let Some(flow) = flows.get_mut(i) else {
         return;

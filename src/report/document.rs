@@ -18,7 +18,9 @@ use crate::analyze::{Analysis, Close, FlowResult, TcpOddities};
 use crate::decode::Endpoint;
 use crate::flow::ClientBy;
 use crate::mesh::{IstioSni, Leg, Marker, MeshRequest, MeshView, Pair, Profile, Rule};
-use crate::model::{Ambiguity, PlaintextSummary, Reasons, TlsSummary, Verdict, SCHEMA_VERSION};
+use crate::model::{
+    Ambiguity, PlaintextSummary, ReasonCodes, Reasons, TlsSummary, Verdict, SCHEMA_VERSION,
+};
 use crate::names::{NameKind, Names};
 
 #[derive(Debug, Serialize)]
@@ -390,6 +392,8 @@ pub struct FlowDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ambiguity: Option<&'a Ambiguity>,
     pub reasons: &'a Reasons,
+    /// The code of each reason, in order (docs/reason-codes.md).
+    pub reason_codes: ReasonCodes<'a>,
     /// Plaintext by design under the mesh profile (`--mesh`).
     pub expected: bool,
     /// The profile rule that expects it: `loopback-leg`, `health-check`, `metrics`, ...
@@ -923,6 +927,7 @@ impl<'a> Document<'a> {
             verdict: flow.class.verdict,
             ambiguity: flow.class.ambiguity.as_deref(),
             reasons: &flow.class.reasons,
+            reason_codes: ReasonCodes(&flow.class.reasons),
             expected: expected.is_some(),
             expected_rule: expected.map(|e| e.rule),
             expected_reason: expected.map(|e| e.reason),

@@ -27,7 +27,7 @@ use std::fmt::Write;
 
 use crate::flow::{Direction, Flow};
 use crate::intern;
-use crate::model::PlaintextSummary;
+use crate::model::{said, Code, PlaintextSummary, Said};
 
 /// Who sent a run of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl Side {
 pub struct Detection {
     pub summary: PlaintextSummary,
     /// Sentences for the flow's `reasons`, each naming its frame where there is one.
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Said>,
     /// Names of credential headers (or HPACK fields) that crossed in the clear; values never kept.
     pub credentials: Vec<String>,
     /// A redacted sample of headers worth showing (Host, User-Agent, `:authority`, Content-Type,
@@ -83,7 +83,7 @@ struct Finding {
     offset: usize,
     frame: Option<u64>,
     /// Reason sentences, each with the stream offset whose frame it names.
-    reasons: Vec<(String, Option<usize>)>,
+    reasons: Vec<(Said, Option<usize>)>,
     credentials: Vec<String>,
     headers: Vec<(String, String)>,
     upgrades_to_tls: bool,
@@ -189,17 +189,23 @@ pub fn detect(flow: &Flow) -> Option<Detection> {
         }
     }
     for name in &credentials {
-        reasons.push(format!("{name} header sent in cleartext (value redacted)"));
+        reasons.push(said(
+            Code::CleartextCredential,
+            format!("{name} header sent in cleartext (value redacted)"),
+        ));
     }
     if let Some(f) = &summary.forwarded_client {
-        reasons.push(forwarded_sentence(f));
+        reasons.push(said(Code::ForwardedIdentity, forwarded_sentence(f)));
     }
 
     let rejected = client_only && rejection(&flow.dir[1]).is_some();
     if let Some(why) = rejection(&flow.dir[1]).filter(|_| rejected) {
-        reasons.push(why);
+        reasons.push(said(Code::CleartextUnanswered, why));
     } else if client_only && flow.dir[1].payload_bytes == 0 {
-        reasons.push("no answer from the server in the capture".to_string());
+        reasons.push(said(
+            Code::CleartextUnanswered,
+            "no answer from the server in the capture",
+        ));
     }
 
     summary.rejected = rejected;
@@ -373,9 +379,9 @@ fn examine(dir: &Direction, side: Side) -> Option<Finding> {
     let mut finding = examine_bytes(bytes, side)?;
     finding.frame = dir.frame_at(finding.offset);
     // Each reason names the frame that carried the bytes it speaks of.
-    for (text, at) in &mut finding.reasons {
+    for (reason, at) in &mut finding.reasons {
         if let Some(at) = *at {
-            push_frame_suffix(text, dir.frame_at(at));
+            push_frame_suffix(&mut reason.text, dir.frame_at(at));
         }
     }
     Some(finding)
@@ -390,7 +396,10 @@ fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
         f.reasons.insert(
             0,
             (
-                format!("{who} sent the HTTP/2 cleartext connection preface"),
+                said(
+                    Code::CleartextSeen,
+                    format!("{who} sent the HTTP/2 cleartext connection preface"),
+                ),
                 Some(0),
             ),
         );
@@ -401,7 +410,8 @@ fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
             let facts = h2::facts(&walk);
             let mut f = h2_finding(side, &facts, "HTTP/2 SETTINGS".to_string(), 0);
             let text = format!("{who} sent the HTTP/2 connection preface (SETTINGS) in cleartext");
-            f.reasons.insert(0, (text, Some(0)));
+            f.reasons
+                .insert(0, (said(Code::CleartextSeen, text), Some(0)));
             return Some(f);
         }
     }
@@ -423,7 +433,8 @@ fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
             "{who} sent {} HTTP/2 frames in cleartext without a preface (capture starts mid-connection)",
             facts.frames
         );
-        f.reasons.insert(0, (text, Some(offset)));
+        f.reasons
+            .insert(0, (said(Code::CleartextSeen, text), Some(offset)));
         return Some(f);
     }
     let o = other::recognise(bytes, side)?;
@@ -434,12 +445,18 @@ fn examine_bytes(bytes: &[u8], side: Side) -> Option<Finding> {
     };
     let mut f = Finding::new(side, rank, o.protocol, o.evidence.clone(), o.offset);
     let text = format!("{who} sent {} in cleartext: `{}`", o.what, o.evidence);
-    f.reasons.push((text, Some(o.offset)));
+    f.reasons
+        .push((said(Code::CleartextSeen, text), Some(o.offset)));
     f.upgrades_to_tls = o.starttls;
     f.weak = o.weak;
     if o.starttls {
-        f.reasons
-            .push((format!("{who} asked to switch to TLS"), None));
+        f.reasons.push((
+            said(
+                Code::CleartextUpgrade,
+                format!("{who} asked to switch to TLS"),
+            ),
+            None,
+        ));
     }
     Some(f)
 }
@@ -468,7 +485,7 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
     // The head is consumed: its quoted line, credential names and sample headers move here.
     let request = matches!(head.start, http1::StartLine::Request { .. });
     let mut f = Finding::new(side, Rank::Http1, head.protocol, head.line, 0);
-    f.reasons.push((text, Some(0)));
+    f.reasons.push((said(Code::CleartextSeen, text), Some(0)));
     if side == Side::Client && request {
         f.forwarded = forwarded::http1_requests(bytes);
     }
@@ -487,7 +504,8 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
     if connect && tunnelled.is_some_and(starts_tls) {
         f.upgrades_to_tls = true;
         let text = format!("{who} tunnels TLS through the CONNECT");
-        f.reasons.push((text, head.end));
+        f.reasons
+            .push((said(Code::CleartextUpgrade, text), head.end));
     }
     // h2c upgrade: the request offers it; the client then sends the preface, or the server
     // answers 101 and continues in HTTP/2 frames.
@@ -507,7 +525,7 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
                 let mut h = h2_finding(side, &facts, f.evidence.clone(), 0);
                 let mut reasons = std::mem::take(&mut f.reasons);
                 let text = format!("{who} upgraded the connection to HTTP/2 cleartext (h2c)");
-                reasons.push((text, None));
+                reasons.push((said(Code::CleartextUpgrade, text), None));
                 reasons.append(&mut h.reasons);
                 h.reasons = reasons;
                 h.evidence = std::mem::take(&mut f.evidence);
@@ -521,11 +539,12 @@ fn http1_finding(bytes: &[u8], side: Side, head: http1::Head) -> Finding {
                 f.rank = Rank::H2c;
                 f.protocol = "h2c";
                 let text = format!("{who} accepted the upgrade to HTTP/2 cleartext (h2c)");
-                f.reasons.push((text, Some(0)));
+                f.reasons
+                    .push((said(Code::CleartextUpgrade, text), Some(0)));
             }
             _ => {
                 let text = format!("{who} offered an upgrade to HTTP/2 cleartext (h2c)");
-                f.reasons.push((text, None));
+                f.reasons.push((said(Code::CleartextUpgrade, text), None));
             }
         }
     }
@@ -554,18 +573,18 @@ fn h2_finding(side: Side, facts: &h2::H2Facts, fallback: String, offset: usize) 
     let mut f = Finding::new(side, rank, protocol, evidence, at);
     if facts.request.is_some() || facts.status.is_some() {
         let text = format!("{who} sent HTTP/2 HEADERS in cleartext: `{}`", f.evidence);
-        f.reasons.push((text, Some(at)));
+        f.reasons.push((said(Code::CleartextSeen, text), Some(at)));
     }
     if let Some(ct) = &facts.content_type {
         if grpc {
             let text = format!("content-type {ct}: a gRPC call without TLS");
-            f.reasons.push((text, None));
+            f.reasons.push((said(Code::CleartextSeen, text), None));
         }
     } else if let Some(at) = facts.grpc_data {
         let text = format!(
             "{who} sent DATA framed as gRPC messages (flag and 4-byte length): a gRPC call without TLS"
         );
-        f.reasons.push((text, Some(at)));
+        f.reasons.push((said(Code::CleartextSeen, text), Some(at)));
     }
     f.credentials = facts.credentials.clone();
     f.headers = facts.headers.clone();

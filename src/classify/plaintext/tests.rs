@@ -111,10 +111,12 @@ fn credentials_are_named_never_quoted() {
     assert_eq!(d.credentials, ["Authorization", "Cookie", "Set-Cookie"]);
     assert!(d
         .reasons
-        .contains(&"Authorization header sent in cleartext (value redacted)".to_string()));
+        .iter()
+        .any(|r| r == "Authorization header sent in cleartext (value redacted)"));
     assert!(d
         .reasons
-        .contains(&"Set-Cookie header sent in cleartext (value redacted)".to_string()));
+        .iter()
+        .any(|r| r == "Set-Cookie header sent in cleartext (value redacted)"));
     let everything = format!("{:?}", d);
     for secret in ["s3cret", "hunter2", "eyJhbGci", "abcdef", "zzz"] {
         assert!(
@@ -256,10 +258,12 @@ fn h2c_upgrade_from_http1() {
     assert_eq!(d.summary.direction, "client");
     assert!(d
         .reasons
-        .contains(&"client upgraded the connection to HTTP/2 cleartext (h2c)".to_string()));
+        .iter()
+        .any(|r| r == "client upgraded the connection to HTTP/2 cleartext (h2c)"));
     assert!(d
         .reasons
-        .contains(&"server sent HTTP/2 HEADERS in cleartext: `HTTP/2 200` (frame 2)".to_string()));
+        .iter()
+        .any(|r| r == "server sent HTTP/2 HEADERS in cleartext: `HTTP/2 200` (frame 2)"));
 }
 
 #[test]
@@ -269,7 +273,8 @@ fn h2c_upgrade_declined_is_http1() {
     assert_eq!(d.summary.protocol, "http/1.1");
     assert!(d
         .reasons
-        .contains(&"client offered an upgrade to HTTP/2 cleartext (h2c)".to_string()));
+        .iter()
+        .any(|r| r == "client offered an upgrade to HTTP/2 cleartext (h2c)"));
 }
 
 #[test]
@@ -321,7 +326,8 @@ fn grpc_by_content_type() {
     );
     assert!(d
         .reasons
-        .contains(&"content-type application/grpc: a gRPC call without TLS".to_string()));
+        .iter()
+        .any(|r| r == "content-type application/grpc: a gRPC call without TLS"));
 }
 
 #[test]

@@ -27,8 +27,8 @@ pub use keylog::{KeyLog, KeyLogError};
 use crate::flow::{Direction, Flow};
 use crate::intern;
 use crate::model::{
-    CertificateSide, Credential, CredentialKind, Evidence, HandshakeState, LinkedBy, SessionTokens,
-    TlsSummary,
+    said, CertificateSide, Code, Credential, CredentialKind, Evidence, HandshakeState, LinkedBy,
+    Said, SessionTokens, TlsSummary,
 };
 use hello::{CLIENT_HELLO, SERVER_HELLO};
 use locate::Start;
@@ -39,7 +39,7 @@ use records::{HandshakeMsg, Record, Walk, WalkEnd, APPLICATION_DATA, CHANGE_CIPH
 pub struct TlsAnalysis {
     pub summary: TlsSummary,
     /// Human-readable steps of the reasoning, each naming its frame where there is one.
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Said>,
     /// The (first) ClientHello, with its raw extensions, for fingerprints (JA3/JA4).
     pub client_hello: Option<ClientHello>,
     /// The ServerHello that was answered (after any HelloRetryRequest).
@@ -165,9 +165,12 @@ fn mid_stream(
             summary.hello_mut().version = Some(hello::version_name(sh.negotiated_version()));
             summary.hello_mut().cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
             summary.hello_mut().alpn_selected = sh.alpn.as_deref().map(intern::str);
-            reasons.push(format!(
+            reasons.push(said(
+                Code::TlsHandshakeNotCaptured,
+                format!(
                 "the client's ClientHello is not in the capture, the server's ServerHello is ({})",
                 frame_text(frame)
+            ),
             ));
             if !hello::is_tls13(sh.negotiated_version()) {
                 let facts =
@@ -176,7 +179,10 @@ fn mid_stream(
                 summary.certificate_requested = facts.certificate_requested;
                 reasons.extend(facts.reasons);
             }
-            reasons.push("client's handshake not captured: client certificate unknown".to_string());
+            reasons.push(said(
+                Code::TlsHandshakeNotCaptured,
+                "client's handshake not captured: client certificate unknown".to_string(),
+            ));
             TlsAnalysis {
                 summary,
                 reasons,
@@ -188,11 +194,17 @@ fn mid_stream(
             }
         }
         None => {
-            reasons.push(format!(
-                "capture starts after the TLS handshake: {} and no ClientHello",
-                seen.join(", ")
+            reasons.push(said(
+                Code::TlsHandshakeNotCaptured,
+                format!(
+                    "capture starts after the TLS handshake: {} and no ClientHello",
+                    seen.join(", ")
+                ),
             ));
-            reasons.push("handshake not captured: client certificate unknown".to_string());
+            reasons.push(said(
+                Code::TlsHandshakeNotCaptured,
+                "handshake not captured: client certificate unknown".to_string(),
+            ));
             TlsAnalysis {
                 summary,
                 reasons,
@@ -217,7 +229,7 @@ struct Session<'a> {
     server_msgs: Vec<HandshakeMsg<'a>>,
     /// The ServerHello messages of `server_msgs` that parse, in order, with their message index.
     server_hellos: Vec<(usize, ServerHello)>,
-    reasons: Vec<String>,
+    reasons: Vec<Said>,
     /// The session credentials found.
     session: SessionTokens,
 }
@@ -282,10 +294,10 @@ impl<'a> Session<'a> {
             ..TlsSummary::default()
         };
         if prefix > 0 {
-            self.reasons.push(format!(
+            self.reasons.push(said(Code::CleartextBeforeTls, format!(
                 "{prefix} cleartext bytes ({client_prefix} from the client, {server_prefix} from the server) precede the TLS handshake (STARTTLS-style upgrade); ClientHello at {}",
                 frame_text(self.client.frame_at(client_prefix))
-            ));
+            )));
         }
         // ClientHello (the first one; a second one follows a HelloRetryRequest).
         let mut client_hellos = self
@@ -315,10 +327,13 @@ impl<'a> Session<'a> {
         let hrr = server_hellos.iter().find(|(_, sh)| sh.hello_retry);
         if let Some((i, _)) = hrr {
             s.hello_retry_request = true;
-            self.reasons.push(format!(
-                "server sent a HelloRetryRequest ({}); the client sent {} ClientHello messages",
-                frame_text(msg_of(*i).and_then(|m| m.frame)),
-                client_hello_count
+            self.reasons.push(said(
+                Code::TlsHandshake,
+                format!(
+                    "server sent a HelloRetryRequest ({}); the client sent {} ClientHello messages",
+                    frame_text(msg_of(*i).and_then(|m| m.frame)),
+                    client_hello_count
+                ),
             ));
         }
         let answered = server_hellos.iter().rposition(|(_, sh)| !sh.hello_retry);
@@ -331,10 +346,11 @@ impl<'a> Session<'a> {
             if let Some((_, hrr)) = hrr {
                 s.hello_mut().version = Some(hello::version_name(hrr.negotiated_version()));
                 s.hello_mut().cipher_suite = Some(hello::cipher_suite_name(hrr.cipher_suite));
-                self.reasons.push(
+                self.reasons.push(said(
+                    Code::TlsHandshakeNotCaptured,
                     "the ServerHello that follows the HelloRetryRequest is not in the capture"
                         .to_string(),
-                );
+                ));
             }
         }
         let sh = answered.and_then(|a| server_hellos.into_iter().nth(a).map(|(_, sh)| sh));
@@ -457,11 +473,14 @@ impl<'a> Session<'a> {
     fn state(&mut self, s: &TlsSummary, complete: bool, rejected: bool) -> HandshakeState {
         if let Some(a) = s.alerts.iter().find(|a| a.level() == "fatal") {
             if !complete || rejected {
-                self.reasons.push(format!(
-                    "{} sent a fatal {} alert ({}): handshake failed",
-                    a.from(),
-                    a.description(),
-                    frame_text(a.frame)
+                self.reasons.push(said(
+                    Code::TlsHandshakeFailed,
+                    format!(
+                        "{} sent a fatal {} alert ({}): handshake failed",
+                        a.from(),
+                        a.description(),
+                        frame_text(a.frame)
+                    ),
                 ));
                 return HandshakeState::Failed;
             }
@@ -487,8 +506,11 @@ impl<'a> Session<'a> {
             .any(|w| w.records.iter().any(|r| r.after_hole));
         match close {
             Some((who, how, frame)) if !bytes_missing => {
-                self.reasons.push(format!(
-                    "{who} {how} the connection before the handshake completed (frame {frame})"
+                self.reasons.push(said(
+                    Code::TlsHandshakeFailed,
+                    format!(
+                        "{who} {how} the connection before the handshake completed (frame {frame})"
+                    ),
                 ));
                 HandshakeState::Failed
             }
@@ -500,9 +522,12 @@ impl<'a> Session<'a> {
         s.alerts = alerts::collect(&self.sw.records, "server", None, None, false).into();
         if self.start.sslv2_server_hello {
             s.hello_mut().version = Some(intern::str("ssl2"));
-            self.reasons.push(format!(
-                "SSLv2 handshake: the server answered with an SSLv2 ServerHello ({})",
-                frame_text(self.server.frame_at(0))
+            self.reasons.push(said(
+                Code::TlsHandshake,
+                format!(
+                    "SSLv2 handshake: the server answered with an SSLv2 ServerHello ({})",
+                    frame_text(self.server.frame_at(0))
+                ),
             ));
             s.handshake = Some(HandshakeState::Partial);
             return;
@@ -522,21 +547,26 @@ impl<'a> Session<'a> {
             self.reasons.extend(facts.reasons);
         }
         if self.start.server.is_none() && !self.server.stream.is_empty() {
-            self.reasons.push(format!(
-                "server answered the ClientHello with bytes that are not TLS ({})",
-                frame_text(self.server.frame_at(0))
+            self.reasons.push(said(
+                Code::TlsHandshakeFailed,
+                format!(
+                    "server answered the ClientHello with bytes that are not TLS ({})",
+                    frame_text(self.server.frame_at(0))
+                ),
             ));
             s.handshake = Some(HandshakeState::Failed);
             return;
         }
         if self.server.stream.is_empty() {
-            self.reasons
-                .push("no bytes from the server in the capture: handshake incomplete".to_string());
+            self.reasons.push(said(
+                Code::TlsHandshakeNotCaptured,
+                "no bytes from the server in the capture: handshake incomplete",
+            ));
         } else if self.start.server_resynced {
-            self.reasons.push(format!(
+            self.reasons.push(said(Code::TlsHandshakeNotCaptured, format!(
                 "the start of the server's stream is missing: its ServerHello is not in the capture (first whole record at {})",
                 frame_text(self.sw.records.first().and_then(|r| r.frame))
-            ));
+            )));
         }
         s.handshake = Some(self.state(s, false, false));
     }
@@ -615,9 +645,10 @@ impl<'a> Session<'a> {
         }
         if sh.psk_accepted {
             s.resumed = Some(true);
-            self.reasons.push(
+            self.reasons.push(said(
+                Code::TlsHandshake,
                 "resumed session (pre_shared_key accepted): no certificates exchanged".to_string(),
-            );
+            ));
             let client_done = client_after
                 .iter()
                 .any(|r| r.content_type == APPLICATION_DATA);
@@ -659,10 +690,10 @@ impl<'a> Session<'a> {
                 chain: Box::default(),
                 cross: None,
             };
-            self.reasons.push(format!(
+            self.reasons.push(said(Code::TlsHandshake, format!(
                 "full TLS 1.3 handshake (no pre_shared_key accepted): the server authenticates with a certificate in its encrypted flight (from {})",
                 frame_text(server_rec.frame)
-            ));
+            )));
         }
         let mut complete = inference.flight_end_frame.is_some();
         match decrypted {
@@ -718,12 +749,12 @@ impl<'a> Session<'a> {
                     } else {
                         "the server rejected the handshake"
                     };
-                    self.reasons.push(format!(
+                    self.reasons.push(said(Code::TlsServerRejected, format!(
                         "server answered the client's handshake flight with one {} byte encrypted record (the size of an alert, 2+1+{}) and closed the connection ({}): {why}",
                         shapes.alert,
                         shapes.sizes.tag_len,
                         frame_text(only.frame)
-                    ));
+                    )));
                 }
             }
         }

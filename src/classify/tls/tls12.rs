@@ -5,7 +5,7 @@ use super::certs::{parse_tls12_chain, tls12_list_len};
 use super::frame_text;
 use super::hello::{ClientHello, ServerHello};
 use super::records::HandshakeMsg;
-use crate::model::{CertificateSide, Evidence};
+use crate::model::{said, CertificateSide, Code, Evidence, Said};
 
 /// Handshake message types read here.
 pub(crate) const CERTIFICATE: u8 = 11;
@@ -21,7 +21,7 @@ pub struct Tls12Facts {
     pub server: CertificateSide,
     pub certificate_requested: Option<bool>,
     pub resumed: Option<bool>,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Said>,
 }
 
 /// Where the ChangeCipherSpec of each side was seen (the server's only when no bytes are missing
@@ -83,9 +83,9 @@ pub fn analyze(
     }
     if let Some(m) = after_sh.iter().find(|m| m.msg_type == CERTIFICATE_REQUEST) {
         f.certificate_requested = Some(true);
-        f.reasons.push(format!(
-            "server sent a CertificateRequest ({})",
-            frame_text(m.frame)
+        f.reasons.push(said(
+            Code::TlsCertificateRequest,
+            format!("server sent a CertificateRequest ({})", frame_text(m.frame)),
         ));
     } else if after_sh.iter().any(|m| m.msg_type == SERVER_HELLO_DONE) {
         f.certificate_requested = Some(false);
@@ -105,8 +105,9 @@ pub fn analyze(
             } else {
                 "the server skipped its Certificate"
             };
-            f.reasons.push(format!(
-                "resumed session ({how}): no certificates exchanged"
+            f.reasons.push(said(
+                Code::TlsHandshake,
+                format!("resumed session ({how}): no certificates exchanged"),
             ));
             return f;
         }
@@ -126,24 +127,28 @@ pub fn analyze(
                 } else {
                     ""
                 };
-                f.reasons.push(format!(
+                f.reasons.push(said(
+                    Code::TlsClientCertificateSeen,
+                    format!(
                     "client sent a Certificate message with {entries} certificate{s}{cut} ({at})",
                     s = plural(entries)
+                ),
                 ));
                 if f.certificate_requested.is_none() {
                     // A client only sends a Certificate when the server asked for one.
                     f.certificate_requested = Some(true);
-                    f.reasons.push(
+                    f.reasons.push(said(Code::TlsCertificateRequest,
                         "the server must have requested it (its CertificateRequest is not in the capture)"
-                            .to_string(),
-                    );
+                            .to_string()));
                 }
             }
-            Some(false) => f.reasons.push(format!(
-                "client sent an empty Certificate message ({at}): no client certificate"
+            Some(false) => f.reasons.push(said(
+                Code::TlsClientCertificateNone,
+                format!("client sent an empty Certificate message ({at}): no client certificate"),
             )),
-            None => f.reasons.push(format!(
-                "client Certificate message too short to read ({at})"
+            None => f.reasons.push(said(
+                Code::TlsClientCertificateUnknown,
+                format!("client Certificate message too short to read ({at})"),
             )),
         }
     } else if let Some(m) = client_msgs
@@ -157,9 +162,12 @@ pub fn analyze(
             chain: Box::default(),
             cross: None,
         };
-        f.reasons.push(format!(
-            "client sent its ClientKeyExchange without a Certificate message before it ({})",
-            frame_text(m.frame)
+        f.reasons.push(said(
+            Code::TlsClientCertificateNone,
+            format!(
+                "client sent its ClientKeyExchange without a Certificate message before it ({})",
+                frame_text(m.frame)
+            ),
         ));
     } else if let (Some(frame), Some(_)) = (ccs.client, sh) {
         // Only with a TLS <= 1.2 ServerHello: a TLS 1.3 client also sends ChangeCipherSpec.
@@ -170,9 +178,12 @@ pub fn analyze(
             chain: Box::default(),
             cross: None,
         };
-        f.reasons.push(format!(
+        f.reasons.push(said(
+            Code::TlsClientCertificateNone,
+            format!(
             "client finished its handshake without a Certificate message (ChangeCipherSpec, {})",
             frame_text(frame)
+        ),
         ));
     }
     f

@@ -11,6 +11,7 @@
 use super::frame_text;
 use super::hello::cipher_suite_name;
 use super::records::{Record, ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC};
+use crate::model::{said, Code, Said};
 
 /// Inner bytes (messages + content type) from which a first record can only be a certificate
 /// chain: the smallest real certificate is already larger.
@@ -92,7 +93,7 @@ pub struct Inference {
     pub flight_end_frame: Option<u64>,
     /// The client's first encrypted record has the size of an alert: it gave up.
     pub client_aborted: bool,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Said>,
 }
 
 /// Inputs of the inference.
@@ -186,9 +187,9 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
     let mut out = Inference::default();
     let suite_name = cipher_suite_name(input.suite);
     let Some(shapes) = flight_shapes(input.suite) else {
-        out.reasons.push(format!(
+        out.reasons.push(said(Code::TlsClientCertificateUnknown, format!(
             "TLS 1.3 cipher suite {suite_name} has no known record overhead: client certificate unknown"
-        ));
+        )));
         return out;
     };
     // The client's encrypted records, in order, up to a hole.
@@ -204,10 +205,10 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
             APPLICATION_DATA => encrypted.push(r),
             ALERT if encrypted.is_empty() => {
                 out.client_aborted = true;
-                out.reasons.push(format!(
+                out.reasons.push(said(Code::TlsClientCertificateUnknown, format!(
                     "client sent a cleartext alert instead of its handshake flight ({}): client certificate unknown",
                     frame_text(r.frame)
-                ));
+                )));
                 return out;
             }
             _ => {}
@@ -217,10 +218,9 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
     let mut flight: &[&Record<'_>] = &encrypted;
     if input.early_data_offered {
         let Some(server_frame) = input.server_first_encrypted else {
-            out.reasons.push(
+            out.reasons.push(said(Code::TlsClientCertificateUnknown,
                 "client offered early data and the server's encrypted flight is not captured: its records cannot be told apart, client certificate unknown"
-                    .to_string(),
-            );
+                    .to_string()));
             return out;
         };
         let early = encrypted
@@ -228,38 +228,40 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
             .take_while(|r| r.frame.is_some_and(|f| f < server_frame))
             .count();
         if encrypted.iter().any(|r| r.frame.is_none()) {
-            out.reasons.push(
+            out.reasons.push(said(Code::TlsClientCertificateUnknown,
                 "client offered early data and its records have no frame numbers: client certificate unknown"
-                    .to_string(),
-            );
+                    .to_string()));
             return out;
         }
         out.early_data_records = early;
         if early > 0 {
-            out.reasons.push(format!(
+            out.reasons.push(said(Code::TlsEarlyData, format!(
                 "client sent {early} encrypted record(s) before the server's encrypted flight (frame {server_frame}): 0-RTT early data, not part of the handshake flight"
-            ));
+            )));
         }
         flight = flight.get(early..).unwrap_or(&[]);
     }
     let Some(first) = flight.first() else {
-        out.reasons.push(if broken {
+        out.reasons.push(said(Code::TlsClientCertificateUnknown, if broken {
             "bytes are missing from the client stream before its encrypted handshake flight: client certificate unknown".to_string()
         } else {
             "client's encrypted handshake flight is not in the capture: client certificate unknown"
                 .to_string()
-        });
+        }));
         return out;
     };
     let mut first = *first;
     let mut rest = flight.get(1..).unwrap_or(&[]);
     let mut eoed = 0;
     if out.early_data_records > 0 && first.body.len() == shapes.end_of_early_data {
-        out.reasons.push(format!(
-            "client record of {} bytes = EndOfEarlyData 4+1+{} ({})",
-            shapes.end_of_early_data,
-            shapes.sizes.tag_len,
-            frame_text(first.frame)
+        out.reasons.push(said(
+            Code::TlsEarlyData,
+            format!(
+                "client record of {} bytes = EndOfEarlyData 4+1+{} ({})",
+                shapes.end_of_early_data,
+                shapes.sizes.tag_len,
+                frame_text(first.frame)
+            ),
         ));
         match rest.split_first() {
             Some((next, tail)) => {
@@ -267,10 +269,9 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
                 rest = tail;
             }
             None => {
-                out.reasons.push(
+                out.reasons.push(said(Code::TlsClientCertificateUnknown,
                     "client's handshake flight ends before its Finished: client certificate unknown"
-                        .to_string(),
-                );
+                        .to_string()));
                 return out;
             }
         }
@@ -319,48 +320,48 @@ pub fn infer(input: Input<'_, '_>) -> Inference {
     };
     if len == shapes.alert && eoed == 0 {
         out.client_aborted = true;
-        out.reasons.push(format!(
+        out.reasons.push(said(Code::TlsClientCertificateUnknown, format!(
             "first client encrypted record {len} bytes = alert 2+1+{tag}: the client aborted the handshake ({at}), client certificate unknown"
-        ));
+        )));
     } else if let Some(alps) = extra(len, shapes.finished_only + eoed) {
         out.presented = Some(false);
         out.certificate_requested = Some(false);
         out.flight_end_frame = first.frame;
-        out.reasons.push(format!(
+        out.reasons.push(said(Code::TlsClientCertificateInferred, format!(
             "first client handshake record {len} bytes = Finished-only {eoed_txt}4+{hash}+1+{tag}{alps_txt} for {suite_name}: no Certificate message, the server did not request one ({at})",
             eoed_txt = if eoed > 0 { "4+" } else { "" },
             alps_txt = alps_text(alps),
-        ));
+        )));
     } else if len == shapes.empty_certificate && eoed == 0 {
         out.presented = Some(false);
         out.certificate_requested = Some(true);
         out.flight_end_frame = finished_after(rest).flatten().or(first.frame);
-        out.reasons.push(format!(
+        out.reasons.push(said(Code::TlsClientCertificateInferred, format!(
             "first client handshake record {len} bytes = empty Certificate 8+1+{tag} for {suite_name}: certificate requested, none sent ({at})"
-        ));
+        )));
     } else if let Some(alps) = extra(len, shapes.empty_certificate_finished + eoed) {
         out.presented = Some(false);
         out.certificate_requested = Some(true);
         out.flight_end_frame = first.frame;
-        out.reasons.push(format!(
+        out.reasons.push(said(Code::TlsClientCertificateInferred, format!(
             "first client handshake record {len} bytes = empty Certificate + Finished {eoed_txt}8+4+{hash}+1+{tag}{alps_txt} for {suite_name}: certificate requested, none sent ({at})",
             eoed_txt = if eoed > 0 { "4+" } else { "" },
             alps_txt = alps_text(alps),
-        ));
+        )));
     } else if len.saturating_sub(1 + tag) >= min_chain {
         out.presented = Some(true);
         out.certificate_requested = Some(true);
         let (end, tail) = chain_flight_end(first, rest, &shapes);
         out.flight_end_frame = end;
-        out.reasons.push(format!(
+        out.reasons.push(said(Code::TlsClientCertificateInferred, format!(
             "first client handshake record {len} bytes > Finished-only {} bytes for {suite_name}: certificate chain present ({at}){tail}",
             shapes.finished_only
-        ));
+        )));
     } else {
-        out.reasons.push(format!(
+        out.reasons.push(said(Code::TlsClientCertificateUnknown, format!(
             "first client handshake record {len} bytes matches no known flight shape for {suite_name} (Finished-only {}, empty Certificate {}, empty Certificate + Finished {}): client certificate unknown ({at})",
             shapes.finished_only, shapes.empty_certificate, shapes.empty_certificate_finished
-        ));
+        )));
     }
     out
 }

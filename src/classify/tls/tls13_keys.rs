@@ -10,7 +10,7 @@ use super::cursor::Cursor;
 use super::frame_text;
 use super::keylog::KeyLog;
 use super::records::{Record, APPLICATION_DATA};
-use crate::model::{CertificateSide, Evidence};
+use crate::model::{said, CertificateSide, Code, Evidence, Said};
 
 use super::decrypt::{decrypt_handshake_flight, EncryptedRecord};
 
@@ -44,7 +44,7 @@ pub struct DecryptedFacts {
     pub server: Option<CertificateSide>,
     pub certificate_requested: Option<bool>,
     pub alpn_selected: Option<String>,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Said>,
 }
 
 /// Splits concatenated handshake messages into `(type, body)`; stops at a cut message.
@@ -100,6 +100,12 @@ pub(crate) fn read_flight(
         frame,
         ..CertificateSide::default()
     };
+    // What a flight's Certificate (or its lack) proves: the client's answer, or the server's.
+    let cert_code = if from_client {
+        Code::TlsClientCertificateDecrypted
+    } else {
+        Code::TlsHandshake
+    };
     for (t, body) in &msgs {
         match *t {
             ENCRYPTED_EXTENSIONS if !from_client => {
@@ -107,29 +113,36 @@ pub(crate) fn read_flight(
             }
             CERTIFICATE_REQUEST if !from_client => {
                 f.certificate_requested = Some(true);
-                f.reasons.push(format!(
-                    "decrypted server flight holds a CertificateRequest ({at})"
+                f.reasons.push(said(
+                    Code::TlsCertificateRequest,
+                    format!("decrypted server flight holds a CertificateRequest ({at})"),
                 ));
             }
             CERTIFICATE => {
                 let chain = parse_certificate13(body).unwrap_or_default();
                 side.presented = Some(chain.entries > 0);
-                f.reasons.push(if chain.entries > 0 {
-                    format!(
-                        "decrypted {who} Certificate message with {} certificate{} ({at})",
-                        chain.entries,
-                        if chain.entries == 1 { "" } else { "s" }
-                    )
-                } else {
-                    format!("decrypted {who} Certificate message is empty ({at})")
-                });
+                f.reasons.push(said(
+                    cert_code,
+                    if chain.entries > 0 {
+                        format!(
+                            "decrypted {who} Certificate message with {} certificate{} ({at})",
+                            chain.entries,
+                            if chain.entries == 1 { "" } else { "s" }
+                        )
+                    } else {
+                        format!("decrypted {who} Certificate message is empty ({at})")
+                    },
+                ));
                 side.chain = chain.certs.into();
             }
             FINISHED => {
                 if side.presented.is_none() {
                     side.presented = Some(false);
-                    f.reasons.push(format!(
+                    f.reasons.push(said(
+                        cert_code,
+                        format!(
                         "decrypted {who} flight has no Certificate message before Finished ({at})"
+                    ),
                     ));
                 }
                 if !from_client && f.certificate_requested.is_none() {
@@ -178,9 +191,12 @@ pub fn decrypt(
             .collect();
         let frame = encrypted.first().and_then(|r| r.frame);
         let Ok(flight) = decrypt_handshake_flight(&secret, suite, &encrypted) else {
-            facts.reasons.push(format!(
-                "key log has the {} handshake secret but its records did not decrypt",
-                if from_client { "client" } else { "server" }
+            facts.reasons.push(said(
+                Code::TlsKeylogFailed,
+                format!(
+                    "key log has the {} handshake secret but its records did not decrypt",
+                    if from_client { "client" } else { "server" }
+                ),
             ));
             continue;
         };
@@ -199,11 +215,12 @@ pub fn decrypt(
             evidence: Some(Evidence::Decrypted),
             ..CertificateSide::default()
         });
-        facts.reasons.push(
+        facts.reasons.push(said(
+            Code::TlsCertificateRequest,
             "the decrypted server flight holds no CertificateRequest: the client could not \
              send a certificate"
                 .to_string(),
-        );
+        ));
     }
     any.then_some(facts)
 }

@@ -430,7 +430,8 @@
           (f.tcp.overlap_conflicts ? ", " + f.tcp.overlap_conflicts + " overlap conflicts" : "")],
         ["paired with", f.paired_with ? "#" + f.paired_with + (f.pairing ? " (" + f.pairing + ")" : "") : null],
         ["ambiguity", f.ambiguity ? f.ambiguity.cause + ": read the other way " + f.ambiguity.other_verdict + " (" + f.ambiguity.other_evidence + ")" : null]]),
-      el("h3", { text: "Why" }), el("ol", { class: "reasons" }, f.reasons.map(r => el("li", { text: r }))));
+      el("h3", { text: "Why" }), el("ol", { class: "reasons" },
+        f.reasons.map((r, k) => el("li", { text: r, "data-code": (f.reason_codes || [])[k], title: (f.reason_codes || [])[k] }))));
     const t = f.tls;
     if (t) {
       panel.append(el("h3", { text: "TLS" }), kv([["version", t.version], ["handshake", t.handshake], ["cipher suite", t.cipher_suite],
