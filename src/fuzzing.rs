@@ -31,6 +31,7 @@ use crate::capture::{self, Frame, LinkType, ReadLimits};
 use crate::classify::{self, plaintext, tls, Context, KeyLog};
 use crate::decode::{self, Endpoint, Segment, TcpFlags};
 use crate::flow::{Direction, Flow, FlowLimits, FlowTable};
+use crate::report::{Document, Format, Policy, Requirement, TableStyle};
 
 /// What [`pipeline`] found: enough to compare runs, nothing borrowed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -319,13 +320,61 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
         captures: Vec::new(),
         flows: results,
     };
-    let _ = crate::mesh::analyze(&mut analysis, Some(crate::mesh::MeshRequest::Auto));
+    let view = crate::mesh::analyze(&mut analysis, Some(crate::mesh::MeshRequest::Auto));
     summary.verdicts = analysis
         .flows
         .iter()
         .map(|f| f.class.verdict.name())
         .collect();
+    // Every report format renders whatever the flows hold.
+    let policy = Policy {
+        require: Some(Requirement::Mtls),
+        allow: Vec::new(),
+    };
+    let names = crate::names::Names::default();
+    let doc = Document::build(&analysis, &view, &policy, &names);
+    for format in [
+        Format::Table,
+        Format::Json,
+        Format::Jsonl,
+        Format::Junit,
+        Format::Html,
+    ] {
+        let written = crate::report::write(&doc, format, &mut io::sink(), TableStyle::default());
+        assert!(written.is_ok(), "{format:?}: {written:?}");
+    }
+    live(data, limits);
     summary
+}
+
+/// The bytes as a capture still being written (`--follow`): the live outputs, then the
+/// summary. Whatever the bytes, the run ends and reports.
+fn live(data: &[u8], limits: FlowLimits) {
+    use crate::live::{Follower, LiveOptions, LiveSink};
+    use crate::report::live::{LiveJsonl, LiveTable};
+    let opts = LiveOptions {
+        limits,
+        mesh: Some(crate::mesh::MeshRequest::Auto),
+        policy: Policy {
+            require: Some(Requirement::Encrypted),
+            allow: Vec::new(),
+        },
+        max_empty_flows: 16,
+        ..LiveOptions::default()
+    };
+    let sinks: Vec<Box<dyn LiveSink>> = vec![
+        Box::new(LiveJsonl::new(io::sink())),
+        Box::new(LiveTable::new(io::sink(), TableStyle::default(), true)),
+    ];
+    let mut follower = Follower::new(opts, "fuzz".to_string(), sinks);
+    let read_limits = ReadLimits {
+        max_decompressed_bytes: 64 << 20,
+    };
+    let mut input = data;
+    if let Ok(info) = capture::read_stream_into("fuzz", &mut input, &read_limits, &mut follower) {
+        let finished = follower.finish(info, false);
+        assert!(finished.is_ok(), "{finished:?}");
+    }
 }
 
 /// Reads `data` as the value of a client-identity header (`x-forwarded-client-cert`,

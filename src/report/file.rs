@@ -18,6 +18,7 @@ pub trait Complete: Write {
 impl<W: Write> Complete for BufWriter<W> {}
 impl Complete for io::Stdout {}
 impl Complete for io::StdoutLock<'_> {}
+impl Complete for io::Sink {}
 
 /// A report file being written under its temporary name; [`Complete::complete`] gives it its
 /// name, and dropping it before that removes it.
