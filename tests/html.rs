@@ -36,6 +36,19 @@ fn reports(dir: &Path, args: &[&str], name: &str) -> (PathBuf, PathBuf) {
     (json, html)
 }
 
+/// A capture of `flows` short plaintext connections (benches/flowgen.py), as `out/name.pcap`.
+fn generated(flows: usize, name: &str) -> PathBuf {
+    let capture = out_dir().join(format!("{name}.pcap"));
+    let made = Command::new("python3")
+        .arg(root().join("benches/flowgen.py"))
+        .arg(flows.to_string())
+        .stdout(std::fs::File::create(&capture).unwrap())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    capture
+}
+
 /// The browser check; `false` when it reported itself skipped.
 fn in_browser(json: &Path, html: &Path, name: &str) -> bool {
     let shot = out_dir().join(format!("{name}.png"));
@@ -105,18 +118,19 @@ fn the_sidecar_report_in_a_browser_matches_its_json() {
 #[test]
 fn a_report_of_thousands_of_flows_in_a_browser_matches_its_json() {
     let out = out_dir();
-    let capture = out.join("generated.pcap");
-    let made = Command::new("python3")
-        .arg(root().join("benches/flowgen.py"))
-        .arg("4000")
-        .stdout(std::fs::File::create(&capture).unwrap())
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let capture = generated(4000, "generated");
     let (json, html) = reports(
         &out,
         &["--require", "encrypted", capture.to_str().unwrap()],
         "generated",
     );
     in_browser(&json, &html, "generated");
+}
+
+#[test]
+fn a_report_without_flows_in_a_browser_says_so() {
+    let out = out_dir();
+    let capture = generated(0, "no-flows");
+    let (json, html) = reports(&out, &[capture.to_str().unwrap()], "no-flows");
+    in_browser(&json, &html, "no-flows");
 }

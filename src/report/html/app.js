@@ -342,7 +342,7 @@
     clearEdge.disabled = edgeFilter === null;
     count.textContent = order.length + " of " + N + " flows" +
       (edgeFilter !== null ? " (one edge)" : "");
-    spacer.style.height = order.length * ROW + "px";
+    spacer.style.height = Math.max(order.length, 1) * ROW + "px";
     rows.scrollTop = 0;
     renderRows();
   }
@@ -351,6 +351,9 @@
     const first = Math.max(0, Math.floor(top / ROW) - 10);
     const last = Math.min(order.length, Math.ceil((top + h) / ROW) + 10);
     spacer.textContent = "";
+    if (!order.length) {
+      spacer.append(el("div", { class: "row", text: N ? "no flow matches the filters" : "no TCP flows in the capture" }));
+    }
     for (let k = first; k < last; k++) {
       const i = order[k];
       const m = C.mark[i];
