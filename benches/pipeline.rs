@@ -125,10 +125,9 @@ fn analysis(input: &Input, threads: usize) -> Analysis {
 }
 
 fn end_to_end(input: &Input, threads: usize) -> usize {
-    let mut analysis = analysis(input, threads);
-    let mesh = mtlscan::mesh::analyze(&mut analysis, None);
+    let mesh = mtlscan::mesh::Meshed::new(analysis(input, threads), None);
     let (policy, names) = (Policy::default(), Names::default());
-    let doc = Document::build(&analysis, &mesh, &policy, &names);
+    let doc = Document::build(&mesh, &policy, &names);
     let style = TableStyle {
         color: false,
         width: None,

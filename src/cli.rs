@@ -1,13 +1,15 @@
 //! Command-line flags (clap derive structs only) and their conversion into the library's
 //! configuration, in one place: the library never sees clap.
 
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use mtlscan::capture::{Input, ReadLimits, ReadOptions};
 use mtlscan::flow::FlowLimits;
 use mtlscan::mesh::{MeshRequest, Profile};
-use mtlscan::report::{AllowRule, Format, Policy, Requirement};
+use mtlscan::report::{AllowRule, Format, Policy, Requirement, View};
+use mtlscan::run::{Destination, ReportSpec, RunConfig};
 
 /// Reads packet captures and proves, flow by flow, whether TCP traffic was mutual TLS, TLS
 /// without a client certificate, or plaintext.
@@ -187,42 +189,12 @@ pub struct Export {
     pub path: PathBuf,
 }
 
-/// The settings a run needs, free of clap.
+/// What a run of the command needs: the library's configuration, and what only the command
+/// does (warnings on standard error).
 #[derive(Debug)]
 pub struct Settings {
-    pub inputs: Vec<Input>,
-    pub format: Format,
-    pub output: Option<PathBuf>,
-    /// Further reports of the same run, each written whole to its file: the flag that named
-    /// it, its format and its path.
-    pub exports: Vec<Export>,
-    pub policy: Policy,
-    pub keylogs: Vec<PathBuf>,
-    pub pods: Option<PathBuf>,
-    pub services: Option<PathBuf>,
-    pub mesh: Option<MeshRequest>,
-    pub view: ViewArg,
-    pub summary: bool,
-    /// Live: see [`Cli::follow`].
-    pub follow: bool,
-    pub threads: Option<usize>,
-    pub read: ReadOptions,
-    pub limits: FlowLimits,
-    pub read_limits: ReadLimits,
-    /// See [`mtlscan::AnalysisOptions::max_empty_flows`].
-    pub max_empty_flows: usize,
-    pub color: ColorArg,
+    pub config: RunConfig,
     pub quiet: bool,
-}
-
-impl Settings {
-    /// The report files of the run: `-o` and the exports, each with its flag and format.
-    pub fn report_files(&self) -> impl Iterator<Item = (&'static str, Format, &PathBuf)> + '_ {
-        self.output
-            .iter()
-            .map(|path| ("-o", self.format, path))
-            .chain(self.exports.iter().map(|e| (e.flag, e.format, &e.path)))
-    }
 }
 
 impl Cli {
@@ -251,6 +223,14 @@ impl Cli {
         if self.follow {
             check_follow(&self.captures, self.format, &exports)?;
         }
+        let format = match self.format {
+            FormatArg::Table => Format::Table,
+            FormatArg::Json => Format::Json,
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Junit => Format::Junit,
+            FormatArg::Html => Format::Html,
+        };
+        let reports = reports(format, output, exports, self.summary, self.color);
         let inputs = self
             .captures
             .into_iter()
@@ -262,17 +242,19 @@ impl Cli {
                 }
             })
             .collect();
-        Ok(Settings {
+        let view = if self.summary {
+            Some(View::Summary)
+        } else {
+            match self.view {
+                ViewArg::Auto => None,
+                ViewArg::Flows => Some(View::Flows),
+                ViewArg::Pods => Some(View::Pods),
+                ViewArg::Both => Some(View::Both),
+            }
+        };
+        let config = RunConfig {
             inputs,
-            format: match self.format {
-                FormatArg::Table => Format::Table,
-                FormatArg::Json => Format::Json,
-                FormatArg::Jsonl => Format::Jsonl,
-                FormatArg::Junit => Format::Junit,
-                FormatArg::Html => Format::Html,
-            },
-            output,
-            exports,
+            reports,
             policy: Policy {
                 require: self.require.map(|r| match r {
                     RequireArg::Encrypted => Requirement::Encrypted,
@@ -289,8 +271,7 @@ impl Cli {
                 MeshArg::Ambient => MeshRequest::Profile(Profile::Ambient),
                 MeshArg::Auto => MeshRequest::Auto,
             }),
-            view: self.view,
-            summary: self.summary,
+            view,
             follow: self.follow,
             threads: self.threads.map(usize::from),
             read: ReadOptions {
@@ -308,10 +289,64 @@ impl Cli {
                 max_decompressed_bytes: self.max_gunzip,
             },
             max_empty_flows: usize::try_from(self.max_empty_flows).unwrap_or(usize::MAX),
-            color: self.color,
+        };
+        Ok(Settings {
+            config,
             quiet: self.quiet,
         })
     }
+}
+
+/// The reports of the run, files first: `-o` and the exports, then standard output unless `-o`
+/// took the report there (with `--summary`, standard output gets the one-screen table).
+fn reports(
+    format: Format,
+    output: Option<PathBuf>,
+    exports: Vec<Export>,
+    summary: bool,
+    color: ColorArg,
+) -> Vec<ReportSpec> {
+    let file = |option, path, format| ReportSpec {
+        color: color_for(color, false),
+        ..ReportSpec::new(Destination::file(option, path), format)
+    };
+    let to_stdout = match (&output, summary) {
+        (None, _) => Some(format),
+        (Some(_), true) if format != Format::Table => Some(Format::Table),
+        (Some(_), _) => None,
+    };
+    let mut reports: Vec<ReportSpec> = output
+        .into_iter()
+        .map(|path| file("-o", path, format))
+        .chain(exports.into_iter().map(|e| file(e.flag, e.path, e.format)))
+        .collect();
+    if let Some(format) = to_stdout {
+        let terminal = io::stdout().is_terminal();
+        reports.push(ReportSpec {
+            color: color_for(color, terminal),
+            width: terminal.then(terminal_width),
+            ..ReportSpec::new(Destination::Stdout, format)
+        });
+    }
+    reports
+}
+
+/// Colour for a table: `--color`, else only on a terminal without `NO_COLOR`.
+fn color_for(color: ColorArg, terminal: bool) -> bool {
+    match color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+/// The terminal's width from `COLUMNS`, else 100.
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&c: &usize| c >= 40)
+        .unwrap_or(100)
 }
 
 /// `--follow` reads one capture and writes formats that can be written record by record.

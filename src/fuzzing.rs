@@ -316,12 +316,13 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
     }
     // What flows prove about each other, and the mesh view with forwarded identities.
     crate::proof::apply(&mut results);
-    let mut analysis = Analysis {
+    let analysis = Analysis {
         captures: Vec::new(),
         flows: results,
     };
-    let view = crate::mesh::analyze(&mut analysis, Some(crate::mesh::MeshRequest::Auto));
-    summary.verdicts = analysis
+    let meshed = crate::mesh::Meshed::new(analysis, Some(crate::mesh::MeshRequest::Auto));
+    summary.verdicts = meshed
+        .analysis
         .flows
         .iter()
         .map(|f| f.class.verdict.name())
@@ -332,7 +333,7 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
         allow: Vec::new(),
     };
     let names = crate::names::Names::default();
-    let doc = Document::build(&analysis, &view, &policy, &names);
+    let doc = Document::build(&meshed, &policy, &names);
     for format in [
         Format::Table,
         Format::Json,

@@ -7,7 +7,8 @@
 //! bytes --capture--> Frame --decode--> Segment --flow--> Flow --classify--> Classification --report--> JSON/table
 //! ```
 //!
-//! [`analyze::analyze`] runs the whole pipeline; the binary is a thin shell over it.
+//! [`analyze::analyze`] runs the whole pipeline; [`run::run`] adds the reports and the policy as
+//! the command makes them, and the binary is a thin shell over it.
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
@@ -26,6 +27,7 @@ pub mod model;
 pub mod names;
 pub mod proof;
 pub mod report;
+pub mod run;
 mod workers;
 
 pub use analyze::{analyze, Analysis, AnalysisOptions, AnalyzeError, Progress, ProgressHook};

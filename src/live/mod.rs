@@ -37,20 +37,20 @@ use serde::Serialize;
 
 pub use stop::{Stoppable, WAIT_MS};
 
-use crate::analyze::{Analysis, CaptureReport, FlowFacts, FlowResult};
+use crate::analyze::{Analysis, CaptureReport, Close, FlowFacts, FlowResult};
 use crate::capture::{self, CaptureError, CaptureInfo, Frame, FrameSink, Input, ReadLimits};
 use crate::classify::{self, Context, KeyLog};
 use crate::decode::defrag::Defragmenter;
 use crate::decode::Skip;
 use crate::flow::{Flow, FlowLimits, FlowTable, TableCounters};
-use crate::mesh::{self, MeshRequest, Profile};
+use crate::mesh::{MeshRequest, Meshed, Profile};
 use crate::model::{HandshakeState, Verdict};
 use crate::names::Names;
 use crate::report::document::{
     ByVerdict, ExemptionDoc, ExpectedCountDoc, LegsDoc, MeshSummaryDoc, PerSide, PolicyDoc,
     PolicyTotals, RecognitionDoc, SummaryDoc,
 };
-use crate::report::{Document, FlowDoc, Policy, UNPROVEN_ADVICE};
+use crate::report::{Document, FlowDoc, MarkKind, Policy, UNPROVEN_ADVICE};
 
 /// Segments between two looks for flows that ended, when the input never makes the reader wait.
 const DRAIN_EVERY: u32 = 4096;
@@ -90,8 +90,7 @@ pub struct FlowEnd {
     pub last_frame: u64,
     pub packets: PerSide,
     pub bytes: PerSide,
-    /// `fin`, `rst` or `none`.
-    pub close: &'static str,
+    pub close: Close,
     pub verdict: Verdict,
     /// The verdict of the flow's record, when later bytes changed it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,7 +99,7 @@ pub struct FlowEnd {
     pub open: bool,
     /// How the final verdict stands against `--require`: `violation`, `unproven` or `exempt`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy_mark: Option<&'static str>,
+    pub policy_mark: Option<MarkKind>,
 }
 
 /// Counts so far, for a status line.
@@ -341,12 +340,12 @@ impl Follower {
         };
         let mut kept = std::mem::take(&mut self.kept);
         kept.sort_unstable_by_key(|f| f.facts.first_frame);
-        let mut analysis = Analysis {
+        let analysis = Analysis {
             captures: vec![report],
             flows: kept,
         };
-        let view = mesh::analyze(&mut analysis, self.request());
-        let mut doc = Document::build(&analysis, &view, &self.opts.policy, &self.opts.names);
+        let meshed = Meshed::new(analysis, self.request());
+        let mut doc = Document::build(&meshed, &self.opts.policy, &self.opts.names);
         doc.summary = self.summary();
         let pass = doc.pass();
         write_each(&mut self.sinks, &mut self.error, |sink| sink.finish(&doc));
@@ -497,22 +496,23 @@ impl Follower {
     /// flow's result back.
     fn judge(&mut self, result: FlowResult, record: bool) -> (SummaryDoc, Option<FlowResult>) {
         // Only the flow is written: the report of one flow needs no capture.
-        let mut analysis = Analysis {
+        let analysis = Analysis {
             captures: Vec::new(),
             flows: vec![result],
         };
-        let view = mesh::analyze(&mut analysis, self.request());
+        let mut meshed = Meshed::new(analysis, self.request());
         if self.opts.mesh == Some(MeshRequest::Auto) && self.profile.is_none() {
-            self.profile = view.profile;
+            self.profile = meshed.view.profile;
         }
         if self.recognised.is_none() {
-            self.recognised = view.recognised;
+            self.recognised = meshed.view.recognised;
         }
-        let doc = Document::build(&analysis, &view, &self.opts.policy, &self.opts.names);
+        let doc = Document::build(&meshed, &self.opts.policy, &self.opts.names);
         if let Some(flow) = doc.flow_doc(0).filter(|_| record) {
             write_each(&mut self.sinks, &mut self.error, |sink| sink.flow(&flow));
         }
-        (doc.summary, analysis.flows.pop())
+        let summary = doc.summary;
+        (summary, meshed.analysis.flows.pop())
     }
 
     /// Judges an ended flow: writes its record if it had none, keeps it if the summary lists it
@@ -527,11 +527,11 @@ impl Follower {
         let (summary, result) = self.judge(result, settled.is_none());
         let mark = summary.policy.as_ref().and_then(|p| {
             if p.violations.contains(&id) {
-                Some("violation")
+                Some(MarkKind::Violation)
             } else if p.unproven.contains(&id) {
-                Some("unproven")
+                Some(MarkKind::Unproven)
             } else if p.exempted.contains(&id) {
-                Some("exempt")
+                Some(MarkKind::Exempt)
             } else {
                 None
             }
@@ -542,15 +542,15 @@ impl Follower {
             last_frame: facts.last_frame,
             packets: PerSide::of(facts.packets),
             bytes: PerSide::of(facts.bytes),
-            close: facts.close.name(),
+            close: facts.close,
             verdict,
             settled_verdict: settled.map(|s| s.verdict).filter(|&v| v != verdict),
             open,
             policy_mark: mark,
         };
         let keep = match mark {
-            Some("violation") => listed(&self.totals.violations),
-            Some("unproven") => listed(&self.totals.unproven),
+            Some(MarkKind::Violation) => listed(&self.totals.violations),
+            Some(MarkKind::Unproven) => listed(&self.totals.unproven),
             _ => false,
         };
         if let Some(result) = result.filter(|_| keep) {

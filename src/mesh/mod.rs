@@ -8,9 +8,9 @@
 //! use mtlscan::capture::Input;
 //! use mtlscan::mesh::{self, MeshRequest};
 //!
-//! let mut analysis = analyze(&[Input::Path("sidecar.pcap".into())], &AnalysisOptions::default())?;
-//! let view = mesh::analyze(&mut analysis, Some(MeshRequest::Auto));
-//! for (flow, m) in analysis.flows.iter().zip(&view.flows) {
+//! let analysis = analyze(&[Input::Path("sidecar.pcap".into())], &AnalysisOptions::default())?;
+//! let meshed = mesh::Meshed::new(analysis, Some(MeshRequest::Auto));
+//! for (flow, m) in meshed.analysis.flows.iter().zip(&meshed.view.flows) {
 //!     println!("{} {} expected={}", flow.id, m.leg.name(), m.expected.is_some());
 //! }
 //! # Ok::<(), mtlscan::AnalyzeError>(())
@@ -131,9 +131,24 @@ impl MeshView {
     }
 }
 
+/// An analysis with its mesh view: what every report is built from.
+#[derive(Debug)]
+pub struct Meshed {
+    pub analysis: Analysis,
+    pub view: MeshView,
+}
+
+impl Meshed {
+    /// The mesh view of `analysis` under the profile `requested` (see [`analyze`]).
+    pub fn new(mut analysis: Analysis, requested: Option<MeshRequest>) -> Meshed {
+        let view = analyze(&mut analysis, requested);
+        Meshed { analysis, view }
+    }
+}
+
 /// Computes the mesh view of an analysis, and gives each network flow the client identity the
 /// server's sidecar forwarded on its paired loopback leg ([`forwarded`]).
-pub fn analyze(analysis: &mut Analysis, requested: Option<MeshRequest>) -> MeshView {
+fn analyze(analysis: &mut Analysis, requested: Option<MeshRequest>) -> MeshView {
     // A capture's flows name a few services and show a few sets of markers: each is decoded
     // once and shared.
     let mut decoded: HashMap<&str, Option<Arc<IstioSni>>> = HashMap::new();

@@ -11,13 +11,13 @@ use std::net::IpAddr;
 use serde::{Serialize, Serializer};
 
 use super::pods::{self, PodPairDoc};
-use super::policy::{Policy, PolicyMark, PolicyOutcome, Requirement, UNPROVEN_ADVICE};
+use super::policy::{MarkKind, Policy, PolicyMark, PolicyOutcome, Requirement, UNPROVEN_ADVICE};
 use super::shared_certs::SharedCerts;
 use super::time::Rfc3339Micros;
 use crate::analyze::{Analysis, Close, FlowResult, TcpOddities};
 use crate::decode::Endpoint;
 use crate::flow::ClientBy;
-use crate::mesh::{IstioSni, Leg, Marker, MeshRequest, MeshView, Pair, Profile, Rule};
+use crate::mesh::{IstioSni, Leg, Marker, MeshRequest, MeshView, Meshed, Pair, Profile, Rule};
 use crate::model::{
     Ambiguity, PlaintextSummary, ReasonCodes, Reasons, TlsSummary, Verdict, SCHEMA_VERSION,
 };
@@ -405,7 +405,7 @@ pub struct FlowDoc<'a> {
     pub policy: Option<PolicyMark>,
     /// `violation`, `unproven` or `exempt`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy_mark: Option<&'static str>,
+    pub policy_mark: Option<MarkKind>,
     /// What exempted the flow: `istio loopback-leg` or `--allow port=15021`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exempt_by: Option<String>,
@@ -652,15 +652,14 @@ fn mesh_summary(mesh: &MeshView) -> MeshSummaryDoc {
 }
 
 impl<'a> Document<'a> {
-    /// Builds the report of `analysis`, with its mesh view, judged by `policy`: the captures and
-    /// the summary (verdicts, legs, mesh, policy outcome, pod pairs). The flows stay in the
+    /// Builds the report of an analysis with its mesh view, judged by `policy`: the captures
+    /// and the summary (verdicts, legs, mesh, policy outcome, pod pairs). The flows stay in the
     /// analysis until a [`FlowDoc`] is asked for.
-    pub fn build(
-        analysis: &'a Analysis,
-        mesh: &'a MeshView,
-        policy: &'a Policy,
-        names: &'a Names,
-    ) -> Document<'a> {
+    pub fn build(meshed: &'a Meshed, policy: &'a Policy, names: &'a Names) -> Document<'a> {
+        let Meshed {
+            analysis,
+            view: mesh,
+        } = meshed;
         let outcome = policy.evaluate(&analysis.flows, mesh);
         let mut by_verdict = ByVerdict::default();
         for flow in &analysis.flows {
@@ -932,7 +931,7 @@ impl<'a> Document<'a> {
             expected_rule: expected.map(|e| e.rule),
             expected_reason: expected.map(|e| e.reason),
             policy: b.policy,
-            policy_mark: b.policy.map(PolicyMark::name),
+            policy_mark: b.policy.map(PolicyMark::kind),
             exempt_by: (b.policy == Some(PolicyMark::Exempt))
                 .then(|| self.policy.exemption(flow, m))
                 .flatten(),
@@ -978,14 +977,13 @@ mod tests {
 
     #[test]
     fn flows_are_built_on_demand_and_serialized_in_order() {
-        let mut analysis = sample("mesh-istio-leak.pcap");
-        let mesh = crate::mesh::analyze(&mut analysis, Some(MeshRequest::Auto));
+        let mesh = Meshed::new(sample("mesh-istio-leak.pcap"), Some(MeshRequest::Auto));
         let names = pods();
         let policy = Policy {
             require: Some(Requirement::Mtls),
             allow: Vec::new(),
         };
-        let doc = Document::build(&analysis, &mesh, &policy, &names);
+        let doc = Document::build(&mesh, &policy, &names);
         assert_eq!(doc.len(), 8);
         assert!(!doc.pass());
         assert!(doc.any_named());
@@ -1070,10 +1068,9 @@ mod tests {
 
     #[test]
     fn without_names_no_pod_is_attributed() {
-        let mut analysis = sample("mesh-istio.pcap");
-        let mesh = crate::mesh::analyze(&mut analysis, None);
+        let mesh = Meshed::new(sample("mesh-istio.pcap"), None);
         let (policy, names) = (Policy::default(), Names::default());
-        let doc = Document::build(&analysis, &mesh, &policy, &names);
+        let doc = Document::build(&mesh, &policy, &names);
         assert!(doc.pass());
         assert!(!doc.any_named());
         assert!(doc.summary.pod_pairs.is_none());

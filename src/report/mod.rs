@@ -23,7 +23,8 @@ use shared_certs::{Layout, SharedCerts};
 pub use document::{Document, FlowBrief, FlowDoc, TlsDoc};
 pub use file::{write_atomically, Complete, PendingFile};
 pub use policy::{
-    AllowRule, Policy, PolicyMark, PolicyOutcome, Requirement, Shortfall, Waiver, UNPROVEN_ADVICE,
+    AllowRule, MarkKind, Policy, PolicyMark, PolicyOutcome, Requirement, Shortfall, Waiver,
+    UNPROVEN_ADVICE,
 };
 pub use table::{TableStyle, View};
 
@@ -38,6 +39,19 @@ pub enum Format {
     Junit,
     /// One self-contained HTML page: graph, flow table, each flow's evidence.
     Html,
+}
+
+impl Format {
+    /// The format's name, as `--format` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Junit => "junit",
+            Format::Html => "html",
+        }
+    }
 }
 
 /// A JSON Lines record: the document's parts tagged with their `type`.
@@ -285,7 +299,7 @@ mod tests {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("samples")
                 .join(sample);
-            let mut analysis = analyze(&[Input::Path(path)], &AnalysisOptions::default()).unwrap();
+            let analysis = analyze(&[Input::Path(path)], &AnalysisOptions::default()).unwrap();
             let shared = analysis
                 .flows
                 .iter()
@@ -294,9 +308,9 @@ mod tests {
                 .flat_map(|chain| chain.iter())
                 .any(|cert| std::sync::Arc::strong_count(cert) > 1);
             assert_eq!(shared, shares_certs, "{sample}");
-            let mesh = crate::mesh::analyze(&mut analysis, Some(MeshRequest::Auto));
+            let mesh = crate::mesh::Meshed::new(analysis, Some(MeshRequest::Auto));
             let (policy, names) = (Policy::default(), Names::default());
-            let doc = Document::build(&analysis, &mesh, &policy, &names);
+            let doc = Document::build(&mesh, &policy, &names);
             assert!(doc.len() > 3, "{sample}");
             written_in_pieces_as_serde_json_writes(&doc);
         }

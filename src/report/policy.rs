@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use serde::Serialize;
+
 use crate::analyze::FlowResult;
 use crate::mesh::{FlowMesh, MeshView};
 use crate::model::Verdict;
@@ -207,13 +209,22 @@ pub enum PolicyMark {
     Exempt,
 }
 
+/// The kind of a [`PolicyMark`], as the report's `policy_mark` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkKind {
+    Violation,
+    Unproven,
+    Exempt,
+}
+
 impl PolicyMark {
-    /// `violation`, `unproven` or `exempt`.
-    pub fn name(self) -> &'static str {
+    /// Violation, unproven or exempt.
+    pub fn kind(self) -> MarkKind {
         match self {
-            PolicyMark::Violation(_) => "violation",
-            PolicyMark::Unproven(_) => "unproven",
-            PolicyMark::Exempt => "exempt",
+            PolicyMark::Violation(_) => MarkKind::Violation,
+            PolicyMark::Unproven(_) => MarkKind::Unproven,
+            PolicyMark::Exempt => MarkKind::Exempt,
         }
     }
 
