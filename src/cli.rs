@@ -107,6 +107,12 @@ pub struct Cli {
     #[arg(long)]
     pub no_mmap: bool,
 
+    /// Skip the SHA-256 of each capture (the reports say sha256 null, the table has no hash
+    /// line), for runs where only the verdict matters. The hash is evidence a reviewer checks
+    /// with sha256sum; it runs beside the analysis and is on by default.
+    #[arg(long)]
+    pub no_hash: bool,
+
     /// Most connections tracked at once (open flows and recently closed ones); past it the
     /// least recently active are reported early, with a warning.
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -276,6 +282,7 @@ impl Cli {
             threads: self.threads.map(usize::from),
             read: ReadOptions {
                 mmap: !self.no_mmap,
+                hash: !self.no_hash,
             },
             limits: FlowLimits {
                 prefix_bytes: usize::try_from(self.max_prefix)

@@ -372,7 +372,10 @@ fn live(data: &[u8], limits: FlowLimits) {
         max_decompressed_bytes: 64 << 20,
     };
     let mut input = data;
-    if let Ok(info) = capture::read_stream_into("fuzz", &mut input, &read_limits, &mut follower) {
+    let read = capture::ReadOptions::default();
+    if let Ok(info) =
+        capture::read_stream_into("fuzz", &mut input, &read, &read_limits, &mut follower)
+    {
         let finished = follower.finish(info, false);
         assert!(finished.is_ok(), "{finished:?}");
     }

@@ -341,7 +341,13 @@ fn follow(
     if let Some(status) = hooks.status {
         follower.on_status(status);
     }
-    match live::follow(input, follower, &config.read_limits, hooks.stop) {
+    match live::follow(
+        input,
+        follower,
+        &config.read,
+        &config.read_limits,
+        hooks.stop,
+    ) {
         Ok(pass) => Ok(pass),
         Err(LiveError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(true),
         Err(e) => Err(e.into()),

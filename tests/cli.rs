@@ -199,3 +199,60 @@ fn exports_that_cannot_be_written_are_exit_2_and_leave_nothing() {
         .stderr(one_line_error().and(predicate::str::contains("use --format")));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// `--no-hash` takes the capture's SHA-256 out of every report and changes nothing else: the
+/// JSON says `sha256: null`, the table has no hash line, JUnit no sha256 property; file, gzip,
+/// standard input and a live run alike.
+#[test]
+fn no_hash_leaves_out_the_hash_and_nothing_else() {
+    let capture = sample("mesh-istio-leak.pcap");
+    let path = capture.to_str().unwrap();
+    let gz = sample("mtls.pcap.gz");
+    let mut hashed_json: Option<serde_json::Value> = None;
+    for input in [path, gz.to_str().unwrap()] {
+        let args = ["--mesh", "istio", "--require", "mtls", input];
+        let (with, code) = report_of(&args, "json");
+        let (without, code_without) = report_of(&[&args[..], &["--no-hash"]].concat(), "json");
+        assert_eq!(code, code_without, "{input}");
+        let mut with: serde_json::Value = serde_json::from_slice(&with).unwrap();
+        let without: serde_json::Value = serde_json::from_slice(&without).unwrap();
+        let sha = with["captures"][0]["sha256"].take();
+        assert_eq!(sha.as_str().map(str::len), Some(64), "{input}");
+        assert!(without["captures"][0]["sha256"].is_null(), "{input}");
+        assert_eq!(with, without, "{input}: only the hash differs");
+        if input == path {
+            hashed_json = Some(with);
+        }
+    }
+
+    let args = ["--mesh", "istio", "--require", "mtls", "--no-hash", path];
+    let (table, _) = report_of(&[&args[..], &["--color", "never"]].concat(), "table");
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains("mesh-istio-leak.pcap"), "{table}");
+    assert!(!table.contains("sha256"), "{table}");
+    let (junit, _) = report_of(&args, "junit");
+    let junit = String::from_utf8(junit).unwrap();
+    assert!(junit.contains(r#"<property name="format""#), "{junit}");
+    assert!(!junit.contains("sha256"), "{junit}");
+
+    // standard input and a live run: the same, unhashed
+    let stdin = mtlscan()
+        .args(["--mesh", "istio", "--require", "mtls", "--no-hash"])
+        .args(["-f", "json", "-"])
+        .pipe_stdin(&capture)
+        .unwrap()
+        .output()
+        .unwrap();
+    let mut stdin: serde_json::Value = serde_json::from_slice(&stdin.stdout).unwrap();
+    assert!(stdin["captures"][0]["sha256"].is_null());
+    stdin["captures"][0]["path"] = hashed_json.as_ref().unwrap()["captures"][0]["path"].clone();
+    assert_eq!(Some(stdin), hashed_json);
+    let live = mtlscan()
+        .args(["--follow", "--no-hash", "-f", "jsonl", path])
+        .output()
+        .unwrap();
+    let live = String::from_utf8(live.stdout).unwrap();
+    let summary = live.lines().last().unwrap();
+    assert!(summary.contains(r#""type":"summary""#), "{summary}");
+    assert!(summary.contains(r#""sha256":null"#), "{summary}");
+}

@@ -9,7 +9,8 @@
 //! let info = read_capture(&Input::Path("mtls.pcap".into()), &ReadOptions::default(), |frame| {
 //!     bytes += frame.data.len();
 //! })?;
-//! println!("{} packets, {bytes} bytes captured, sha256 {}", info.packets, info.sha256);
+//! let sha256 = info.sha256.unwrap_or_default(); // hashed: ReadOptions::hash is on by default
+//! println!("{} packets, {bytes} bytes captured, sha256 {sha256}", info.packets);
 //! # Ok::<(), mtlscan::capture::CaptureError>(())
 //! ```
 //!
@@ -109,8 +110,9 @@ pub struct CaptureInfo {
     pub packets: u64,
     /// Size of the input in bytes, as stored (compressed size for a gzip file).
     pub bytes: u64,
-    /// Lowercase hex SHA-256 of the input bytes, as stored.
-    pub sha256: String,
+    /// Lowercase hex SHA-256 of the input bytes, as stored; `None` when not asked for
+    /// ([`ReadOptions::hash`]).
+    pub sha256: Option<String>,
     /// The capture ends inside a record (or a block): frames up to the cut were delivered.
     pub truncated: bool,
     /// Human-readable notes about the file (cut records, skipped blocks, ...).

@@ -60,11 +60,16 @@ impl Input {
 pub struct ReadOptions {
     /// Memory-map regular files (default); otherwise read them with buffered I/O.
     pub mmap: bool,
+    /// Compute the SHA-256 of each input (default), beside the record walk.
+    pub hash: bool,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { mmap: true }
+        ReadOptions {
+            mmap: true,
+            hash: true,
+        }
     }
 }
 
@@ -139,7 +144,7 @@ where
             let stdin = io::stdin();
             widen_pipe(&stdin);
             let mut stdin = stdin.lock();
-            read_stream(&name, &mut stdin, max, sink)
+            read_stream(&name, &mut stdin, max, opts.hash, sink)
         }
     }?;
     check_links(name, info)
@@ -183,6 +188,7 @@ where
         name,
         data,
         limits.max_decompressed_bytes,
+        true,
         &mut AnyFrames(on_frame),
     )?;
     check_links(name.into(), info)
@@ -203,23 +209,26 @@ where
         name,
         input,
         limits.max_decompressed_bytes,
+        true,
         &mut AnyFrames(on_frame),
     )?;
     check_links(name.into(), info)
 }
 
 /// [`read_capture_stream`] into a [`FrameSink`], which is also told the key log text of
-/// Decryption Secrets Blocks and each time the reader is about to wait for more input.
+/// Decryption Secrets Blocks and each time the reader is about to wait for more input; hashed
+/// when `opts` asks for it.
 pub fn read_stream_into<S>(
     name: &str,
     input: &mut dyn Read,
+    opts: &ReadOptions,
     limits: &ReadLimits,
     sink: &mut S,
 ) -> Result<CaptureInfo, CaptureError>
 where
     S: for<'b> FrameSink<'b>,
 {
-    let info = read_stream(name, input, limits.max_decompressed_bytes, sink)?;
+    let info = read_stream(name, input, limits.max_decompressed_bytes, opts.hash, sink)?;
     check_links(name.into(), info)
 }
 
@@ -268,13 +277,13 @@ where
         }
         if opts.mmap {
             if let Ok(map) = map_file(&file) {
-                return read_mapped(name, &map, max_decompressed, on_frame);
+                return read_mapped(name, &map, max_decompressed, opts.hash, on_frame);
             }
         }
     }
     // A named pipe, or a shell's `<(command)`, is read like standard input.
     widen_pipe(&file);
-    read_stream(name, &mut file, max_decompressed, on_frame)
+    read_stream(name, &mut file, max_decompressed, opts.hash, on_frame)
 }
 
 /// Maps `file` read-only, advising the kernel that it will be read sequentially.
@@ -300,34 +309,44 @@ fn map_file(file: &File) -> io::Result<Mmap> {
     Ok(map)
 }
 
-/// Reads a capture held in memory (a map). gzip data and non-captures go the stream way.
+/// Reads a capture held in memory (a map), hashing it when `hash`. gzip data and non-captures
+/// go the stream way.
 fn read_mapped<F>(
     name: &str,
     data: &[u8],
     max_decompressed: u64,
+    hash: bool,
     on_frame: &mut F,
 ) -> Result<CaptureInfo, CaptureError>
 where
     F: for<'b> FrameSink<'b>,
 {
     let Some(Sniffed::Capture(format)) = sniff_format(data) else {
-        return read_stream(name, &mut &data[..], max_decompressed, on_frame);
+        return read_stream(name, &mut &data[..], max_decompressed, hash, on_frame);
     };
-    walk_slice(name, format, data, on_frame)
+    walk_slice(name, format, data, hash, on_frame)
 }
 
-/// Walks the records of an uncompressed capture in memory, hashing it meanwhile.
+/// Walks the records of an uncompressed capture in memory, hashing it meanwhile when `hash`.
 fn walk_slice<'a, F>(
     name: &str,
     format: CaptureFormat,
     data: &'a [u8],
+    hash: bool,
     on_frame: &mut F,
 ) -> Result<CaptureInfo, CaptureError>
 where
     F: FrameSink<'a>,
 {
     let mut tally = Tally::default();
-    let (outcome, sha256) = hashed_while(data, || drive(format, data, &mut tally, on_frame));
+    let mut walk = || drive(format, data, &mut tally, on_frame);
+    let (outcome, sha256) = match hash {
+        true => {
+            let (outcome, sha256) = hashed_while(data, walk);
+            (outcome, Some(sha256))
+        }
+        false => (walk(), None),
+    };
     outcome.map_err(|e| open_error(name, format, e))?;
     Ok(info(format, None, tally, data.len() as u64, sha256))
 }
@@ -355,6 +374,8 @@ pub struct MappedCapture {
     name: String,
     format: CaptureFormat,
     map: Mmap,
+    /// Hash the file while reading it ([`ReadOptions::hash`]).
+    hash: bool,
 }
 
 impl MappedCapture {
@@ -380,6 +401,7 @@ impl MappedCapture {
             name: input.display_name(),
             format,
             map,
+            hash: opts.hash,
         })
     }
 
@@ -407,7 +429,7 @@ impl MappedCapture {
     where
         S: FrameSink<'m>,
     {
-        let info = walk_slice(&self.name, self.format, &self.map, sink)?;
+        let info = walk_slice(&self.name, self.format, &self.map, self.hash, sink)?;
         check_links(self.name.clone(), info)
     }
 
@@ -449,12 +471,13 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// Reads a capture from a stream, gzip-compressed or not, hashing the stored bytes as they come.
-/// `max_decompressed` bounds the bytes taken out of a gzip stream.
+/// Reads a capture from a stream, gzip-compressed or not, hashing the stored bytes as they come
+/// when `hash`. `max_decompressed` bounds the bytes taken out of a gzip stream.
 fn read_stream<F>(
     name: &str,
     raw: &mut dyn Read,
     max_decompressed: u64,
+    hash: bool,
     on_frame: &mut F,
 ) -> Result<CaptureInfo, CaptureError>
 where
@@ -464,7 +487,7 @@ where
         path: name.into(),
         source,
     };
-    let mut hashing = HashingReader::new(raw);
+    let mut hashing = HashingReader::new(raw, hash);
     let mut buf = StreamBuf::new();
     buf.fill_to(&mut hashing, SNIFF_LEN).map_err(io_error)?;
     let mut tally = Tally::default();
@@ -642,7 +665,7 @@ fn info(
     compression: Option<&'static str>,
     tally: Tally,
     bytes: u64,
-    sha256: String,
+    sha256: Option<String>,
 ) -> CaptureInfo {
     CaptureInfo {
         format,
@@ -657,20 +680,20 @@ fn info(
     }
 }
 
-/// Counts and hashes the bytes read through it; remembers whether the input failed.
+/// Counts (and hashes, if asked) the bytes read through it; remembers whether the input failed.
 struct HashingReader<'r> {
     inner: &'r mut dyn Read,
-    sha: StreamHasher,
+    sha: Option<StreamHasher>,
     count: u64,
     failed: bool,
     error: Option<io::Error>,
 }
 
 impl<'r> HashingReader<'r> {
-    fn new(inner: &'r mut dyn Read) -> Self {
+    fn new(inner: &'r mut dyn Read, hash: bool) -> Self {
         HashingReader {
             inner,
-            sha: StreamHasher::new(),
+            sha: hash.then(StreamHasher::new),
             count: 0,
             failed: false,
             error: None,
@@ -684,8 +707,8 @@ impl<'r> HashingReader<'r> {
             .unwrap_or_else(|| io::Error::other("read failed"))
     }
 
-    fn finish(self) -> String {
-        self.sha.finish()
+    fn finish(self) -> Option<String> {
+        self.sha.map(StreamHasher::finish)
     }
 }
 
@@ -694,7 +717,9 @@ impl Read for HashingReader<'_> {
         match self.inner.read(out) {
             Ok(n) => {
                 let n = n.min(out.len());
-                self.sha.update(out.get(..n).unwrap_or_default());
+                if let Some(sha) = &mut self.sha {
+                    sha.update(out.get(..n).unwrap_or_default());
+                }
                 self.count = self.count.saturating_add(n as u64);
                 Ok(n)
             }
@@ -778,6 +803,7 @@ mod tests {
             "test",
             data,
             DEFAULT_MAX_DECOMPRESSED,
+            true,
             &mut AnyFrames(seen(&mut frames)),
         )?;
         Ok((frames, info))
@@ -790,7 +816,10 @@ mod tests {
     ) -> Result<(Vec<Seen>, CaptureInfo), CaptureError> {
         let mut frames = Vec::new();
         let mut input = Trickle { data, step };
-        let info = read_stream("test", &mut input, limit, &mut AnyFrames(seen(&mut frames)))?;
+        let info = {
+            let sink = &mut AnyFrames(seen(&mut frames));
+            read_stream("test", &mut input, limit, true, sink)?
+        };
         Ok((frames, info))
     }
 
@@ -859,7 +888,7 @@ mod tests {
                 assert_eq!(info.compression, None);
                 assert_eq!(info.packets, 2);
                 assert_eq!(info.bytes, file.len() as u64);
-                assert_eq!(info.sha256, hex::encode(Sha256::digest(&file)));
+                assert_eq!(info.sha256, Some(hex::encode(Sha256::digest(&file))));
                 assert_eq!(info.link_types, [LinkType::LINUX_SLL]);
                 assert!(!info.truncated);
                 assert!(info.warnings.is_empty());
@@ -915,7 +944,7 @@ mod tests {
         assert_eq!(frames, plain_frames);
         assert_eq!(info.compression, Some("gzip"));
         assert_eq!(info.bytes, packed.len() as u64);
-        assert_eq!(info.sha256, hex::encode(Sha256::digest(&packed)));
+        assert_eq!(info.sha256, Some(hex::encode(Sha256::digest(&packed))));
         assert_eq!(info.packets, plain_info.packets);
         assert_eq!(info.tls_secrets, plain_info.tls_secrets);
     }
@@ -1051,17 +1080,37 @@ mod tests {
         let path = dir.path().join("x.pcapng");
         let file = multi_interface_ng();
         fs::write(&path, &file).unwrap();
-        let run = |mmap: bool| {
+        let run = |mmap: bool, hash: bool| {
             let mut frames = Vec::new();
             let info = read_capture(
                 &Input::Path(path.clone()),
-                &ReadOptions { mmap },
+                &ReadOptions { mmap, hash },
                 seen(&mut frames),
-            );
-            format!("{frames:?} {info:?}")
+            )
+            .unwrap();
+            assert_eq!(info.sha256.is_some(), hash, "{mmap}");
+            (
+                frames,
+                CaptureInfo {
+                    sha256: None,
+                    ..info
+                },
+            )
         };
-        assert_eq!(run(true), run(false));
-        assert!(run(true).contains("packets: 3"));
+        let read = format!("{:?}", run(true, true));
+        assert!(read.contains("packets: 3"));
+        for (mmap, hash) in [(false, true), (true, false), (false, false)] {
+            assert_eq!(format!("{:?}", run(mmap, hash)), read, "{mmap} {hash}");
+        }
+        // gzip goes the stream way: unhashed too when asked
+        let gz = dir.path().join("x.pcapng.gz");
+        fs::write(&gz, gzip(&file)).unwrap();
+        let opts = ReadOptions {
+            mmap: true,
+            hash: false,
+        };
+        let info = read_capture(&Input::Path(gz), &opts, |_| ()).unwrap();
+        assert_eq!((info.sha256, info.packets), (None, 3));
     }
 
     #[test]
@@ -1164,6 +1213,7 @@ mod tests {
                 "cap",
                 &mut Failing(data),
                 MAX_DECOMPRESSED,
+                true,
                 &mut AnyFrames(|_: &Frame<'_>| frames += 1),
             )
             .map(|_| ())
@@ -1212,11 +1262,15 @@ mod tests {
                 let mut count = 0u64;
                 let mut bytes = 0usize;
                 let mut last_ts = 0;
-                let result = read_capture(&Input::Path(path.clone()), &ReadOptions { mmap }, |f| {
-                    count += 1;
-                    bytes += f.data.len();
-                    last_ts = f.ts_nanos;
-                });
+                let result = read_capture(
+                    &Input::Path(path.clone()),
+                    &ReadOptions { mmap, hash: true },
+                    |f| {
+                        count += 1;
+                        bytes += f.data.len();
+                        last_ts = f.ts_nanos;
+                    },
+                );
                 (result, count, bytes, last_ts)
             };
             let (mapped, count, bytes, last_ts) = run(true);

@@ -38,7 +38,9 @@ use serde::Serialize;
 pub use stop::{Stoppable, WAIT_MS};
 
 use crate::analyze::{Analysis, CaptureReport, Close, FlowFacts, FlowResult};
-use crate::capture::{self, CaptureError, CaptureInfo, Frame, FrameSink, Input, ReadLimits};
+use crate::capture::{
+    self, CaptureError, CaptureInfo, Frame, FrameSink, Input, ReadLimits, ReadOptions,
+};
 use crate::classify::{self, Context, KeyLog};
 use crate::decode::defrag::Defragmenter;
 use crate::decode::Skip;
@@ -653,12 +655,13 @@ pub fn open(input: &Input) -> Result<LiveInput, CaptureError> {
 pub fn follow(
     input: &Input,
     mut follower: Follower,
+    read: &ReadOptions,
     limits: &ReadLimits,
     stop: Arc<AtomicBool>,
 ) -> Result<bool, LiveError> {
     let mut reader = Stoppable::new(open(input)?, stop);
-    let info =
-        capture::read_stream_into(&input.display_name(), &mut reader, limits, &mut follower)?;
+    let name = input.display_name();
+    let info = capture::read_stream_into(&name, &mut reader, read, limits, &mut follower)?;
     let stopped = reader.stopped();
     follower.finish(info, stopped).map_err(LiveError::Write)
 }

@@ -32,7 +32,8 @@ pub struct Tool {
 #[derive(Debug, Serialize)]
 pub struct CaptureDoc {
     pub path: String,
-    pub sha256: String,
+    /// `None` under `--no-hash`.
+    pub sha256: Option<String>,
     pub format: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<&'static str>,

@@ -139,11 +139,14 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
             escape(&capture.path),
         )?;
         writeln!(xml, "    <properties>")?;
-        let mut props: Vec<(&str, String)> = vec![
-            ("sha256", capture.sha256.clone()),
-            ("format", capture.format.to_string()),
-            ("truncated", capture.truncated.to_string()),
-        ];
+        // Without the hash (`--no-hash`) there is no sha256 property.
+        let mut props: Vec<(&str, String)> = capture
+            .sha256
+            .iter()
+            .map(|sha| ("sha256", sha.clone()))
+            .collect();
+        props.push(("format", capture.format.to_string()));
+        props.push(("truncated", capture.truncated.to_string()));
         if let Some(p) = &doc.summary.policy {
             props.push(("require", p.require.to_string()));
             let violations = in_capture().filter(FlowBrief::violates).count();

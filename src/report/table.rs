@@ -356,7 +356,9 @@ fn write_captures(
             line.push_str(", TRUNCATED");
         }
         writeln!(out, "{}", pal.bold(&line))?;
-        writeln!(out, "  sha256 {}", c.sha256)?;
+        if let Some(sha256) = &c.sha256 {
+            writeln!(out, "  sha256 {sha256}")?;
+        }
         for w in &c.warnings {
             writeln!(out, "{}", cut(format!("  warning: {w}"), style.width))?;
         }

@@ -95,7 +95,7 @@
       el("div", {}, el("strong", { text: c.path }), " ", c.format, c.compression ? " (" + c.compression + ")" : "",
         ", ", c.link_types.join(", ") || "no link type", ", ", human(c.packets), " packets, ", human(c.bytes), " bytes",
         c.truncated ? ", truncated" : ""),
-      el("div", { class: "mono", text: "sha256 " + (c.sha256 || "unknown") }),
+      el("div", { class: "mono", text: c.sha256 ? "sha256 " + c.sha256 : "sha256 not computed (--no-hash)" }),
       span ? el("div", { text: "from " + time(span[0]) + " to " + time(span[1]) }) : null,
       c.warnings.map(w => el("div", { class: "warn", text: "warning: " + w }))));
   });
