@@ -57,6 +57,8 @@ PACKETS=$(echo "$FLOOR_OUT" | awk '{print $1}')
 
 J1="$BIN -j 1 -f json -o /dev/null $CAP"
 J2="$BIN -j 2 -f json -o /dev/null $CAP"
+NH1="$BIN -j 1 --no-hash -f json -o /dev/null $CAP"
+NH2="$BIN -j 2 --no-hash -f json -o /dev/null $CAP"
 STDIN="cat $CAP | $BIN -j 1 -f json -o /dev/null -"
 HASH="openssl dgst -sha256 $CAP"
 # The progress bar is drawn only on a terminal: `script` gives the run one (the report still
@@ -65,12 +67,14 @@ BAR="script -qec '$J1' /dev/null"
 NOBAR="script -qec '$J1 -q' /dev/null"
 TSHARK_CMD="tshark -r $CAP -Y tls.handshake.type==1 -T fields -e tls.handshake.extensions_server_name > /dev/null"
 
-log "hyperfine: floor, SHA-256, mtlscan -j 1, -j 2, stdin ($RUNS runs each)"
+log "hyperfine: floor, SHA-256, mtlscan -j 1, -j 2 (with and without the hash), stdin ($RUNS runs each)"
 $N hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$OUT/hyperfine.json" \
     -n floor "$OUT/floor $CAP" \
     -n "SHA-256 of the file" "$HASH" \
     -n "mtlscan -j 1" "$J1" \
     -n "mtlscan -j 2" "$J2" \
+    -n "mtlscan --no-hash -j 1" "$NH1" \
+    -n "mtlscan --no-hash -j 2" "$NH2" \
     -n "mtlscan -j 1, stdin" "$STDIN" >&2
 
 # A cost too small to see needs more runs than the rest to be told from the noise.
