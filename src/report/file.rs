@@ -1,7 +1,9 @@
 //! Report files written whole or not at all: the bytes go to a temporary file beside the
 //! destination, which takes the destination's name only once everything is written. A run that
 //! fails or is killed never leaves half a report under the real name (a killed run may leave
-//! the temporary file, named `.NAME.mtlscan-PID.tmp`).
+//! the temporary file, named `.NAME.mtlscan-PID.tmp`). A destination that is not a regular file
+//! (`/dev/null`, `/dev/stdout`, a FIFO) is written in place, and through a symbolic link the
+//! file it names takes the report.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -21,23 +23,35 @@ impl Complete for io::StdoutLock<'_> {}
 impl Complete for io::Sink {}
 
 /// A report file being written under its temporary name; [`Complete::complete`] gives it its
-/// name, and dropping it before that removes it.
+/// name, and dropping it before that removes it. What is not a regular file (`/dev/null`,
+/// `/dev/stdout`, a FIFO) is written in place: it cannot be replaced by a file.
 #[derive(Debug)]
 pub struct PendingFile {
-    path: PathBuf,
-    temp: PathBuf,
     out: Option<BufWriter<File>>,
+    /// The temporary name and the name it takes when complete; `None` when written in place.
+    rename: Option<(PathBuf, PathBuf)>,
 }
 
 impl PendingFile {
     /// Starts a report that will be `path`.
     pub fn create(path: &Path) -> io::Result<PendingFile> {
-        let temp = temporary_name(path);
+        if fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+            return Ok(PendingFile {
+                out: Some(BufWriter::new(File::create(path)?)),
+                rename: None,
+            });
+        }
+        // Through a symbolic link, the file it names takes the report and the link stays.
+        let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        let path = match is_link {
+            true => fs::canonicalize(path)?,
+            false => path.to_path_buf(),
+        };
+        let temp = temporary_name(&path);
         let file = File::create(&temp)?;
         Ok(PendingFile {
-            path: path.to_path_buf(),
-            temp,
             out: Some(BufWriter::new(file)),
+            rename: Some((temp, path)),
         })
     }
 
@@ -70,14 +84,17 @@ impl Complete for PendingFile {
             None => return Ok(()),
         };
         drop(file);
-        fs::rename(&self.temp, &self.path)
+        match &self.rename {
+            Some((temp, path)) => fs::rename(temp, path),
+            None => Ok(()),
+        }
     }
 }
 
 impl Drop for PendingFile {
     fn drop(&mut self) {
-        if self.out.take().is_some() {
-            let _ = fs::remove_file(&self.temp);
+        if let (Some(_), Some((temp, _))) = (self.out.take(), &self.rename) {
+            let _ = fs::remove_file(temp);
         }
     }
 }
@@ -143,6 +160,51 @@ mod tests {
         // a directory that does not exist: an error, nothing created
         let missing = dir.join("no/such/dir/report.json");
         assert!(write_atomically(&missing, |w| w.write_all(b"x")).is_err());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// `-o /dev/null`, `-o /dev/stdout` or a FIFO: written in place, never replaced by a file.
+    #[cfg(unix)]
+    #[test]
+    fn what_is_not_a_regular_file_is_written_in_place() {
+        use std::os::unix::fs::FileTypeExt;
+        write_atomically(Path::new("/dev/null"), |w| w.write_all(b"gone")).unwrap();
+        let null = fs::metadata("/dev/null").unwrap();
+        assert!(null.file_type().is_char_device());
+
+        let dir = scratch("fifo");
+        let fifo = dir.join("report.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || fs::read(fifo).unwrap())
+            };
+            write_atomically(&fifo, |w| w.write_all(b"through the pipe")).unwrap();
+            assert_eq!(reader.join().unwrap(), b"through the pipe");
+            let kind = fs::symlink_metadata(&fifo).unwrap().file_type();
+            assert!(kind.is_fifo());
+            assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Through a symbolic link the file it names takes the report; the link stays a link.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_keeps_pointing_at_the_report() {
+        let dir = scratch("link");
+        let target = dir.join("real.json");
+        let link = dir.join("latest.json");
+        fs::write(&target, b"old").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomically(&link, |w| w.write_all(b"new")).unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
         fs::remove_dir_all(dir).unwrap();
     }
 }
