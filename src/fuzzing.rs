@@ -352,7 +352,8 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
 /// summary. Whatever the bytes, the run ends and reports.
 fn live(data: &[u8], limits: FlowLimits) {
     use crate::live::{Follower, LiveOptions, LiveSink};
-    use crate::report::live::{LiveJsonl, LiveTable};
+    use crate::report::live::LiveTable;
+    use crate::report::JsonlExporter;
     let opts = LiveOptions {
         limits,
         mesh: Some(crate::mesh::MeshRequest::Auto),
@@ -363,8 +364,8 @@ fn live(data: &[u8], limits: FlowLimits) {
         max_empty_flows: 16,
         ..LiveOptions::default()
     };
-    let sinks: Vec<Box<dyn LiveSink>> = vec![
-        Box::new(LiveJsonl::new(io::sink())),
+    let sinks: Vec<LiveSink> = vec![
+        Box::new(JsonlExporter::live(io::sink())),
         Box::new(LiveTable::new(io::sink(), TableStyle::default(), true)),
     ];
     let mut follower = Follower::new(opts, "fuzz".to_string(), sinks);

@@ -4,7 +4,7 @@
 //! Data flows one way, one module per stage:
 //!
 //! ```text
-//! bytes --capture--> Frame --decode--> Segment --flow--> Flow --classify--> Classification --report--> JSON/table
+//! bytes --capture--> Frame --decode--> Segment --flow--> Flow --classify--> Classification --report--> exporters
 //! ```
 //!
 //! [`analyze::analyze`] runs the whole pipeline; [`run::run`] adds the reports and the policy as

@@ -37,8 +37,11 @@ use crate::flow::FlowLimits;
 use crate::live::{self, Follower, LiveError, LiveOptions, LiveSink, LiveStatus};
 use crate::mesh::{MeshRequest, Meshed};
 use crate::names::{Names, NamesError};
-use crate::report::live::{LiveJsonl, LiveTable};
-use crate::report::{self, Complete, Document, Format, PendingFile, Policy, TableStyle, View};
+use crate::report::live::LiveTable;
+use crate::report::{
+    self, Complete, Document, ExportError, Exporter, Format, JsonlExporter, PendingFile, Policy,
+    TableStyle, View,
+};
 use crate::Workers;
 
 /// Everything a run needs, as the command line gives it.
@@ -257,28 +260,79 @@ fn scan(
     } else {
         View::Flows
     });
+    // Every report in one pass over the flows; a report file takes its name when complete.
+    let mut exporters: Vec<Box<dyn Exporter + '_>> = Vec::with_capacity(config.reports.len());
     for spec in &config.reports {
         let style = TableStyle {
             color: spec.color && spec.format == Format::Table,
             width: spec.width,
             view,
         };
-        match &spec.to {
+        exporters.push(match &spec.to {
             Destination::File { option, path } => {
-                report::write_atomically(path, |out| report::write(&doc, spec.format, out, style))
-                    .map_err(|source| file_error(option, path, source))?;
+                let file =
+                    PendingFile::create(path).map_err(|source| file_error(option, path, source))?;
+                report::exporter(spec.format, file, style)
             }
-            Destination::Stdout => {
-                let mut out = BufWriter::new(io::stdout().lock());
-                match report::write(&doc, spec.format, &mut out, style).and_then(|()| out.flush()) {
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                    other => other.map_err(RunError::Stdout)?,
-                }
-            }
-        }
+            Destination::Stdout => report::exporter(spec.format, Stdout::new(), style),
+        });
+    }
+    let mut each: Vec<&mut dyn Exporter> = exporters.iter_mut().map(|e| &mut **e as _).collect();
+    if let Err(ExportError { index, error }) = report::export(&doc, &mut each) {
+        return Err(match config.reports.get(index).map(|s| &s.to) {
+            Some(Destination::File { option, path }) => file_error(option, path, error),
+            _ => RunError::Stdout(error),
+        });
     }
     Ok(doc.pass())
 }
+
+/// Standard output as a report goes there: buffered, and once a reader closes it early
+/// (`| head`) the rest of the report is dropped without an error.
+struct Stdout {
+    out: BufWriter<io::Stdout>,
+    closed: bool,
+}
+
+impl Stdout {
+    fn new() -> Stdout {
+        Stdout {
+            out: BufWriter::new(io::stdout()),
+            closed: false,
+        }
+    }
+
+    /// `result`, unless the reader went away: then nothing more is written.
+    fn unless_closed<T>(&mut self, result: io::Result<T>, or: T) -> io::Result<T> {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(or)
+            }
+            other => other,
+        }
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let written = self.out.write(buf);
+        self.unless_closed(written, buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let flushed = self.out.flush();
+        self.unless_closed(flushed, ())
+    }
+}
+
+impl Complete for Stdout {}
 
 fn file_error(option: &'static str, path: &Path, source: io::Error) -> RunError {
     RunError::File {
@@ -320,7 +374,7 @@ fn follow(
         max_empty_flows: config.max_empty_flows,
     };
     let view = config.view.unwrap_or_default();
-    let mut sinks: Vec<Box<dyn LiveSink>> = Vec::with_capacity(config.reports.len());
+    let mut sinks: Vec<LiveSink> = Vec::with_capacity(config.reports.len());
     for spec in &config.reports {
         let style = TableStyle {
             color: spec.color && spec.format == Format::Table,
@@ -360,9 +414,9 @@ fn live_sink<W: Complete + Send + 'static>(
     out: W,
     style: TableStyle,
     rows: bool,
-) -> Box<dyn LiveSink> {
+) -> LiveSink {
     match format {
-        Format::Jsonl => Box::new(LiveJsonl::new(out)),
+        Format::Jsonl => Box::new(JsonlExporter::live(out)),
         _ => Box::new(LiveTable::new(out, style, rows)),
     }
 }

@@ -52,7 +52,7 @@ use crate::report::document::{
     ByVerdict, ExemptionDoc, ExpectedCountDoc, LegsDoc, MeshSummaryDoc, PerSide, PolicyDoc,
     PolicyTotals, RecognitionDoc, SummaryDoc,
 };
-use crate::report::{Document, FlowDoc, MarkKind, Policy, UNPROVEN_ADVICE};
+use crate::report::{Document, Exporter, MarkKind, Policy, UNPROVEN_ADVICE};
 
 /// Segments between two looks for flows that ended, when the input never makes the reader wait.
 const DRAIN_EVERY: u32 = 4096;
@@ -73,17 +73,10 @@ pub struct LiveOptions {
     pub max_empty_flows: usize,
 }
 
-/// Where a live run's records go, in order: `flow` records as flows settle, `flow_end` as they
-/// end, and `finish` once.
-pub trait LiveSink: Send {
-    /// A flow whose verdict is settled: its record, counters as of now.
-    fn flow(&mut self, flow: &FlowDoc<'_>) -> io::Result<()>;
-    /// A flow whose record was written ended, or the input did.
-    fn flow_end(&mut self, end: &FlowEnd) -> io::Result<()>;
-    /// The run is over: `doc` holds the captures and the summary (its flows are only those the
-    /// summary lists by name).
-    fn finish(&mut self, doc: &Document<'_>) -> io::Result<()>;
-}
+/// Where a live run's records go: an [`Exporter`] begun without a document, told each flow as
+/// its verdict settles (its counters as of then), each end, and finished once with a document
+/// whose flows are only those the summary lists by name.
+pub type LiveSink = Box<dyn Exporter + Send>;
 
 /// The end of a flow: its final counters and verdict.
 #[derive(Debug, Clone, Serialize)]
@@ -209,7 +202,7 @@ pub struct Follower {
     table: FlowTable,
     defrag: Defragmenter,
     ctx: Context,
-    sinks: Vec<Box<dyn LiveSink>>,
+    sinks: Vec<LiveSink>,
     /// The first error a sink met: the run stops writing, and says it at the end.
     error: Option<io::Error>,
     next_id: u64,
@@ -241,13 +234,16 @@ impl std::fmt::Debug for Follower {
 
 impl Follower {
     /// A run over the capture named `name` (as the report names it), writing to `sinks`.
-    pub fn new(opts: LiveOptions, name: String, sinks: Vec<Box<dyn LiveSink>>) -> Follower {
+    pub fn new(opts: LiveOptions, name: String, sinks: Vec<LiveSink>) -> Follower {
         let mut table = FlowTable::new(opts.limits.clone());
         table.track_touched();
         let profile = match opts.mesh {
             Some(MeshRequest::Profile(p)) => Some(p),
             _ => None,
         };
+        let mut error = None;
+        let mut sinks = sinks;
+        write_each(&mut sinks, &mut error, |sink| sink.begin(None));
         Follower {
             ctx: Context {
                 keylog: opts.keylog.clone(),
@@ -257,7 +253,7 @@ impl Follower {
             table,
             defrag: Defragmenter::new(),
             sinks,
-            error: None,
+            error,
             next_id: 0,
             settled: HashMap::new(),
             packets: 0,
@@ -511,7 +507,8 @@ impl Follower {
         }
         let doc = Document::build(&meshed, &self.opts.policy, &self.opts.names);
         if let Some(flow) = doc.flow_doc(0).filter(|_| record) {
-            write_each(&mut self.sinks, &mut self.error, |sink| sink.flow(&flow));
+            let flows = std::slice::from_ref(&flow);
+            write_each(&mut self.sinks, &mut self.error, |sink| sink.flows(flows));
         }
         let summary = doc.summary;
         (summary, meshed.analysis.flows.pop())
@@ -678,9 +675,9 @@ pub enum LiveError {
 /// Tells each sink with `each`, until one fails: its error is kept in `error`, and nothing more
 /// is written.
 fn write_each(
-    sinks: &mut [Box<dyn LiveSink>],
+    sinks: &mut [LiveSink],
     error: &mut Option<io::Error>,
-    mut each: impl FnMut(&mut dyn LiveSink) -> io::Result<()>,
+    mut each: impl FnMut(&mut dyn Exporter) -> io::Result<()>,
 ) {
     for sink in sinks {
         if error.is_some() {

@@ -257,7 +257,7 @@ impl PerSide {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TcpDoc<'a> {
     pub syn_seen: bool,
     pub close: Close,
@@ -347,7 +347,7 @@ impl Serialize for MarkerText<'_> {
 }
 
 /// The mesh facts of a flow.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FlowMeshDoc<'a> {
     /// Signs of a mesh: `istio: ALPN istio-peer-exchange`.
     pub markers: MarkersDoc<'a>,
@@ -357,7 +357,7 @@ pub struct FlowMeshDoc<'a> {
     pub pod: Option<&'a str>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FlowDoc<'a> {
     pub id: u64,
     /// Index into `captures`.
@@ -424,17 +424,21 @@ impl<'a> FlowDoc<'a> {
         self.leg == Leg::Loopback
     }
 
-    /// The same entry, its certificates written from the renderings in `certs`.
-    pub(super) fn sharing_certs<'b>(self, certs: &'b SharedCerts) -> FlowDoc<'b>
+    /// The same entry, its certificates written from the renderings in `certs` (a copy only
+    /// when it has certificates to write).
+    pub(super) fn sharing_certs<'b>(&'b self, certs: &'b SharedCerts) -> Cow<'b, FlowDoc<'b>>
     where
         'a: 'b,
     {
-        let mut doc: FlowDoc<'b> = self;
+        if self.tls.is_none() {
+            return Cow::Borrowed(self);
+        }
+        let mut doc: FlowDoc<'b> = self.clone();
         doc.tls = doc.tls.map(|tls| TlsDoc {
             certs: Some(certs),
             ..tls
         });
-        doc
+        Cow::Owned(doc)
     }
 }
 

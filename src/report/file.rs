@@ -18,6 +18,8 @@ pub trait Complete: Write {
 }
 
 impl<W: Write> Complete for BufWriter<W> {}
+impl Complete for &mut dyn Write {}
+impl Complete for Vec<u8> {}
 impl Complete for io::Stdout {}
 impl Complete for io::StdoutLock<'_> {}
 impl Complete for io::Sink {}

@@ -28,6 +28,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::document::{Document, EndpointDoc, FlowDoc};
+use super::export::{needs_whole_capture, Exporter};
+use super::file::Complete;
 use super::policy::PolicyMark;
 use super::table;
 use crate::mesh::Leg;
@@ -55,7 +57,7 @@ const VERDICTS: [Verdict; 5] = [
 ];
 
 /// Strings shared by index.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Strings {
     index: HashMap<String, u32>,
     list: Vec<String>,
@@ -145,7 +147,7 @@ struct Data<'a> {
 }
 
 /// Packs JSON values as the module documentation says.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Packer {
     strings: Strings,
     shapes: HashMap<Vec<String>, u32>,
@@ -326,36 +328,62 @@ fn mark_of(flow: &FlowDoc<'_>) -> u8 {
     }
 }
 
-/// Writes the HTML report of `doc`.
-pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let group = grouping(doc);
-    let mut packer = Packer::default();
-    packer.strings.of("");
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut node_index: HashMap<String, u32> = HashMap::new();
-    let mut edges: Vec<Edge> = Vec::new();
-    let mut edge_index: HashMap<(u32, u32, u8), u32> = HashMap::new();
-    let mut cols = Columns::default();
-    let mut spans: Vec<Option<(i64, i64)>> = vec![None; doc.captures.len()];
-    let mut evidence: Vec<u8> = Vec::new();
-    let mut line: Vec<u8> = Vec::new();
-    let mut units = 0u64;
-    let mut offsets = Vec::with_capacity(doc.len() + 1);
-    let mut node_of = |end: &EndpointDoc<'_>| {
-        let (label, kind, ns) = label_of(end, group);
-        if let Some(&i) = node_index.get(&label) {
+/// The HTML report as an exporter: each flow goes into the graph, the table's columns and the
+/// evidence block as it comes; the page is written when the run finishes. The namespaces that
+/// group the graph come from the whole run, so it begins only with the run's document.
+#[derive(Debug)]
+pub struct HtmlExporter<W> {
+    out: W,
+    group: Option<u8>,
+    packer: Packer,
+    nodes: Vec<Node>,
+    node_index: HashMap<String, u32>,
+    edges: Vec<Edge>,
+    edge_index: HashMap<(u32, u32, u8), u32>,
+    cols: Columns,
+    spans: Vec<Option<(i64, i64)>>,
+    evidence: Vec<u8>,
+    line: Vec<u8>,
+    units: u64,
+    offsets: Vec<u64>,
+}
+
+impl<W: Complete> HtmlExporter<W> {
+    pub fn new(out: W) -> HtmlExporter<W> {
+        HtmlExporter {
+            out,
+            group: None,
+            packer: Packer::default(),
+            nodes: Vec::new(),
+            node_index: HashMap::new(),
+            edges: Vec::new(),
+            edge_index: HashMap::new(),
+            cols: Columns::default(),
+            spans: Vec::new(),
+            evidence: Vec::new(),
+            line: Vec::new(),
+            units: 0,
+            offsets: Vec::new(),
+        }
+    }
+
+    /// The graph node of `end`, added when new.
+    fn node_of(&mut self, end: &EndpointDoc<'_>) -> u32 {
+        let (label, kind, ns) = label_of(end, self.group);
+        if let Some(&i) = self.node_index.get(&label) {
             return i;
         }
-        let i = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
-        node_index.insert(label.clone(), i);
-        nodes.push(Node { label, kind, ns });
+        let i = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        self.node_index.insert(label.clone(), i);
+        self.nodes.push(Node { label, kind, ns });
         i
-    };
-    for flow in doc.flow_docs() {
-        let (from, to) = (node_of(&flow.client), node_of(&flow.server));
+    }
+
+    fn flow(&mut self, flow: &FlowDoc<'_>) -> io::Result<()> {
+        let (from, to) = (self.node_of(&flow.client), self.node_of(&flow.server));
         let leg = u8::from(flow.leg == Leg::Network);
-        let key = (from, to, leg);
-        let e = *edge_index.entry(key).or_insert_with(|| {
+        let edges = &mut self.edges;
+        let e = *self.edge_index.entry((from, to, leg)).or_insert_with(|| {
             edges.push(Edge {
                 from,
                 to,
@@ -368,7 +396,7 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
             .iter()
             .position(|&x| x == flow.verdict)
             .unwrap_or(0);
-        let mark = mark_of(&flow);
+        let mark = mark_of(flow);
         if let Some(edge) = edges.get_mut(e as usize) {
             edge.flows += 1;
             if let Some(n) = edge.verdicts.get_mut(v) {
@@ -382,7 +410,7 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
             }
         }
         let (cns, sns) = (namespace(&flow.client), namespace(&flow.server));
-        let strings = &mut packer.strings;
+        let (cols, strings) = (&mut self.cols, &mut self.packer.strings);
         cols.id.push(flow.id);
         cols.ends
             .push(strings.of(&table::ends_column(&flow.client, &flow.server)));
@@ -397,41 +425,63 @@ pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
             .push(strings.of(tls.map_or("-", table::cert_column)));
         cols.pkts.push(flow.packets.client + flow.packets.server);
         cols.bytes.push(flow.bytes.client + flow.bytes.server);
-        cols.detail.push(strings.of(&table::detail(&flow)));
+        cols.detail.push(strings.of(&table::detail(flow)));
         cols.mark.push(mark);
         cols.edge.push(e);
         cols.first_seen.push(flow.first_seen.0);
-        if let Some(span) = spans.get_mut(flow.capture) {
+        if let Some(span) = self.spans.get_mut(flow.capture) {
             let (a, b) = (flow.first_seen.0, flow.last_seen.0);
             *span = Some(span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
         }
-        offsets.push(units);
-        let packed = packer.flow(&flow)?;
+        self.offsets.push(self.units);
+        let packed = self.packer.flow(flow)?;
+        let line = &mut self.line;
         line.clear();
         let json = serde_json::to_vec(&packed).map_err(io::Error::other)?;
-        script_safe(&json, &mut line)?;
+        script_safe(&json, line)?;
         line.push(b'\n');
         // The page reads the block as a JavaScript string: offsets count UTF-16 units.
-        units += std::str::from_utf8(&line).map_or(line.len(), |t| t.encode_utf16().count()) as u64;
-        evidence.extend_from_slice(&line);
+        self.units +=
+            std::str::from_utf8(line).map_or(line.len(), |t| t.encode_utf16().count()) as u64;
+        self.evidence.extend_from_slice(line);
+        Ok(())
     }
-    offsets.push(units);
-    let data = Data {
-        schema_version: doc.schema_version,
-        tool: format!("{} {}", doc.tool.name, doc.tool.version),
-        captures: &doc.captures,
-        spans,
-        summary: &doc.summary,
-        strings: std::mem::take(&mut packer.strings.list),
-        shapes: std::mem::take(&mut packer.shape_list),
-        nodes,
-        edges,
-        grouped_by: group,
-        cols,
-        offsets,
-    };
-    let data = serde_json::to_vec(&data).map_err(io::Error::other)?;
-    page(out, &data, &evidence)
+}
+
+impl<W: Complete> Exporter for HtmlExporter<W> {
+    fn begin(&mut self, doc: Option<&Document<'_>>) -> io::Result<()> {
+        let doc = doc.ok_or_else(|| needs_whole_capture("an HTML report"))?;
+        self.group = grouping(doc);
+        self.packer.strings.of("");
+        self.spans = vec![None; doc.captures.len()];
+        self.offsets.reserve(doc.len() + 1);
+        Ok(())
+    }
+
+    fn flows(&mut self, flows: &[FlowDoc<'_>]) -> io::Result<()> {
+        flows.iter().try_for_each(|flow| self.flow(flow))
+    }
+
+    fn finish(&mut self, doc: &Document<'_>) -> io::Result<()> {
+        self.offsets.push(self.units);
+        let data = Data {
+            schema_version: doc.schema_version,
+            tool: format!("{} {}", doc.tool.name, doc.tool.version),
+            captures: &doc.captures,
+            spans: std::mem::take(&mut self.spans),
+            summary: &doc.summary,
+            strings: std::mem::take(&mut self.packer.strings.list),
+            shapes: std::mem::take(&mut self.packer.shape_list),
+            nodes: std::mem::take(&mut self.nodes),
+            edges: std::mem::take(&mut self.edges),
+            grouped_by: self.group,
+            cols: std::mem::take(&mut self.cols),
+            offsets: std::mem::take(&mut self.offsets),
+        };
+        let data = serde_json::to_vec(&data).map_err(io::Error::other)?;
+        page(&mut self.out, &data, &self.evidence)?;
+        self.out.complete()
+    }
 }
 
 /// `'sha256-…'` of an inline script or style, for the Content-Security-Policy.

@@ -4,12 +4,14 @@
 //! proof; a flow that the mesh profile expects in plaintext, or that `--allow` exempts, is
 //! skipped with the reason; every other flow passes. Without `--require` nothing fails.
 
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::net::IpAddr;
 
 use super::document::{Document, FlowBrief, FlowDoc};
+use super::export::{needs_whole_capture, Exporter, Pieces, SPLIT};
+use super::file::Complete;
 use super::policy::{PolicyMark, UNPROVEN_ADVICE};
-use super::{render_flows, SPLIT};
 
 /// Escapes text for XML attributes and content; characters XML 1.0 cannot carry become `?`.
 fn escape(text: &str) -> String {
@@ -116,66 +118,134 @@ fn testcase(f: &FlowDoc<'_>, classname: &str) -> String {
     head + &body
 }
 
-/// Writes the JUnit report.
-pub fn write(doc: &Document<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let failures_total = doc.briefs().filter(FlowBrief::fails).count();
-    let xml = out;
-    writeln!(xml, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
-    writeln!(
-        xml,
-        r#"<testsuites name="mtlscan" tests="{}" failures="{failures_total}" errors="0">"#,
-        doc.len()
-    )?;
-    for (index, capture) in doc.captures.iter().enumerate() {
-        let in_capture = || doc.briefs().filter(move |b| b.capture == index);
-        let tests = in_capture().count();
-        let failures = in_capture().filter(FlowBrief::fails).count();
-        let skipped = in_capture()
-            .filter(|f| f.policy == Some(PolicyMark::Exempt) || (f.expected && f.policy.is_none()))
-            .count();
+/// The JUnit report as an exporter: a test suite per capture, a test case per flow (rendered in
+/// parallel as flows come). The suites' counts come from the summary, so it begins only with
+/// the whole run's document.
+#[derive(Debug)]
+pub struct JunitExporter<W> {
+    out: W,
+    pieces: Pieces<()>,
+    /// Each capture's suite head (its `<testsuite>` line and properties) and class name.
+    suites: Vec<(String, String)>,
+    /// Suites opened so far; the last one is open.
+    opened: usize,
+}
+
+impl<W: Complete> JunitExporter<W> {
+    pub fn new(out: W) -> JunitExporter<W> {
+        JunitExporter {
+            out,
+            pieces: Pieces::new(SPLIT.piece),
+            suites: Vec::new(),
+            opened: 0,
+        }
+    }
+
+    /// Closes the open suite and opens the others up to and including suite `index`.
+    fn open_through(&mut self, index: usize) -> io::Result<()> {
+        while self.opened <= index && self.opened < self.suites.len() {
+            if self.opened > 0 {
+                writeln!(self.out, "  </testsuite>")?;
+            }
+            let (head, _) = &self.suites[self.opened];
+            self.out.write_all(head.as_bytes())?;
+            self.opened += 1;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Complete> Exporter for JunitExporter<W> {
+    fn begin(&mut self, doc: Option<&Document<'_>>) -> io::Result<()> {
+        let doc = doc.ok_or_else(|| needs_whole_capture("a JUnit report"))?;
+        let failures_total = doc.briefs().filter(FlowBrief::fails).count();
+        writeln!(self.out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
         writeln!(
-            xml,
-            r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" errors="0" skipped="{skipped}">"#,
-            escape(&capture.path),
+            self.out,
+            r#"<testsuites name="mtlscan" tests="{}" failures="{failures_total}" errors="0">"#,
+            doc.len()
         )?;
-        writeln!(xml, "    <properties>")?;
-        // Without the hash (`--no-hash`) there is no sha256 property.
-        let mut props: Vec<(&str, String)> = capture
-            .sha256
-            .iter()
-            .map(|sha| ("sha256", sha.clone()))
-            .collect();
-        props.push(("format", capture.format.to_string()));
-        props.push(("truncated", capture.truncated.to_string()));
-        if let Some(p) = &doc.summary.policy {
-            props.push(("require", p.require.to_string()));
-            let violations = in_capture().filter(FlowBrief::violates).count();
-            let unproven = in_capture().filter(FlowBrief::unproven).count();
-            props.push(("violations", violations.to_string()));
-            props.push(("unproven", unproven.to_string()));
-        }
-        if let Some(profile) = doc.summary.mesh.profile {
-            props.push(("mesh", profile.to_string()));
-        }
-        for (name, value) in props {
-            writeln!(
-                xml,
-                r#"      <property name="{name}" value="{}"/>"#,
-                escape(&value)
+        self.suites = (0..doc.captures.len())
+            .map(|index| suite_head(doc, index))
+            .collect::<Result<_, _>>()
+            .map_err(io::Error::other)?;
+        Ok(())
+    }
+
+    fn flows(&mut self, flows: &[FlowDoc<'_>]) -> io::Result<()> {
+        // The flows come capture by capture: each run of one capture's flows goes in its suite.
+        for run in flows.chunk_by(|a, b| a.capture == b.capture) {
+            let Some(first) = run.first() else {
+                continue;
+            };
+            self.open_through(first.capture)?;
+            let Some((_, classname)) = self.suites.get(first.capture) else {
+                continue;
+            };
+            let out = &mut self.out;
+            self.pieces.render(
+                run,
+                || (),
+                |f, piece, ()| writeln!(piece, "{}", testcase(f, classname)),
+                |piece| out.write_all(piece),
             )?;
         }
-        writeln!(xml, "    </properties>")?;
-        let classname = format!("mtlscan.{}", escape(&capture.path));
-        render_flows(
-            doc,
-            in_capture().map(|b| b.index),
-            SPLIT,
-            |f, piece| writeln!(piece, "{}", testcase(f, &classname)),
-            |piece| xml.write_all(piece),
-        )?;
-        writeln!(xml, "  </testsuite>")?;
+        Ok(())
     }
-    writeln!(xml, "</testsuites>")
+
+    fn finish(&mut self, _doc: &Document<'_>) -> io::Result<()> {
+        self.open_through(self.suites.len())?;
+        if self.opened > 0 {
+            writeln!(self.out, "  </testsuite>")?;
+        }
+        writeln!(self.out, "</testsuites>")?;
+        self.out.complete()
+    }
+}
+
+/// The `<testsuite>` line and properties of capture `index`, and its test cases' class name.
+fn suite_head(doc: &Document<'_>, index: usize) -> Result<(String, String), fmt::Error> {
+    let mut xml = String::new();
+    let capture = &doc.captures[index];
+    let in_capture = || doc.briefs().filter(move |b| b.capture == index);
+    let tests = in_capture().count();
+    let failures = in_capture().filter(FlowBrief::fails).count();
+    let skipped = in_capture()
+        .filter(|f| f.policy == Some(PolicyMark::Exempt) || (f.expected && f.policy.is_none()))
+        .count();
+    writeln!(
+        xml,
+        r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" errors="0" skipped="{skipped}">"#,
+        escape(&capture.path),
+    )?;
+    writeln!(xml, "    <properties>")?;
+    // Without the hash (`--no-hash`) there is no sha256 property.
+    let mut props: Vec<(&str, String)> = capture
+        .sha256
+        .iter()
+        .map(|sha| ("sha256", sha.clone()))
+        .collect();
+    props.push(("format", capture.format.to_string()));
+    props.push(("truncated", capture.truncated.to_string()));
+    if let Some(p) = &doc.summary.policy {
+        props.push(("require", p.require.to_string()));
+        let violations = in_capture().filter(FlowBrief::violates).count();
+        let unproven = in_capture().filter(FlowBrief::unproven).count();
+        props.push(("violations", violations.to_string()));
+        props.push(("unproven", unproven.to_string()));
+    }
+    if let Some(profile) = doc.summary.mesh.profile {
+        props.push(("mesh", profile.to_string()));
+    }
+    for (name, value) in props {
+        writeln!(
+            xml,
+            r#"      <property name="{name}" value="{}"/>"#,
+            escape(&value)
+        )?;
+    }
+    writeln!(xml, "    </properties>")?;
+    Ok((xml, format!("mtlscan.{}", escape(&capture.path))))
 }
 
 #[cfg(test)]

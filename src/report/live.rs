@@ -1,42 +1,13 @@
-//! The outputs of a live run (`--follow`): a table whose rows appear as flows settle, and JSON
-//! Lines with `flow` records as flows settle, `flow-end` records as they end, and the `summary`
-//! record. Every record is flushed when written.
+//! The table of a live run (`--follow`), whose rows appear as flows settle; every row is flushed
+//! when written. JSON Lines of a live run are [`JsonlExporter::live`](super::JsonlExporter::live).
 
 use std::io;
 
+use super::export::Exporter;
 use super::file::Complete;
 use super::table::{self, TableStyle, View};
-use super::{write_jsonl_record, write_jsonl_summary, Document, FlowDoc};
-use crate::live::{FlowEnd, LiveSink};
-
-/// JSON Lines, record by record.
-#[derive(Debug)]
-pub struct LiveJsonl<W> {
-    out: W,
-}
-
-impl<W> LiveJsonl<W> {
-    pub fn new(out: W) -> LiveJsonl<W> {
-        LiveJsonl { out }
-    }
-}
-
-impl<W: Complete + Send> LiveSink for LiveJsonl<W> {
-    fn flow(&mut self, flow: &FlowDoc<'_>) -> io::Result<()> {
-        write_jsonl_record("flow", flow, &mut self.out)?;
-        self.out.flush()
-    }
-
-    fn flow_end(&mut self, end: &FlowEnd) -> io::Result<()> {
-        write_jsonl_record("flow-end", end, &mut self.out)?;
-        self.out.flush()
-    }
-
-    fn finish(&mut self, doc: &Document<'_>) -> io::Result<()> {
-        write_jsonl_summary(doc, &mut self.out)?;
-        self.out.complete()
-    }
-}
+use super::{Document, FlowDoc, Format};
+use crate::live::FlowEnd;
 
 /// The table, row by row, then the summary.
 #[derive(Debug)]
@@ -60,16 +31,22 @@ impl<W> LiveTable<W> {
     }
 }
 
-impl<W: Complete + Send> LiveSink for LiveTable<W> {
-    fn flow(&mut self, flow: &FlowDoc<'_>) -> io::Result<()> {
-        if !self.rows {
+impl<W: Complete> Exporter for LiveTable<W> {
+    fn begin(&mut self, _doc: Option<&Document<'_>>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn flows(&mut self, flows: &[FlowDoc<'_>]) -> io::Result<()> {
+        if !self.rows || flows.is_empty() {
             return Ok(());
         }
         if !self.header {
             self.header = true;
             writeln!(self.out, "{}", table::live_header(self.style))?;
         }
-        writeln!(self.out, "{}", table::live_row(flow, self.style))?;
+        for flow in flows {
+            writeln!(self.out, "{}", table::live_row(flow, self.style))?;
+        }
         self.out.flush()
     }
 
@@ -96,7 +73,7 @@ impl<W: Complete + Send> LiveSink for LiveTable<W> {
             view: View::Summary,
             ..self.style
         };
-        table::write(doc, &mut self.out, style)?;
+        super::write(doc, Format::Table, &mut self.out, style)?;
         self.out.complete()
     }
 }

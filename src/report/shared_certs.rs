@@ -5,9 +5,8 @@
 //! entry holds so that the key stays its own. Pretty renderings are made at depth zero:
 //! [`NestedPretty`](super::indent::NestedPretty) indents each of their lines as it writes them.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -35,7 +34,9 @@ pub(super) enum Layout {
 #[derive(Debug)]
 pub(super) struct SharedCerts {
     layout: Layout,
-    rendered: RefCell<Remembered>,
+    /// Only its own render task uses it: the lock is never contended, and it lets the flows
+    /// that refer to it move between threads.
+    rendered: Mutex<Remembered>,
 }
 
 /// What one task remembers.
@@ -59,7 +60,7 @@ impl SharedCerts {
     pub(super) fn new(layout: Layout) -> SharedCerts {
         SharedCerts {
             layout,
-            rendered: RefCell::new(Remembered::default()),
+            rendered: Mutex::new(Remembered::default()),
         }
     }
 
@@ -83,7 +84,7 @@ impl WriteCert for SharedCerts {
             return cert.serialize(serializer);
         }
         let key = Arc::as_ptr(cert) as usize;
-        let mut rendered = self.rendered.borrow_mut();
+        let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(r) = rendered.by_address.get(&key) {
             debug_assert!(Arc::ptr_eq(&r.cert, cert), "keyed by its own address");
             return r.json.serialize(serializer);
@@ -184,7 +185,7 @@ mod tests {
             check(&lone);
         }
         for certs in [&pretty_certs, &compact_certs] {
-            let rendered = certs.rendered.borrow();
+            let rendered = certs.rendered.lock().unwrap();
             let held = &rendered.by_address;
             assert!(!held.is_empty() && held.len() <= MAX_REMEMBERED);
             let bytes: usize = held.values().map(|r| r.json.get().len()).sum();
@@ -212,14 +213,14 @@ mod tests {
         let certs = SharedCerts::new(Layout::Pretty);
         for tls in [&[Arc::clone(&huge)][..], &large].map(tls_with) {
             assert_eq!(pretty(&tls, Some(&certs)), pretty(&tls, None));
-            let rendered = certs.rendered.borrow();
+            let rendered = certs.rendered.lock().unwrap();
             assert!(rendered.bytes <= MAX_REMEMBERED_BYTES);
             assert!(rendered
                 .by_address
                 .values()
                 .all(|r| !Arc::ptr_eq(&r.cert, &huge)));
         }
-        let rendered = certs.rendered.borrow();
+        let rendered = certs.rendered.lock().unwrap();
         assert!(!rendered.by_address.is_empty());
         assert!(
             rendered.by_address.len() < large.len(),

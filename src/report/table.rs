@@ -12,9 +12,10 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 
 use super::document::{Document, EndpointDoc, FlowDoc};
+use super::export::{needs_whole_capture, Exporter, Pieces, SPLIT};
+use super::file::Complete;
 use super::pods::{identity, PodPairDoc};
 use super::policy::{PolicyMark, Requirement, UNPROVEN_ADVICE};
-use super::{render_flows, SPLIT};
 use crate::mesh::{Leg, MeshRequest};
 use crate::model::{Evidence, TlsSummary, Verdict};
 
@@ -304,27 +305,101 @@ fn paint_verdict(
     }
 }
 
-/// Writes the table report.
-pub fn write(doc: &Document<'_>, out: &mut dyn Write, style: TableStyle) -> io::Result<()> {
-    let pal = Palette { on: style.color };
-    write_captures(doc, out, style, &pal)?;
-    let pods = doc.summary.pod_pairs.as_deref().unwrap_or(&[]);
-    let show_pods = matches!(style.view, View::Pods | View::Both) && !pods.is_empty();
-    let show_flows = match style.view {
-        View::Flows | View::Both => true,
-        View::Pods => pods.is_empty(),
-        View::Summary => false,
-    };
-    if show_pods {
-        writeln!(out)?;
-        write_pods(pods, out, style, &pal)?;
+/// The table report as an exporter: the captures, pod pairs and the flows' header when it
+/// begins, a row per flow as flows come (rendered in parallel), the legend and the summary when
+/// it finishes.
+#[derive(Debug)]
+pub struct TableExporter<W> {
+    out: W,
+    style: TableStyle,
+    pieces: Pieces<()>,
+    /// What the flow rows need, known when the table begins: `None` when no row is written.
+    rows: Option<RowsLayout>,
+}
+
+/// The layout of the flow rows: the endpoints column's width, and whether PAIR is shown.
+#[derive(Debug, Clone, Copy)]
+struct RowsLayout {
+    ends_width: usize,
+    pairs: bool,
+}
+
+impl<W: Complete> TableExporter<W> {
+    pub fn new(out: W, style: TableStyle) -> TableExporter<W> {
+        TableExporter {
+            out,
+            style,
+            pieces: Pieces::new(SPLIT.piece),
+            rows: None,
+        }
     }
-    if show_flows {
-        writeln!(out)?;
-        write_flows(doc, out, style, &pal)?;
+}
+
+impl<W: Complete> Exporter for TableExporter<W> {
+    fn begin(&mut self, doc: Option<&Document<'_>>) -> io::Result<()> {
+        let doc = doc.ok_or_else(|| needs_whole_capture("the batch table"))?;
+        let (style, out) = (self.style, &mut self.out);
+        let pal = Palette { on: style.color };
+        write_captures(doc, out, style, &pal)?;
+        let pods = doc.summary.pod_pairs.as_deref().unwrap_or(&[]);
+        let show_pods = matches!(style.view, View::Pods | View::Both) && !pods.is_empty();
+        let show_flows = match style.view {
+            View::Flows | View::Both => true,
+            View::Pods => pods.is_empty(),
+            View::Summary => false,
+        };
+        if show_pods {
+            writeln!(out)?;
+            write_pods(pods, out, style, &pal)?;
+        }
+        if show_flows {
+            writeln!(out)?;
+            if doc.is_empty() {
+                writeln!(out, "no TCP flows in the capture")?;
+            } else {
+                let rows = rows_layout(doc);
+                writeln!(out, "{}", pal.bold(&header(rows.ends_width, rows.pairs)))?;
+                self.rows = Some(rows);
+            }
+        }
+        Ok(())
     }
-    writeln!(out)?;
-    write_summary(doc, out, style, &pal)
+
+    fn flows(&mut self, flows: &[FlowDoc<'_>]) -> io::Result<()> {
+        let Some(rows) = self.rows else {
+            return Ok(());
+        };
+        let pal = Palette {
+            on: self.style.color,
+        };
+        let layout = FlowLayout {
+            style: self.style,
+            pal: &pal,
+            ends_width: rows.ends_width,
+            pairs: rows.pairs,
+        };
+        let out = &mut self.out;
+        self.pieces.render(
+            flows,
+            || (),
+            |flow, piece, ()| writeln!(piece, "{}", flow_row(flow, &layout)),
+            |piece| out.write_all(piece),
+        )
+    }
+
+    fn finish(&mut self, doc: &Document<'_>) -> io::Result<()> {
+        let (style, out) = (self.style, &mut self.out);
+        let pal = Palette { on: style.color };
+        if let Some(rows) = self.rows {
+            writeln!(out)?;
+            for legend in legend(doc, rows.pairs) {
+                writeln!(out, "{}", cut(legend, style.width))?;
+            }
+        }
+        writeln!(out)?;
+        write_summary(doc, out, style, &pal)?;
+        out.complete()
+    }
 }
 
 fn write_captures(
@@ -500,16 +575,9 @@ fn flow_row(flow: &FlowDoc<'_>, layout: &FlowLayout<'_>) -> String {
     )
 }
 
-fn write_flows(
-    doc: &Document<'_>,
-    out: &mut dyn Write,
-    style: TableStyle,
-    pal: &Palette,
-) -> io::Result<()> {
-    if doc.is_empty() {
-        writeln!(out, "no TCP flows in the capture")?;
-        return Ok(());
-    }
+/// The endpoints column as wide as the widest flow's (within bounds), and whether any flow
+/// is paired.
+fn rows_layout(doc: &Document<'_>) -> RowsLayout {
     let ends_width = doc
         .briefs()
         .map(|b| {
@@ -520,26 +588,10 @@ fn write_flows(
         .max()
         .unwrap_or(0)
         .max("CLIENT → SERVER".chars().count());
-    let pairs = doc.briefs().any(|b| b.paired);
-    writeln!(out, "{}", pal.bold(&header(ends_width, pairs)))?;
-    let layout = FlowLayout {
-        style,
-        pal,
+    RowsLayout {
         ends_width,
-        pairs,
-    };
-    render_flows(
-        doc,
-        0..doc.len(),
-        SPLIT,
-        |flow, piece| writeln!(piece, "{}", flow_row(flow, &layout)),
-        |piece| out.write_all(piece),
-    )?;
-    writeln!(out)?;
-    for legend in legend(doc, pairs) {
-        writeln!(out, "{}", cut(legend, style.width))?;
+        pairs: doc.briefs().any(|b| b.paired),
     }
-    Ok(())
 }
 
 /// Width of the endpoints column of a live table, whose rows are written before the later flows
