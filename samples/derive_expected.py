@@ -456,11 +456,12 @@ def main():
                          "that --keys does not decrypt (captures not made again)")
     a = ap.parse_args()
     prev = previous_lines(a.previous)
-    # the sidecar captures of make-mesh-sample.sh and the evasion captures of
-    # make-evasion-samples.sh have their own checks (tests/mesh.rs, tests/evasion.rs)
+    # the sidecar captures of make-mesh-sample.sh, the evasion captures of
+    # make-evasion-samples.sh and the encrypted-* captures of make-encrypted-samples.sh have their
+    # own checks (tests/mesh.rs, tests/evasion.rs, tests/encrypted.rs)
     names = sorted(n for n in os.listdir(a.dir)
                    if n.endswith((".pcap", ".pcapng", ".pcap.gz"))
-                   and not n.startswith(("mesh-", "evasion-")) and
+                   and not n.startswith(("mesh-", "evasion-", "encrypted-")) and
                    (not a.only or n.startswith(tuple(a.only))))
     print("#file\tclient_port\tserver_port\texpected_verdict\tclient_cert\tnotes")
     for n in names:

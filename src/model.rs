@@ -28,6 +28,8 @@ pub enum Verdict {
     Mtls,
     /// TLS, but no client certificate (or not provable).
     Tls,
+    /// Encrypted by a protocol other than TLS, recognised by its bytes (SSH).
+    Encrypted,
     /// Application bytes in the clear.
     Plaintext,
     /// High-entropy payload that is not TLS.
@@ -37,9 +39,10 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 5] = [
+    pub const ALL: [Verdict; 6] = [
         Verdict::Mtls,
         Verdict::Tls,
+        Verdict::Encrypted,
         Verdict::Plaintext,
         Verdict::Opaque,
         Verdict::Empty,
@@ -49,11 +52,19 @@ impl Verdict {
         match self {
             Verdict::Mtls => "mtls",
             Verdict::Tls => "tls",
+            Verdict::Encrypted => "encrypted",
             Verdict::Plaintext => "plaintext",
             Verdict::Opaque => "opaque",
             Verdict::Empty => "empty",
         }
     }
+}
+
+/// The transport a flow travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
 }
 
 /// How the presence of a certificate is known.
@@ -351,6 +362,34 @@ pub struct Classification {
     pub session: Option<Box<SessionTokens>>,
     /// Overlapping segments carried other bytes, and the other copy changes the verdict.
     pub ambiguity: Option<Box<Ambiguity>>,
+    /// The protocol other than TLS that encrypts the flow (verdict `encrypted`).
+    pub encryption: Option<Box<EncryptionSummary>>,
+}
+
+/// A protocol other than TLS that encrypts a flow, and what its handshake showed (the report's
+/// `encryption`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EncryptionSummary {
+    /// `ssh`.
+    pub protocol: &'static str,
+    /// The protocol's version (`2.0`).
+    pub version: String,
+    /// The software each side names (SSH identification lines).
+    pub client_software: String,
+    pub server_software: String,
+    /// What the two sides' offers agree on: key exchange, then ciphers each way.
+    pub key_exchange: Option<String>,
+    pub cipher_client_to_server: Option<String>,
+    pub cipher_server_to_client: Option<String>,
+    /// The frames from which each side encrypts (after its `NEWKEYS`).
+    pub encrypted_from: EncryptedFrom,
+}
+
+/// The frames from which each side of a flow encrypts what it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EncryptedFrom {
+    pub client: Option<u64>,
+    pub server: Option<u64>,
 }
 
 /// Which copy of overlapping bytes a reading takes.

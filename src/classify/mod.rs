@@ -27,6 +27,7 @@ pub mod entropy;
 pub mod fingerprint;
 pub mod plaintext;
 mod readings;
+pub mod ssh;
 pub mod tls;
 
 pub use readings::{offloaded as checksums_offloaded, OFFLOAD_SHARE};
@@ -34,8 +35,8 @@ pub use readings::{offloaded as checksums_offloaded, OFFLOAD_SHARE};
 use crate::flow::{ClientBy, Flow, FramingEnd};
 use crate::intern;
 use crate::model::{
-    said, Ambiguity, AmbiguityCause, Classification, Code, HandshakeState, PlaintextSummary,
-    Reading, Reasons, Said, TlsSummary, Verdict,
+    said, Ambiguity, AmbiguityCause, Classification, Code, EncryptedFrom, EncryptionSummary,
+    HandshakeState, PlaintextSummary, Reading, Reasons, Said, TlsSummary, Verdict,
 };
 pub use tls::KeyLog;
 
@@ -100,6 +101,7 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
             plaintext: None,
             session: None,
             ambiguity: None,
+            encryption: None,
         };
     }
     if is_keepalive_only(flow) {
@@ -117,6 +119,7 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
             plaintext: None,
             session: None,
             ambiguity: None,
+            encryption: None,
         };
     }
     if let Some(mut analysis) = tls::analyze(flow, &ctx.keylog) {
@@ -155,6 +158,7 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
             plaintext: cleartext.map(Box::new),
             session: (!analysis.session.is_empty()).then(|| Box::new(analysis.session)),
             ambiguity,
+            encryption: None,
         };
     }
     if let Some(found) = plaintext::detect(flow) {
@@ -182,7 +186,11 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
             plaintext: Some(Box::new(found.summary)),
             session: None,
             ambiguity: None,
+            encryption: None,
         };
+    }
+    if let Some(class) = ssh_session(flow) {
+        return class;
     }
     if let Some((protocol, banner, frame)) = plaintext::encrypted_non_tls(flow) {
         let at = frame.map_or_else(String::new, |f| format!(" (frame {f})"));
@@ -199,6 +207,7 @@ fn classify_bytes(flow: &Flow, ctx: &Context) -> Classification {
             plaintext: None,
             session: None,
             ambiguity: None,
+            encryption: None,
         };
     }
     classify_unrecognised(flow)
@@ -393,6 +402,7 @@ fn upgraded_without_handshake(found: plaintext::Detection) -> Classification {
         plaintext: None,
         session: None,
         ambiguity: None,
+        encryption: None,
     }
 }
 
@@ -435,6 +445,7 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
             plaintext: None,
             session: None,
             ambiguity: None,
+            encryption: None,
         }
     } else {
         let evidence = plaintext::quote(bytes, QUOTE_CHARS);
@@ -449,18 +460,109 @@ fn classify_unrecognised(flow: &Flow) -> Classification {
                 ),
             ),
             tls: None,
-            plaintext: Some(Box::new(PlaintextSummary {
-                protocol: "unknown",
-                evidence: intern::str(&evidence),
-                frame,
-                direction: side,
-                rejected: false,
-                forwarded_client: None,
-            })),
+            plaintext: Some(unknown_text(&evidence, frame, side)),
             session: None,
             ambiguity: None,
+            encryption: None,
         }
     }
+}
+
+/// Cleartext of no known protocol: its quote, where it is and who sent it.
+fn unknown_text(
+    evidence: &str,
+    frame: Option<u64>,
+    direction: &'static str,
+) -> Box<PlaintextSummary> {
+    Box::new(PlaintextSummary {
+        protocol: "unknown",
+        evidence: intern::str(evidence),
+        frame,
+        direction,
+        rejected: false,
+        forwarded_client: None,
+    })
+}
+
+/// An SSH session whose two sides are both seen taking their new keys: `encrypted`. When what a
+/// side sends after its `NEWKEYS` reads as text, the flow is `plaintext`, quoting it: SSH
+/// framing in front of cleartext never passes for encryption.
+fn ssh_session(flow: &Flow) -> Option<Classification> {
+    let [c, s] = &flow.dir;
+    let client = ssh::side(c.contiguous(), true)?;
+    let server = ssh::side(s.contiguous(), false)?;
+    let (client_keys, server_keys) = (client.newkeys_end?, server.newkeys_end?);
+    for (side, dir, name) in [(&client, c, "client"), (&server, s, "server")] {
+        if let Some(at) = side.clear_after {
+            let text = dir.contiguous().get(at..).unwrap_or_default();
+            let evidence = plaintext::quote(text, QUOTE_CHARS);
+            let frame = dir.frame_at(at);
+            let at = frame.map_or_else(String::new, |f| format!(" (frame {f})"));
+            return Some(Classification {
+                verdict: Verdict::Plaintext,
+                reasons: one(
+                    Code::CleartextSeen,
+                    format!(
+                        "the {name} took new SSH keys but what it sends after them{at} is text, \
+                         not ciphertext: `{evidence}`"
+                    ),
+                ),
+                tls: None,
+                plaintext: Some(unknown_text(&evidence, frame, name)),
+                session: None,
+                ambiguity: None,
+                encryption: None,
+            });
+        }
+    }
+    let from = |dir: &crate::flow::Direction, end: usize| dir.frame_at(end);
+    let encryption = EncryptionSummary {
+        protocol: "ssh",
+        version: client.version.clone(),
+        client_software: client.banner.clone(),
+        server_software: server.banner.clone(),
+        key_exchange: ssh::agreed(&client.kex, &server.kex),
+        cipher_client_to_server: ssh::agreed(&client.ciphers_c2s, &server.ciphers_c2s),
+        cipher_server_to_client: ssh::agreed(&client.ciphers_s2c, &server.ciphers_s2c),
+        encrypted_from: EncryptedFrom {
+            client: from(c, client_keys),
+            server: from(s, server_keys),
+        },
+    };
+    let frame = |f: Option<u64>| f.map_or_else(|| "?".to_string(), |f| f.to_string());
+    let hello = format!(
+        "SSH {} handshake: the client is `{}` (frame {}), the server `{}` (frame {}); key \
+         exchange {}",
+        encryption.version,
+        encryption.client_software,
+        frame(c.frame_at(0)),
+        encryption.server_software,
+        frame(s.frame_at(0)),
+        encryption.key_exchange.as_deref().unwrap_or("not agreed")
+    );
+    let keys = format!(
+        "both sides took their new keys (SSH_MSG_NEWKEYS): the client encrypts from frame {}, \
+         the server from frame {} ({} and {}); encrypted by SSH, not TLS",
+        frame(encryption.encrypted_from.client),
+        frame(encryption.encrypted_from.server),
+        encryption
+            .cipher_client_to_server
+            .as_deref()
+            .unwrap_or("cipher not agreed"),
+        encryption
+            .cipher_server_to_client
+            .as_deref()
+            .unwrap_or("cipher not agreed"),
+    );
+    Some(Classification {
+        verdict: Verdict::Encrypted,
+        reasons: Reasons::new([said(Code::Encrypted, hello), said(Code::Encrypted, keys)]),
+        tls: None,
+        plaintext: None,
+        session: None,
+        ambiguity: None,
+        encryption: Some(Box::new(encryption)),
+    })
 }
 
 /// A flow's TLS facts as kept until the report: its hellos' facts shared with the flows whose

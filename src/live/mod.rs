@@ -700,7 +700,7 @@ fn ended(flow: &Flow) -> bool {
 /// The verdict will not change with more of the handshake (see the module documentation).
 fn is_settled(class: &crate::model::Classification) -> bool {
     match class.verdict {
-        Verdict::Plaintext => true,
+        Verdict::Plaintext | Verdict::Encrypted => true,
         Verdict::Tls | Verdict::Mtls => class.tls.as_deref().is_some_and(|t| {
             t.client_certificate.presented.is_some()
                 || t.resumed == Some(true)

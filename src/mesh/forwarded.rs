@@ -181,6 +181,7 @@ mod tests {
             })),
             session: None,
             ambiguity: None,
+            encryption: None,
         };
         f
     }

@@ -345,6 +345,7 @@ mod tests {
                 plaintext: None,
                 session: None,
                 ambiguity: None,
+                encryption: None,
             },
         }
     }

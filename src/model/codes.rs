@@ -51,7 +51,11 @@ codes! {
     CleartextUnanswered = "cleartext-unanswered",
     /// The identity a sidecar forwards (x-forwarded-client-cert, l5d-client-id) in cleartext.
     ForwardedIdentity = "forwarded-identity",
-    /// Encrypted by a protocol other than TLS (SSH, OpenVPN), or random bytes: not proven.
+    /// Encrypted by a protocol other than TLS, proven by its handshake: both sides of an SSH
+    /// session took their new keys.
+    Encrypted = "encrypted",
+    /// Not TLS and not proven encrypted: an SSH banner without its key exchange, OpenVPN, or
+    /// random bytes.
     NotTls = "not-tls",
     /// Bytes of no known protocol that are not random either.
     Unrecognised = "unrecognised",

@@ -120,6 +120,7 @@ pub(crate) mod testkit {
                 plaintext: None,
                 session: None,
                 ambiguity: None,
+                encryption: None,
             },
         }
     }

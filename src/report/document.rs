@@ -19,7 +19,8 @@ use crate::decode::Endpoint;
 use crate::flow::ClientBy;
 use crate::mesh::{IstioSni, Leg, Marker, MeshRequest, MeshView, Meshed, Pair, Profile, Rule};
 use crate::model::{
-    Ambiguity, PlaintextSummary, ReasonCodes, Reasons, TlsSummary, Verdict, SCHEMA_VERSION,
+    Ambiguity, EncryptionSummary, PlaintextSummary, ReasonCodes, Reasons, TlsSummary, Transport,
+    Verdict, SCHEMA_VERSION,
 };
 use crate::names::{NameKind, Names};
 
@@ -61,6 +62,7 @@ pub struct IpReassemblyDoc {
 pub struct ByVerdict {
     pub mtls: u64,
     pub tls: u64,
+    pub encrypted: u64,
     pub plaintext: u64,
     pub opaque: u64,
     pub empty: u64,
@@ -71,6 +73,7 @@ impl ByVerdict {
         let slot = match verdict {
             Verdict::Mtls => &mut self.mtls,
             Verdict::Tls => &mut self.tls,
+            Verdict::Encrypted => &mut self.encrypted,
             Verdict::Plaintext => &mut self.plaintext,
             Verdict::Opaque => &mut self.opaque,
             Verdict::Empty => &mut self.empty,
@@ -82,16 +85,18 @@ impl ByVerdict {
     pub(crate) fn merge(&mut self, other: &ByVerdict) {
         self.mtls += other.mtls;
         self.tls += other.tls;
+        self.encrypted += other.encrypted;
         self.plaintext += other.plaintext;
         self.opaque += other.opaque;
         self.empty += other.empty;
     }
 
     /// `(verdict name, count)` in the contract's order.
-    pub fn entries(&self) -> [(&'static str, u64); 5] {
+    pub fn entries(&self) -> [(&'static str, u64); 6] {
         [
             ("mtls", self.mtls),
             ("tls", self.tls),
+            ("encrypted", self.encrypted),
             ("plaintext", self.plaintext),
             ("opaque", self.opaque),
             ("empty", self.empty),
@@ -387,6 +392,8 @@ pub struct FlowDoc<'a> {
     pub last_seen: Rfc3339Micros,
     pub packets: PerSide,
     pub bytes: PerSide,
+    /// `tcp` (the transport whose block follows).
+    pub transport: Transport,
     pub tcp: TcpDoc<'a>,
     pub verdict: Verdict,
     /// Two readings of overlapping bytes give different verdicts (absent otherwise).
@@ -412,6 +419,8 @@ pub struct FlowDoc<'a> {
     pub exempt_by: Option<String>,
     pub tls: Option<TlsDoc<'a>>,
     pub plaintext: Option<&'a PlaintextSummary>,
+    /// The protocol other than TLS that encrypts the flow (verdict `encrypted`), else null.
+    pub encryption: Option<&'a EncryptionSummary>,
     pub mesh: FlowMeshDoc<'a>,
     /// Last packet time minus first packet time.
     #[serde(skip)]
@@ -915,6 +924,7 @@ impl<'a> Document<'a> {
             last_seen: Rfc3339Micros(f.last_ts),
             packets: PerSide::of(f.packets),
             bytes: PerSide::of(f.bytes),
+            transport: Transport::Tcp,
             tcp: TcpDoc {
                 syn_seen: f.syn_seen,
                 close: f.close,
@@ -942,6 +952,7 @@ impl<'a> Document<'a> {
                 .flatten(),
             tls: b.tls.map(TlsDoc::new),
             plaintext: flow.class.plaintext.as_deref(),
+            encryption: flow.class.encryption.as_deref(),
             mesh: FlowMeshDoc {
                 markers: MarkersDoc(m.map_or(&[], |m| &m.markers[..])),
                 istio_sni: b.istio_sni,

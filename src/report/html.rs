@@ -48,9 +48,10 @@ const MAX_NODES: usize = 150;
 const SHARED_MIN: usize = 4;
 
 /// The verdicts in the order of the table's `v` column.
-const VERDICTS: [Verdict; 5] = [
+const VERDICTS: [Verdict; 6] = [
     Verdict::Mtls,
     Verdict::Tls,
+    Verdict::Encrypted,
     Verdict::Plaintext,
     Verdict::Opaque,
     Verdict::Empty,

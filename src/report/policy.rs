@@ -257,7 +257,8 @@ fn judge(require: Requirement, verdict: Verdict, presented: Option<bool>) -> Opt
         (_, Verdict::Empty) => None,
         (_, Verdict::Plaintext) => Some(Shortfall::Violation("plaintext")),
         (_, Verdict::Opaque) => Some(Shortfall::Violation("not proven encrypted")),
-        (Requirement::Encrypted, Verdict::Tls | Verdict::Mtls) => None,
+        (Requirement::Encrypted, Verdict::Tls | Verdict::Mtls | Verdict::Encrypted) => None,
+        (Requirement::Mtls, Verdict::Encrypted) => Some(Shortfall::Violation("not TLS")),
         (Requirement::Mtls, Verdict::Mtls) => None,
         (Requirement::Mtls, Verdict::Tls) => match presented {
             Some(_) => Some(Shortfall::Violation("no client certificate")),

@@ -62,6 +62,7 @@ impl Palette {
         let code = match verdict {
             Verdict::Mtls => "32",
             Verdict::Tls => "33",
+            Verdict::Encrypted => "36",
             Verdict::Plaintext => "1;31",
             Verdict::Opaque => "35",
             Verdict::Empty => "2",
@@ -263,6 +264,22 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
         if tls.handshake == Some(crate::model::HandshakeState::Failed) {
             parts.push("handshake failed".to_string());
         }
+        return parts.join(", ");
+    }
+    if let Some(e) = flow.encryption {
+        let software = |banner: &str| {
+            let rest = banner.strip_prefix("SSH-").unwrap_or(banner);
+            rest.split_once('-').map_or(rest, |(_, s)| s).to_string()
+        };
+        let mut parts = vec![format!(
+            "{} {}: {} → {}",
+            e.protocol,
+            e.version,
+            software(&e.client_software),
+            software(&e.server_software)
+        )];
+        parts.extend(e.key_exchange.clone());
+        parts.extend(e.cipher_client_to_server.clone());
         return parts.join(", ");
     }
     flow.reasons.first().unwrap_or_default()

@@ -7,7 +7,7 @@
 //! specific finding (the client's on a tie), and a cleartext request the server answered with a
 //! reset, a bare close or a TLS alert is marked `rejected`.
 
-mod escape;
+pub(crate) mod escape;
 
 pub use escape::escape as quote;
 pub(crate) mod forwarded;
@@ -15,7 +15,7 @@ mod h2;
 mod hpack;
 mod http1;
 mod huffman;
-mod other;
+pub(crate) mod other;
 mod redact;
 
 pub use redact::{

@@ -5,11 +5,11 @@
   "use strict";
   const D = JSON.parse(document.getElementById("mtlscan-data").textContent);
   const EV = document.getElementById("mtlscan-evidence").textContent;
-  const VERDICTS = ["mtls", "tls", "plaintext", "opaque", "empty"];
+  const VERDICTS = ["mtls", "tls", "encrypted", "plaintext", "opaque", "empty"];
   const MARKS = ["", "violation", "unproven", "exempt", "expected"];
   const MARK_SIGN = ["", "!", "?", "~", "~"];
   // Worst first: the verdict an edge shows.
-  const WORST = ["plaintext", "opaque", "tls", "mtls", "empty"];
+  const WORST = ["plaintext", "opaque", "tls", "encrypted", "mtls", "empty"];
   const C = D.cols;
   const N = C.id.length;
   const S = D.strings;
@@ -132,7 +132,8 @@
     D.grouped_by ? el("span", { class: "legend", text: "unnamed addresses grouped by /" + D.grouped_by + " networks" }) : null));
   const graphWrap = el("div", { id: "graph-wrap" }, el("div", { id: "graph" }));
   graphSection.append(graphWrap, el("div", { class: "legend" },
-    "Lock on each edge: closed green = mTLS; open amber = TLS without a client certificate; " +
+    "Lock on each edge: closed green = mTLS; closed teal = encrypted by another protocol (SSH); " +
+    "open amber = TLS without a client certificate; " +
     "red open = plaintext; violet = client certificate unproven; grey = opaque or empty. " +
     "Thick = violates the policy; faded = every flow expected by the mesh profile. Loopback legs " +
     "count on the node they run to unless shown. Click an edge to list its flows."));
@@ -146,7 +147,7 @@
     // a padlock: body and shackle; open for TLS and plaintext
     const g = svg("g", { class: "lock lock-" + kind });
     g.append(svg("circle", { r: 11 }));
-    const open = kind !== "mtls";
+    const open = kind !== "mtls" && kind !== "encrypted";
     g.append(svg("path", { d: open ? "M-3.5,-1 v-3.5 a3.5,3.5 0 0 1 7,0" : "M-3.5,-1 v-3 a3.5,3.5 0 0 1 7,0 v3" ,
       transform: open ? "translate(-3,-1)" : "" }));
     g.append(svg("rect", { x: -5, y: -1, width: 10, height: 7, rx: 1.5 }));
@@ -450,6 +451,14 @@
         ["rejected by the server", pt.rejected ? "yes" : null],
         ["forwarded client", pt.forwarded_client ? pt.forwarded_client.header + ": " + pt.forwarded_client.identity : null]]),
         el("div", { class: "quote mono", text: pt.evidence }));
+    }
+    const enc = f.encryption;
+    if (enc) {
+      const from = enc.encrypted_from || {};
+      panel.append(el("h3", { text: "Encryption (" + enc.protocol + ")" }), kv([["version", enc.version],
+        ["client", enc.client_software], ["server", enc.server_software], ["key exchange", enc.key_exchange],
+        ["cipher client → server", enc.cipher_client_to_server], ["cipher server → client", enc.cipher_server_to_client],
+        ["encrypted from frames", "client " + (from.client ?? "?") + ", server " + (from.server ?? "?")]]));
     }
     const m = f.mesh;
     if (m && (m.markers && m.markers.length || m.istio_sni || m.pod)) {
