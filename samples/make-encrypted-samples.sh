@@ -15,14 +15,9 @@ PORT=2222
 die() { echo "make-encrypted-samples.sh: $*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || die "run as root (sshd and tcpdump)"
 
-missing=()
-for t in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client tcpdump:tcpdump tshark:tshark; do
-    command -v "${t%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${t%%:*} ]] || missing+=("${t#*:}")
-done
-if ((${#missing[@]})); then
-    apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# shellcheck source=tools.sh
+source "$HERE/tools.sh"
+need_tools sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client tcpdump:tcpdump tshark:tshark
 
 WORK=$(mktemp -d)
 SSHD_PID= TCPDUMP_PID=
@@ -51,9 +46,10 @@ SSHD_PID=$!
 for _ in $(seq 50); do ss -ltn | grep -q "127.0.0.1:$PORT " && break; sleep 0.1; done
 
 OUT="$HERE/encrypted-ssh.pcap"
-tcpdump -i lo -U -w "$OUT" "tcp port $PORT" 2>/dev/null &
+tcpdump -i lo --immediate-mode -U -w "$OUT" "tcp port $PORT" 2>"$WORK/tcpdump.log" &
 TCPDUMP_PID=$!
-sleep 1
+for _ in $(seq 100); do grep -q listening "$WORK/tcpdump.log" && break; sleep 0.05; done
+sleep 0.3
 ssh -p "$PORT" -i "$WORK/user" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
     -o BatchMode=yes root@127.0.0.1 'echo hello from sshd' | grep -q 'hello from sshd' ||
     die "the ssh session failed: $(cat "$WORK/sshd.log")"

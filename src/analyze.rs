@@ -24,7 +24,8 @@ use crate::capture::{
     self, CaptureError, CaptureInfo, Input, MappedCapture, ReadLimits, ReadOptions,
 };
 use crate::classify::KeyLog;
-use crate::decode::{Endpoint, FragmentLosses};
+use crate::decode::{Endpoint, FragmentLosses, Transport};
+use crate::flow::udp::UdpFlow;
 use crate::flow::{ClientBy, Flow, FlowLimits, FlowTail, Reopened};
 use crate::model::{Classification, Verdict};
 
@@ -138,6 +139,8 @@ pub struct CaptureReport {
 /// A flow's counters, without its buffered bytes.
 #[derive(Debug, Clone)]
 pub struct FlowFacts {
+    /// TCP, or UDP (whose TCP facts below are left empty: no SYN, no close, nothing missing).
+    pub transport: Transport,
     pub client: Endpoint,
     pub server: Endpoint,
     pub client_by: ClientBy,
@@ -272,6 +275,32 @@ impl FlowFacts {
         self.loopback_if |= tail.loopback_if;
     }
 
+    /// The facts of a UDP flow.
+    pub(crate) fn of_udp(flow: &UdpFlow) -> FlowFacts {
+        FlowFacts {
+            transport: Transport::Udp,
+            client: flow.client,
+            server: flow.server,
+            client_by: match flow.client_by_port {
+                true => ClientBy::Port,
+                false => ClientBy::Bytes,
+            },
+            first_frame: flow.first_frame,
+            last_frame: flow.last_frame,
+            first_ts: flow.first_ts,
+            last_ts: flow.last_ts,
+            syn_seen: false,
+            loopback_if: flow.loopback_if,
+            packets: flow.packets,
+            bytes: flow.bytes,
+            close: Close::NotSeen,
+            gaps: 0,
+            out_of_order: 0,
+            retransmitted: 0,
+            odd: None,
+        }
+    }
+
     pub(crate) fn of(flow: &Flow) -> FlowFacts {
         let [c, s] = &flow.dir;
         let close = close_of(
@@ -279,6 +308,7 @@ impl FlowFacts {
             c.rst_frame.is_some() || s.rst_frame.is_some(),
         );
         FlowFacts {
+            transport: Transport::Tcp,
             client: flow.a,
             server: flow.b,
             client_by: flow.client_by,

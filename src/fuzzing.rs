@@ -186,6 +186,7 @@ pub fn reassembly(data: &[u8]) {
             .wrapping_mul(0x0100_0000)
             .wrapping_add(u32::from(u16::from_be_bytes([s0, s1])));
         let seg = Segment {
+            transport: crate::decode::Transport::Tcp,
             src,
             dst,
             seq,
@@ -269,12 +270,16 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
     };
     let mut summary = PipelineSummary::default();
     let mut table = FlowTable::new(limits.clone());
+    let mut udp = crate::flow::udp::UdpTable::new(limits.max_flows, limits.max_buffered_bytes);
     let mut flows = Vec::new();
     let mut defrag = decode::Defragmenter::new();
     let info = capture::read_capture_bytes("fuzz", data, &read_limits, |frame: &Frame<'_>| {
         summary.frames = summary.frames.saturating_add(1);
         let _ = defrag.decode(frame, |seg| {
             summary.segments = summary.segments.saturating_add(1);
+            if seg.transport == decode::Transport::Udp {
+                udp.push(frame.number, frame.ts_nanos, seg);
+            }
             table.push(frame.number, frame.ts_nanos, seg);
             if summary.segments % 1024 == 0 {
                 flows.extend(table.drain_closed());
@@ -308,6 +313,12 @@ pub fn pipeline_with(data: &[u8], limits: FlowLimits) -> PipelineSummary {
                 class,
             }
         })
+        .chain(udp.finish().iter().map(|flow| FlowResult {
+            id: 0,
+            capture: 0,
+            facts: FlowFacts::of_udp(flow),
+            class: classify::udp::classify(flow),
+        }))
         .collect();
     // As the analysis numbers them: first seen first.
     results.sort_by_key(|r| r.facts.first_frame);

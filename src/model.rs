@@ -60,12 +60,7 @@ impl Verdict {
     }
 }
 
-/// The transport a flow travels on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    Tcp,
-}
+pub use crate::decode::Transport;
 
 /// How the presence of a certificate is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -370,13 +365,13 @@ pub struct Classification {
 /// `encryption`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EncryptionSummary {
-    /// `ssh`.
+    /// `ssh` or `wireguard`.
     pub protocol: &'static str,
-    /// The protocol's version (`2.0`).
-    pub version: String,
-    /// The software each side names (SSH identification lines).
-    pub client_software: String,
-    pub server_software: String,
+    /// The protocol's version (`2.0`), where the protocol says it.
+    pub version: Option<String>,
+    /// The software each side names (SSH identification lines), where the protocol says it.
+    pub client_software: Option<String>,
+    pub server_software: Option<String>,
     /// What the two sides' offers agree on: key exchange, then ciphers each way.
     pub key_exchange: Option<String>,
     pub cipher_client_to_server: Option<String>,

@@ -3,34 +3,17 @@
 //! `--require encrypted` and violates `--require mtls`; SSH framing in front of cleartext is
 //! `plaintext`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 
 use assert_cmd::Command;
+use common::{json_report, pcap_records, sample, shared_captures};
 use serde_json::Value;
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("samples")
-        .join(name)
-}
-
-/// The JSON report of `capture` (a path, or bytes on standard input) with `args`, and the exit
-/// code.
-fn report(args: &[&str], stdin: Option<Vec<u8>>) -> (Value, i32) {
-    let mut cmd = Command::cargo_bin("mtlscan").unwrap();
-    cmd.args(["-f", "json"]).args(args);
-    if let Some(bytes) = stdin {
-        cmd.arg("-").write_stdin(bytes);
-    }
-    let out = cmd.output().unwrap();
-    let json = serde_json::from_slice(&out.stdout).expect("a JSON report");
-    (json, out.status.code().unwrap())
-}
 
 #[test]
 fn an_openssh_session_is_encrypted_by_ssh() {
     let path = sample("encrypted-ssh.pcap");
-    let (r, code) = report(&[path.to_str().unwrap()], None);
+    let (r, code) = json_report(&[path.to_str().unwrap()], None);
     assert_eq!(code, 0);
     let flows = r["flows"].as_array().unwrap();
     assert_eq!(flows.len(), 1);
@@ -67,12 +50,12 @@ fn an_openssh_session_is_encrypted_by_ssh() {
 fn ssh_meets_require_encrypted_and_violates_require_mtls() {
     let path = sample("encrypted-ssh.pcap");
     let path = path.to_str().unwrap();
-    let (r, code) = report(&["--require", "encrypted", path], None);
+    let (r, code) = json_report(&["--require", "encrypted", path], None);
     assert_eq!(
         (code, &r["summary"]["policy"]["pass"]),
         (0, &Value::Bool(true))
     );
-    let (r, code) = report(&["--require", "mtls", path], None);
+    let (r, code) = json_report(&["--require", "mtls", path], None);
     assert_eq!(code, 1);
     assert_eq!(r["summary"]["policy"]["violations"], serde_json::json!([1]));
     assert_eq!(r["flows"][0]["policy"], "not TLS");
@@ -85,37 +68,25 @@ fn ssh_meets_require_encrypted_and_violates_require_mtls() {
     assert!(junit.contains(r#"failures="1""#), "{junit}");
 }
 
-/// Where each record's data starts in the pcap `bytes`, and its captured length.
-fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let mut at = 24;
-    let mut out = Vec::new();
-    while at + 16 <= bytes.len() {
-        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        out.push((at + 16, caplen));
-        at += 16 + caplen;
-    }
-    out
-}
-
 /// The real session with the client's first encrypted segment overwritten by an HTTP request of
 /// the same length (Ethernet, IPv4 without options, TCP with 12 bytes of options on loopback):
 /// the SSH handshake in front of it does not make it encrypted.
 #[test]
 fn ssh_framing_in_front_of_cleartext_is_plaintext() {
     let path = sample("encrypted-ssh.pcap");
-    let (r, _) = report(&[path.to_str().unwrap()], None);
+    let (r, _) = json_report(&[path.to_str().unwrap()], None);
     let frame = r["flows"][0]["encryption"]["encrypted_from"]["client"]
         .as_u64()
         .unwrap() as usize;
     let mut bytes = std::fs::read(&path).unwrap();
-    let (start, len) = records(&bytes)[frame - 1];
+    let (start, len) = pcap_records(&bytes)[frame - 1];
     let payload = start + 14 + 20 + 32;
     let text = b"GET /payments HTTP/1.1\r\nHost: ledger\r\nAuthorization: Basic c2VjcmV0\r\n\r\n";
     let room = start + len - payload;
     assert!(room >= 40, "frame {frame} carries {room} bytes");
     let patched = &text[..room.min(text.len())];
     bytes[payload..payload + patched.len()].copy_from_slice(patched);
-    let (r, code) = report(&["--require", "encrypted"], Some(bytes));
+    let (r, code) = json_report(&["--require", "encrypted"], Some(bytes));
     let f = &r["flows"][0];
     assert_eq!(f["verdict"], "plaintext", "{f:#}");
     assert_eq!(code, 1);
@@ -132,11 +103,7 @@ fn ssh_framing_in_front_of_cleartext_is_plaintext() {
 /// behind sslh on port 443, and inside Geneve between two hosts, are told by their bytes.
 #[test]
 fn ssh_sessions_of_other_projects_are_encrypted() {
-    let Some(root) = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|d| d.join("shared").join("captures"))
-        .find(|d| d.join("oracle.jsonl").is_file())
-    else {
+    let Some(root) = shared_captures() else {
         eprintln!("SKIPPED: ../shared/captures not found");
         return;
     };
@@ -155,7 +122,7 @@ fn ssh_sessions_of_other_projects_are_encrypted() {
         ),
     ] {
         let path = root.join(file);
-        let (r, _) = report(&[path.to_str().unwrap()], None);
+        let (r, _) = json_report(&[path.to_str().unwrap()], None);
         let ssh: Vec<&Value> = r["flows"]
             .as_array()
             .unwrap()

@@ -18,6 +18,7 @@ fn ep(host: u8, port: u16) -> Endpoint {
 
 fn seg<'a>(seq: u32, flags: u8, payload: &'a [u8]) -> Segment<'a> {
     Segment {
+        transport: mtlscan::decode::Transport::Tcp,
         src: ep(1, 40000),
         dst: ep(2, 443),
         seq,
@@ -48,6 +49,7 @@ fn seg_with_window<'a>(
     header.extend_from_slice(&[0, 0, 0, 0, 5 << 4, flags]);
     header.extend_from_slice(&1000u16.to_be_bytes());
     Segment {
+        transport: mtlscan::decode::Transport::Tcp,
         src,
         dst,
         seq,

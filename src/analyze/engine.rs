@@ -8,7 +8,8 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use crate::classify::{self, Context, KeyLog};
-use crate::decode::Segment;
+use crate::decode::{Segment, Transport};
+use crate::flow::udp::{UdpFlow, UdpTable};
 use crate::flow::{Flow, FlowLimits, FlowTable, FlowTail, Leftover, TableCounters};
 use crate::hash::FxBuildHasher;
 use crate::model::Verdict;
@@ -22,6 +23,8 @@ const DRAIN_EVERY: u32 = 4096;
 #[derive(Debug)]
 pub(super) struct Engine {
     table: FlowTable,
+    /// The UDP flows, bounded by the same limits as the TCP ones.
+    udp: UdpTable,
     ctx: Context,
     capture: usize,
     /// Flows with payload.
@@ -57,6 +60,7 @@ impl Engine {
         max_empty: usize,
     ) -> Engine {
         Engine {
+            udp: UdpTable::new(limits.max_flows, limits.max_buffered_bytes),
             table: FlowTable::new(limits),
             ctx: Context { keylog },
             capture,
@@ -79,7 +83,11 @@ impl Engine {
 
     #[inline]
     pub(super) fn push(&mut self, frame: u64, ts_nanos: i64, seg: &Segment<'_>) {
-        self.table.push(frame, ts_nanos, seg);
+        if seg.transport == Transport::Udp {
+            self.udp.push(frame, ts_nanos, seg);
+        } else {
+            self.table.push(frame, ts_nanos, seg);
+        }
         self.since_drain += 1;
         if self.since_drain >= DRAIN_EVERY {
             self.drain();
@@ -90,6 +98,9 @@ impl Engine {
         self.since_drain = 0;
         for flow in self.table.drain_closed() {
             self.settle(flow);
+        }
+        for flow in self.udp.drain_ended() {
+            self.settle_udp(&flow);
         }
         for tail in self.table.drain_tails() {
             self.apply_tail(&tail);
@@ -108,8 +119,25 @@ impl Engine {
             facts: FlowFacts::of(&flow),
             class,
         };
+        self.keep(result);
+    }
+
+    /// Classifies a UDP flow that ended and keeps its result.
+    fn settle_udp(&mut self, flow: &UdpFlow) {
+        let result = FlowResult {
+            id: 0,
+            capture: self.capture,
+            facts: FlowFacts::of_udp(flow),
+            class: classify::udp::classify(flow),
+        };
+        self.keep(result);
+    }
+
+    /// Keeps a flow's result (see [`Engine::settle`]).
+    fn keep(&mut self, result: FlowResult) {
+        let first_frame = result.facts.first_frame;
         if result.class.verdict == Verdict::Empty {
-            self.empties.insert(flow.first_frame, result);
+            self.empties.insert(first_frame, result);
             if self.empties.len() > self.max_empty {
                 self.empties.pop_last();
                 self.unlisted_empty += 1;
@@ -123,7 +151,7 @@ impl Engine {
             return;
         };
         self.by_first_frame
-            .insert_unique(frame_hash(flow.first_frame), index, |&i| {
+            .insert_unique(frame_hash(first_frame), index, |&i| {
                 frame_hash(first_frame_of(results, i))
             });
         self.results.push(result);
@@ -151,11 +179,16 @@ impl Engine {
     pub(super) fn finish(mut self) -> Finished {
         self.drain();
         let table = std::mem::replace(&mut self.table, FlowTable::new(FlowLimits::default()));
-        let counters = table.counters();
+        let mut counters = table.counters();
         table.finish_each(|left| match left {
             Leftover::Flow(flow) => self.settle(flow),
             Leftover::Tail(tail) => self.apply_tail(&tail),
         });
+        let udp = std::mem::replace(&mut self.udp, UdpTable::new(1, 0));
+        counters.udp_tables_full = udp.flushes;
+        for flow in udp.finish() {
+            self.settle_udp(&flow);
+        }
         let mut results = self.results;
         results.reserve_exact(self.empties.len());
         results.extend(self.empties.into_values());

@@ -29,6 +29,7 @@ pub mod plaintext;
 mod readings;
 pub mod ssh;
 pub mod tls;
+pub mod udp;
 
 pub use readings::{offloaded as checksums_offloaded, OFFLOAD_SHARE};
 
@@ -518,9 +519,9 @@ fn ssh_session(flow: &Flow) -> Option<Classification> {
     let from = |dir: &crate::flow::Direction, end: usize| dir.frame_at(end);
     let encryption = EncryptionSummary {
         protocol: "ssh",
-        version: client.version.clone(),
-        client_software: client.banner.clone(),
-        server_software: server.banner.clone(),
+        version: Some(client.version.clone()),
+        client_software: Some(client.banner.clone()),
+        server_software: Some(server.banner.clone()),
         key_exchange: ssh::agreed(&client.kex, &server.kex),
         cipher_client_to_server: ssh::agreed(&client.ciphers_c2s, &server.ciphers_c2s),
         cipher_server_to_client: ssh::agreed(&client.ciphers_s2c, &server.ciphers_s2c),
@@ -533,10 +534,10 @@ fn ssh_session(flow: &Flow) -> Option<Classification> {
     let hello = format!(
         "SSH {} handshake: the client is `{}` (frame {}), the server `{}` (frame {}); key \
          exchange {}",
-        encryption.version,
-        encryption.client_software,
+        client.version,
+        client.banner,
         frame(c.frame_at(0)),
-        encryption.server_software,
+        server.banner,
         frame(s.frame_at(0)),
         encryption.key_exchange.as_deref().unwrap_or("not agreed")
     );

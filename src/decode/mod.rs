@@ -70,6 +70,14 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+/// The transport a segment, and its flow, travel on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
 /// TCP header flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpFlags(pub u8);
@@ -98,6 +106,9 @@ impl TcpFlags {
 /// A decoded TCP segment. `payload` borrows the frame's bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Segment<'a> {
+    /// TCP, or UDP: a datagram that opens no tunnel (its `seq`, `ack` and `flags` are zero, and
+    /// `tcp` is empty).
+    pub transport: Transport,
     pub src: Endpoint,
     pub dst: Endpoint,
     pub seq: u32,
@@ -372,8 +383,12 @@ fn to_segment(found: ip::Found<'_>, facts: LinkFacts) -> Result<Decoded<'_>, Ski
             ip::Found::Fragment(f) => return Ok(Decoded::Fragment(f, facts)),
         };
     }
+    if ip.upper == ip::Upper::Udp {
+        return udp_segment(ip, facts);
+    }
     let tcp = tcp::decode(ip.payload)?;
     Ok(Decoded::Segment(Segment {
+        transport: Transport::Tcp,
         src: Endpoint {
             ip: ip.src,
             port: tcp.src_port,
@@ -394,20 +409,52 @@ fn to_segment(found: ip::Found<'_>, facts: LinkFacts) -> Result<Decoded<'_>, Ski
     }))
 }
 
+/// A UDP datagram that opens no tunnel, as a segment.
+#[cold]
+#[inline(never)]
+fn udp_segment(ip: ip::IpPacket<'_>, facts: LinkFacts) -> Result<Decoded<'_>, Skip> {
+    let (src_port, dst_port, payload) = tunnel::udp(ip.payload).ok_or(Skip::Truncated)?;
+    Ok(Decoded::Segment(Segment {
+        transport: Transport::Udp,
+        src: Endpoint {
+            ip: ip.src,
+            port: src_port,
+        },
+        dst: Endpoint {
+            ip: ip.dst,
+            port: dst_port,
+        },
+        seq: 0,
+        ack: 0,
+        flags: TcpFlags::default(),
+        payload: payload.data,
+        payload_missing: payload.missing,
+        loopback_if: facts.loopback_if,
+        if_index: facts.if_index,
+        ttl: ip.ttl,
+        tcp: &[],
+    }))
+}
+
 /// Opens the tunnels an IP packet carries (UDP with VXLAN, Geneve or TZSP; IP in IP; GRE),
-/// down to the IP packet that carries TCP (or a fragment of one).
+/// down to the IP packet that carries TCP, or UDP that opens no tunnel (or a fragment of one).
 #[cold]
 #[inline(never)]
 fn tunnelled(mut outer: ip::IpPacket<'_>) -> Result<ip::Found<'_>, Skip> {
     for _ in 0..MAX_TUNNELS {
         let (net, packet) = match outer.upper {
-            ip::Upper::Udp => tunnel::open(outer.payload)?,
+            ip::Upper::Udp => match tunnel::open(outer.payload) {
+                Ok(opened) => opened,
+                // no tunnel: the datagram is the flow's
+                Err(Skip::NotTcp) => return Ok(ip::Found::Packet(outer)),
+                Err(e) => return Err(e),
+            },
             ip::Upper::IpInIp(net) => (net, outer.payload.data),
             ip::Upper::Gre => tunnel::gre(outer.payload)?,
             ip::Upper::Tcp => return Ok(ip::Found::Packet(outer)),
         };
         match ip_found(net, packet)? {
-            ip::Found::Packet(ip) if ip.upper != ip::Upper::Tcp => outer = ip,
+            ip::Found::Packet(ip) if !matches!(ip.upper, ip::Upper::Tcp) => outer = ip,
             found => return Ok(found),
         }
     }
@@ -648,10 +695,20 @@ mod tests {
     fn not_ip_not_tcp_and_unsupported() {
         let arp = ethernet(0x0806, &[0, 1, 8, 0, 6, 4, 0, 1]);
         assert_eq!(decode(LinkType::ETHERNET, &arp).err(), Some(Skip::NotIp));
+        // UDP that opens no tunnel is a UDP segment
         let mut udp = v4_header(17, &[], 8, 0);
         udp.extend_from_slice(&[0, 53, 0, 53, 0, 8, 0, 0]);
+        let frame = ethernet(0x0800, &udp);
+        let seg = decode(LinkType::ETHERNET, &frame).unwrap();
         assert_eq!(
-            decode(LinkType::ETHERNET, &ethernet(0x0800, &udp)).err(),
+            (seg.transport, seg.src.port, seg.dst.port),
+            (Transport::Udp, 53, 53)
+        );
+        assert!(seg.payload.is_empty() && seg.tcp.is_empty());
+        // ICMP is neither
+        let icmp = v4_header(1, &[], 8, 0);
+        assert_eq!(
+            decode(LinkType::ETHERNET, &ethernet(0x0800, &icmp)).err(),
             Some(Skip::NotTcp)
         );
         assert_eq!(
@@ -918,15 +975,9 @@ mod tests {
         for frame in &frames {
             assert!(decode(LinkType::ETHERNET, frame).is_ok());
             for n in 0..frame.len() {
-                // Cut inside the outer UDP header: the datagram is unknown, not truncated.
-                let want = if (34..42).contains(&n) {
-                    Skip::NotTcp
-                } else {
-                    Skip::Truncated
-                };
                 assert_eq!(
                     decode(LinkType::ETHERNET, &frame[..n]).err(),
-                    Some(want),
+                    Some(Skip::Truncated),
                     "{n}"
                 );
             }
@@ -952,11 +1003,9 @@ mod tests {
             (443, geneve_header(0x0800, &[], &v4_tcp(b"", 0))),
         ] {
             let f = ethernet(0x0800, &node_v4(&udp(port, &body)));
-            assert_eq!(
-                decode(LinkType::ETHERNET, &f).err(),
-                Some(Skip::NotTcp),
-                "{port}"
-            );
+            let seg = decode(LinkType::ETHERNET, &f).unwrap();
+            assert_eq!((seg.transport, seg.dst.port), (Transport::Udp, port));
+            assert_eq!(seg.payload, &body[..], "{port}");
         }
         // An inner frame that is ARP.
         let arp = ethernet(0x0806, &[0; 28]);
@@ -969,7 +1018,13 @@ mod tests {
             0x0800,
             &node_v4(&udp(4789, &vxlan_header(&ethernet(0x0800, &dns)))),
         );
-        assert_eq!(decode(LinkType::ETHERNET, &f).err(), Some(Skip::NotTcp));
+        let seg = decode(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!((seg.transport, seg.dst.port), (Transport::Udp, 53));
+        assert_ne!(
+            seg.src.ip,
+            IpAddr::from([192, 168, 1, 1]),
+            "the inner datagram's"
+        );
     }
 
     #[test]

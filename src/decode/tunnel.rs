@@ -95,6 +95,25 @@ fn be16<const N: usize>(h: &[u8; N], at: usize) -> u16 {
 /// A datagram that is no known tunnel, or whose UDP header was cut, is [`Skip::NotTcp`]; a tunnel
 /// header that the capture cut is [`Skip::Truncated`]; a tunnel carrying neither IPv4 nor IPv6 is
 /// [`Skip::NotIp`].
+/// A UDP datagram's ports and payload (bounded by the UDP length where it fits what was
+/// captured), or `None` when the header is cut.
+pub(super) fn udp(udp: Payload<'_>) -> Option<(u16, u16, Payload<'_>)> {
+    let (h, rest) = udp.data.split_first_chunk::<{ field::UDP_LEN }>()?;
+    let length = usize::from(be16(h, field::UDP_LENGTH));
+    let (data, missing) = match length.checked_sub(field::UDP_LEN) {
+        Some(n) if n <= rest.len() => (rest.get(..n).unwrap_or(rest), 0),
+        // longer than captured: the snaplen cut it; the IP bound says what is missing
+        Some(_) => (rest, udp.missing),
+        // a length below the header's (0 in jumbograms): the IP bound stands
+        None => (rest, udp.missing),
+    };
+    Some((
+        be16(h, 0),
+        be16(h, field::UDP_DST_PORT),
+        Payload { data, missing },
+    ))
+}
+
 pub(super) fn open(udp: Payload<'_>) -> Result<(Net, &[u8]), Skip> {
     let Some((h, rest)) = udp.data.split_first_chunk::<{ field::UDP_LEN }>() else {
         return Err(Skip::NotTcp);

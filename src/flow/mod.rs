@@ -36,6 +36,7 @@ mod seq;
 mod table;
 #[cfg(test)]
 mod testkit;
+pub mod udp;
 
 pub use framing::FramingEnd;
 pub use receiver::Ignored;

@@ -194,6 +194,7 @@ mod tests {
             port: 1,
         };
         Segment {
+            transport: crate::decode::Transport::Tcp,
             src: ep,
             dst: ep,
             seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),

@@ -387,6 +387,8 @@ pub struct TableCounters {
     pub peak_flows: usize,
     /// Most bytes the open flows buffered at once.
     pub peak_buffered_bytes: usize,
+    /// Times the UDP flows filled their table and were all reported before their end.
+    pub udp_tables_full: u64,
 }
 
 impl TableCounters {
@@ -395,6 +397,7 @@ impl TableCounters {
         self.flows_evicted_for_count > 0
             || self.flows_evicted_for_bytes > 0
             || self.tombstones_dropped > 0
+            || self.udp_tables_full > 0
     }
 
     /// Adds the counters of another table (a shard of the same capture). Peaks are summed: an
@@ -409,6 +412,7 @@ impl TableCounters {
         self.tombstones_dropped = self
             .tombstones_dropped
             .saturating_add(other.tombstones_dropped);
+        self.udp_tables_full = self.udp_tables_full.saturating_add(other.udp_tables_full);
         self.peak_flows = self.peak_flows.saturating_add(other.peak_flows);
         self.peak_buffered_bytes = self
             .peak_buffered_bytes
@@ -433,6 +437,14 @@ impl TableCounters {
                  two; raise the buffer limit to avoid it",
                 limits.max_buffered_bytes >> 20,
                 self.flows_evicted_for_bytes
+            ));
+        }
+        if self.udp_tables_full > 0 {
+            out.push(format!(
+                "UDP flows filled their table {} times (the flow limit, or the buffer limit): \
+                 every open UDP flow was reported then, and a flow split this way shows up as \
+                 two; raise the limits to avoid it",
+                self.udp_tables_full
             ));
         }
         out
@@ -847,6 +859,10 @@ impl FlowTable {
 
     /// Adds one segment captured in frame `frame` at `ts_nanos`.
     pub fn push(&mut self, frame: u64, ts_nanos: i64, seg: &Segment<'_>) {
+        // UDP datagrams have flows of their own (see `flow::udp`).
+        if seg.transport != crate::decode::Transport::Tcp {
+            return;
+        }
         let (key, src_is_lo) = FlowKey::new(&seg.src, &seg.dst);
         self.clock = self.clock.max(ts_nanos);
         let cap = self.cap;

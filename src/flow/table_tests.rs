@@ -963,6 +963,7 @@ fn throughput_synthetic() {
                 let (src, dst) = if fwd { (c, s) } else { (s, c) };
                 frame += 1;
                 let seg = Segment {
+                    transport: crate::decode::Transport::Tcp,
                     src,
                     dst,
                     seq: *seq,

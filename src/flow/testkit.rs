@@ -111,6 +111,7 @@ impl Seg {
 
     pub(crate) fn get(&self) -> Segment<'_> {
         Segment {
+            transport: crate::decode::Transport::Tcp,
             src: self.src,
             dst: self.dst,
             seq: self.seq,

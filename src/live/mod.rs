@@ -43,7 +43,7 @@ use crate::capture::{
 };
 use crate::classify::{self, Context, KeyLog};
 use crate::decode::defrag::Defragmenter;
-use crate::decode::Skip;
+use crate::decode::{Skip, Transport};
 use crate::flow::{Flow, FlowLimits, FlowTable, TableCounters};
 use crate::mesh::{MeshRequest, Meshed, Profile};
 use crate::model::{HandshakeState, Verdict};
@@ -211,6 +211,8 @@ pub struct Follower {
     packets: u64,
     since_drain: u32,
     skipped: BTreeMap<&'static str, u64>,
+    /// UDP datagrams seen: a live run judges TCP flows only.
+    udp_datagrams: u64,
     totals: Totals,
     /// The mesh profile in force: asked for, or the first recognised under `auto`.
     profile: Option<Profile>,
@@ -259,6 +261,7 @@ impl Follower {
             packets: 0,
             since_drain: 0,
             skipped: BTreeMap::new(),
+            udp_datagrams: 0,
             totals: Totals::default(),
             profile,
             recognised: None,
@@ -316,6 +319,14 @@ impl Follower {
             }
         }
         let mut info = info;
+        if self.udp_datagrams > 0 {
+            *self.skipped.entry("udp-not-followed").or_default() += self.udp_datagrams;
+            info.warnings.push(format!(
+                "{} UDP datagrams are not judged by a live run: run mtlscan without --follow on \
+                 the saved capture to judge the UDP flows",
+                self.udp_datagrams
+            ));
+        }
         info.warnings.extend(fragments.warnings());
         info.warnings
             .extend(crate::analyze::undecoded_warnings(&self.skipped));
@@ -574,10 +585,14 @@ impl Follower {
 impl<'a> FrameSink<'a> for Follower {
     fn frame(&mut self, frame: &Frame<'a>) {
         self.packets += 1;
-        let table = &mut self.table;
-        let decoded = self
-            .defrag
-            .decode(frame, |seg| table.push(frame.number, frame.ts_nanos, seg));
+        let (table, udp) = (&mut self.table, &mut self.udp_datagrams);
+        let decoded = self.defrag.decode(frame, |seg| {
+            if seg.transport == Transport::Udp {
+                *udp += 1;
+            } else {
+                table.push(frame.number, frame.ts_nanos, seg);
+            }
+        });
         if let Err(skipped) = decoded {
             *self.skipped.entry(skipped.skip.name()).or_default() += skipped.frames;
         }

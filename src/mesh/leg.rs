@@ -135,6 +135,7 @@ pub(crate) mod tests {
             }
         };
         FlowFacts {
+            transport: crate::decode::Transport::Tcp,
             client: ep(client),
             server: ep(server),
             client_by: ClientBy::Syn,

@@ -56,6 +56,8 @@ const LINKERD_IDENTITY_SUFFIX: &str = ".serviceaccount.identity.linkerd.cluster.
 
 /// Ports with a fixed meaning.
 pub mod ports {
+    /// DNS.
+    pub const DNS: u16 = 53;
     /// Istio sidecar: outbound capture port.
     pub const ISTIO_OUTBOUND: u16 = 15001;
     /// Istio sidecar: inbound capture port.
@@ -182,6 +184,8 @@ pub enum Rule {
     ProxyAdmin,
     /// Kubelet probes that ambient mode leaves in plaintext (source 169.254.7.127).
     KubeletProbe,
+    /// Cleartext DNS on port 53: meshes do not carry DNS.
+    ClusterDns,
 }
 
 impl Rule {
@@ -193,6 +197,7 @@ impl Rule {
             Rule::Metrics => "metrics",
             Rule::ProxyAdmin => "proxy-admin",
             Rule::KubeletProbe => "kubelet-probe",
+            Rule::ClusterDns => "cluster-dns",
         }
     }
 
@@ -204,6 +209,7 @@ impl Rule {
             Rule::Metrics => "metrics scrape",
             Rule::ProxyAdmin => "proxy admin",
             Rule::KubeletProbe => "kubelet probe",
+            Rule::ClusterDns => "cluster DNS",
         }
     }
 
@@ -215,6 +221,7 @@ impl Rule {
             Rule::Metrics => "metrics scrape (15020, 15090)",
             Rule::ProxyAdmin => "proxy admin (4191: metrics, probes)",
             Rule::KubeletProbe => "kubelet probe (from 169.254.7.127)",
+            Rule::ClusterDns => "DNS on port 53 (no mesh carries it)",
         }
     }
 }
@@ -238,6 +245,30 @@ pub fn expected(profile: Profile, flow: &FlowResult, leg: Leg) -> Option<Expecte
             reason,
         })
     };
+    let dns = flow
+        .class
+        .plaintext
+        .as_deref()
+        .is_some_and(|p| p.protocol == "dns");
+    if dns && port == ports::DNS {
+        return found(
+            Rule::ClusterDns,
+            match profile {
+                Profile::Istio => {
+                    "istio: a DNS lookup on port 53; the mesh does not carry DNS \
+                     (istio/istio#1430), plaintext by design"
+                }
+                Profile::Linkerd => {
+                    "linkerd: a DNS lookup on port 53; the mesh does not carry DNS, plaintext by \
+                     design"
+                }
+                Profile::Ambient => {
+                    "ambient: a DNS lookup on port 53; the mesh does not carry DNS, plaintext by \
+                     design"
+                }
+            },
+        );
+    }
     if leg == Leg::Loopback {
         return match profile {
             Profile::Istio => found(

@@ -392,9 +392,10 @@ pub struct FlowDoc<'a> {
     pub last_seen: Rfc3339Micros,
     pub packets: PerSide,
     pub bytes: PerSide,
-    /// `tcp` (the transport whose block follows).
+    /// `tcp` or `udp`.
     pub transport: Transport,
-    pub tcp: TcpDoc<'a>,
+    /// The TCP facts; `None` for UDP.
+    pub tcp: Option<TcpDoc<'a>>,
     pub verdict: Verdict,
     /// Two readings of overlapping bytes give different verdicts (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -495,6 +496,7 @@ pub struct FlowBrief<'a> {
     pub id: u64,
     /// Index into `captures`.
     pub capture: usize,
+    pub transport: Transport,
     pub client: Endpoint,
     pub server: Endpoint,
     pub leg: Leg,
@@ -876,6 +878,7 @@ impl<'a> Document<'a> {
             index,
             id: flow.id,
             capture: flow.capture,
+            transport: flow.facts.transport,
             client: flow.facts.client,
             server: flow.facts.server,
             leg: m.map_or(Leg::Network, |m| m.leg),
@@ -924,8 +927,8 @@ impl<'a> Document<'a> {
             last_seen: Rfc3339Micros(f.last_ts),
             packets: PerSide::of(f.packets),
             bytes: PerSide::of(f.bytes),
-            transport: Transport::Tcp,
-            tcp: TcpDoc {
+            transport: f.transport,
+            tcp: (f.transport == Transport::Tcp).then(|| TcpDoc {
                 syn_seen: f.syn_seen,
                 close: f.close,
                 gaps: f.gaps,
@@ -937,7 +940,7 @@ impl<'a> Document<'a> {
                     .as_ref()
                     .and_then(|o| o.reopens)
                     .and_then(|r| self.id_of(flow.capture, r.after)),
-            },
+            }),
             verdict: flow.class.verdict,
             ambiguity: flow.class.ambiguity.as_deref(),
             reasons: &flow.class.reasons,

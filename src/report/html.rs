@@ -413,8 +413,11 @@ impl<W: Complete> HtmlExporter<W> {
         let (cns, sns) = (namespace(&flow.client), namespace(&flow.server));
         let (cols, strings) = (&mut self.cols, &mut self.packer.strings);
         cols.id.push(flow.id);
-        cols.ends
-            .push(strings.of(&table::ends_column(&flow.client, &flow.server)));
+        cols.ends.push(strings.of(&table::ends_column(
+            &flow.client,
+            &flow.server,
+            flow.transport,
+        )));
         cols.cns.push(strings.of(cns.unwrap_or_default()));
         cols.sns.push(strings.of(sns.unwrap_or_default()));
         cols.leg.push(leg);

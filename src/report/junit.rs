@@ -41,10 +41,14 @@ fn end(ip: IpAddr, port: u16, name: Option<&str>) -> String {
     }
 }
 
-/// The test case name: `flow 3: a → b:9080 (network leg)`.
+/// The test case name: `flow 3: a → b:9080 (network leg)`, `b:53/udp` for a UDP flow.
 fn case_name(f: &FlowDoc<'_>) -> String {
+    let udp = match f.transport {
+        crate::decode::Transport::Udp => "/udp",
+        crate::decode::Transport::Tcp => "",
+    };
     format!(
-        "flow {}: {} → {} ({} leg)",
+        "flow {}: {} → {}{udp} ({} leg)",
         f.id,
         end(f.client.ip, f.client.port, f.client.name),
         end(f.server.ip, f.server.port, f.server.name),

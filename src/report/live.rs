@@ -66,7 +66,7 @@ impl<W: Complete> Exporter for LiveTable<W> {
 
     fn finish(&mut self, doc: &Document<'_>) -> io::Result<()> {
         if self.rows && !self.header {
-            writeln!(self.out, "no TCP flows so far")?;
+            writeln!(self.out, "no flows so far")?;
         }
         writeln!(self.out)?;
         let style = TableStyle {

@@ -16,6 +16,7 @@ use super::export::{needs_whole_capture, Exporter, Pieces, SPLIT};
 use super::file::Complete;
 use super::pods::{identity, PodPairDoc};
 use super::policy::{PolicyMark, Requirement, UNPROVEN_ADVICE};
+use crate::decode::Transport;
 use crate::mesh::{Leg, MeshRequest};
 use crate::model::{Evidence, TlsSummary, Verdict};
 
@@ -271,13 +272,12 @@ fn verdict_detail(flow: &FlowDoc<'_>) -> String {
             let rest = banner.strip_prefix("SSH-").unwrap_or(banner);
             rest.split_once('-').map_or(rest, |(_, s)| s).to_string()
         };
-        let mut parts = vec![format!(
-            "{} {}: {} → {}",
-            e.protocol,
-            e.version,
-            software(&e.client_software),
-            software(&e.server_software)
-        )];
+        let mut parts = vec![match (&e.version, &e.client_software, &e.server_software) {
+            (Some(v), Some(c), Some(s)) => {
+                format!("{} {v}: {} → {}", e.protocol, software(c), software(s))
+            }
+            _ => e.protocol.to_string(),
+        }];
         parts.extend(e.key_exchange.clone());
         parts.extend(e.cipher_client_to_server.clone());
         return parts.join(", ");
@@ -372,7 +372,7 @@ impl<W: Complete> Exporter for TableExporter<W> {
         if show_flows {
             writeln!(out)?;
             if doc.is_empty() {
-                writeln!(out, "no TCP flows in the capture")?;
+                writeln!(out, "no flows in the capture")?;
             } else {
                 let rows = rows_layout(doc);
                 writeln!(out, "{}", pal.bold(&header(rows.ends_width, rows.pairs)))?;
@@ -524,9 +524,18 @@ fn write_pods(
 }
 
 /// The endpoints column of a flow.
-pub(crate) fn ends_column(client: &EndpointDoc<'_>, server: &EndpointDoc<'_>) -> String {
+/// `client → server`, the server's port followed by `/udp` for a UDP flow.
+pub(crate) fn ends_column(
+    client: &EndpointDoc<'_>,
+    server: &EndpointDoc<'_>,
+    transport: Transport,
+) -> String {
+    let udp = match transport {
+        Transport::Udp => "/udp",
+        Transport::Tcp => "",
+    };
     let text = format!(
-        "{} → {}",
+        "{} → {}{udp}",
         endpoint(client.ip, client.port, client.name),
         endpoint(server.ip, server.port, server.name)
     );
@@ -565,7 +574,7 @@ fn flow_row(flow: &FlowDoc<'_>, layout: &FlowLayout<'_>) -> String {
     } else {
         String::new()
     };
-    let ends = ends_column(&flow.client, &flow.server);
+    let ends = ends_column(&flow.client, &flow.server, flow.transport);
     let prefix = format!(
         "{:>3}{mark}  {}  {:<8}{pair}",
         flow.id,
@@ -598,9 +607,13 @@ fn rows_layout(doc: &Document<'_>) -> RowsLayout {
     let ends_width = doc
         .briefs()
         .map(|b| {
-            ends_column(&doc.endpoint(b.client), &doc.endpoint(b.server))
-                .chars()
-                .count()
+            ends_column(
+                &doc.endpoint(b.client),
+                &doc.endpoint(b.server),
+                b.transport,
+            )
+            .chars()
+            .count()
         })
         .max()
         .unwrap_or(0)

@@ -353,7 +353,7 @@
     const last = Math.min(order.length, Math.ceil((top + h) / ROW) + 10);
     spacer.textContent = "";
     if (!order.length) {
-      spacer.append(el("div", { class: "row", text: N ? "no flow matches the filters" : "no TCP flows in the capture" }));
+      spacer.append(el("div", { class: "row", text: N ? "no flow matches the filters" : "no flows in the capture" }));
     }
     for (let k = first; k < last; k++) {
       const i = order[k];
@@ -429,9 +429,10 @@
         ["frames", f.first_frame + " to " + f.last_frame], ["seen", f.first_seen + " to " + f.last_seen],
         ["packets", f.packets.client + " from the client, " + f.packets.server + " from the server"],
         ["bytes", f.bytes.client + " from the client, " + f.bytes.server + " from the server"],
-        ["TCP", "close " + f.tcp.close + ", " + f.tcp.gaps + " gaps, " + f.tcp.retransmitted + " retransmitted" +
+        f.tcp ? ["TCP", "close " + f.tcp.close + ", " + f.tcp.gaps + " gaps, " + f.tcp.retransmitted + " retransmitted" +
           (f.tcp.ignored_rst ? ", " + f.tcp.ignored_rst + " ignored RST" : "") +
-          (f.tcp.overlap_conflicts ? ", " + f.tcp.overlap_conflicts + " overlap conflicts" : "")],
+          (f.tcp.overlap_conflicts ? ", " + f.tcp.overlap_conflicts + " overlap conflicts" : "")]
+          : ["transport", f.transport],
         ["paired with", f.paired_with ? "#" + f.paired_with + (f.pairing ? " (" + f.pairing + ")" : "") : null],
         ["ambiguity", f.ambiguity ? f.ambiguity.cause + ": read the other way " + f.ambiguity.other_verdict + " (" + f.ambiguity.other_evidence + ")" : null]]),
       el("h3", { text: "Why" }), el("ol", { class: "reasons" },
