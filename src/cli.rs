@@ -11,8 +11,8 @@ use mtlscan::mesh::{MeshRequest, Profile};
 use mtlscan::report::{AllowRule, Format, Policy, Requirement, View};
 use mtlscan::run::{Destination, ReportSpec, RunConfig};
 
-/// Reads packet captures and proves, flow by flow, whether TCP traffic was mutual TLS, TLS
-/// without a client certificate, or plaintext.
+/// Reads packet captures and proves, flow by flow (TCP and UDP), whether traffic was mutual
+/// TLS, TLS without a client certificate, encrypted otherwise (SSH, WireGuard), or plaintext.
 ///
 /// Exit codes: 0 analysis done and policy (if any) holds; 1 analysis done, policy violated;
 /// 2 the input could not be analysed.
@@ -57,8 +57,9 @@ pub struct Cli {
     #[arg(long)]
     pub follow: bool,
 
-    /// CI policy: every flow with payload must be TLS ('encrypted') or proven mutual TLS
-    /// ('mtls'). Violations make the exit code 1.
+    /// CI policy: every flow with payload must be encrypted ('encrypted': TLS, or SSH or
+    /// WireGuard proven by their handshake) or proven mutual TLS ('mtls'). Violations make the
+    /// exit code 1.
     #[arg(long, value_enum, value_name = "POLICY")]
     pub require: Option<RequireArg>,
 

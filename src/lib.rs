@@ -1,5 +1,6 @@
-//! mtlscan: reads a packet capture and proves, flow by flow, whether TCP traffic was protected by
-//! mutual TLS, by TLS without a client certificate, or crossed the wire in plaintext.
+//! mtlscan: reads a packet capture and proves, flow by flow (TCP and UDP), whether traffic was
+//! protected by mutual TLS, by TLS without a client certificate, by another encryption (SSH,
+//! WireGuard), or crossed the wire in plaintext.
 //!
 //! Data flows one way, one module per stage:
 //!

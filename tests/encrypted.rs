@@ -5,7 +5,6 @@
 
 mod common;
 
-
 use assert_cmd::Command;
 use common::{json_report, pcap_records, sample, shared_captures};
 use serde_json::Value;
