@@ -7,6 +7,8 @@
 #                          cluster service name: cleartext DNS.
 # udp-syslog-statsd.pcap   util-linux logger sends a syslog message over UDP (RFC 5424) and a
 #                          Python statsd client a counter, to a Python listener: cleartext.
+# udp-quic.pcap           an aioquic client sends one stream to an aioquic echo server
+#                          (127.0.0.4:4433, the api.example.internal certificate of pki/).
 # encrypted-wireguard.pcap wireguard-go runs a tunnel between two network namespaces (two
 #                          "nodes"); a ping crosses it. The capture is the uplink between the
 #                          namespaces: handshake initiation, response, transport data.
@@ -84,6 +86,20 @@ python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).send
 stop_capture "$OUT"
 syslog=$(tshark -r "$OUT" -d udp.port==5514,syslog -Y syslog -T fields -e frame.number 2>/dev/null | wc -l)
 [[ $syslog == 1 ]] || die "$OUT: $syslog syslog messages"
+echo "wrote $OUT"
+
+# ---------------------------------------------------------------- QUIC (aioquic)
+python3 -c 'import aioquic' 2>/dev/null || python3 -m pip install -q aioquic
+OUT="$HERE/udp-quic.pcap"
+python3 "$HERE/quic_peer.py" server 127.0.0.4 4433 "$HERE/pki/api.crt" "$HERE/pki/api.key" 6 &
+PIDS+=($!)
+sleep 1
+capture "$OUT" lo "udp port 4433"
+python3 "$HERE/quic_peer.py" client 127.0.0.4 4433 "$HERE/pki/ca.crt" api.example.internal \
+    "GET /payments over QUIC" || die "the QUIC exchange failed"
+stop_capture "$OUT"
+sni=$(tshark -r "$OUT" -Y 'tls.handshake.type == 1' -T fields -e tls.handshake.extensions_server_name 2>/dev/null | head -1)
+[[ $sni == api.example.internal ]] || die "$OUT: ClientHello SNI '$sni'"
 echo "wrote $OUT"
 
 # ---------------------------------------------------------------- WireGuard between two nodes

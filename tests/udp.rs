@@ -136,12 +136,14 @@ fn flows_of_both_transports_are_numbered_in_first_seen_order() {
         .map(|f| f["transport"].as_str().unwrap())
         .collect();
     assert!(transports.contains(&"tcp") && transports.contains(&"udp"));
-    let quic = flows
+    // Chrome's QUIC: the Initial packets decrypt (the SNI is tshark's)
+    let quic: Vec<&Value> = flows
         .iter()
-        .find(|f| f["transport"] == "udp" && f["server"]["port"] == 443)
-        .unwrap();
-    assert_eq!(quic["verdict"], "opaque", "QUIC is not read yet: {quic:#}");
-    assert!(quic["reasons"][0].as_str().unwrap().contains("QUIC"));
+        .filter(|f| f["transport"] == "udp" && f["server"]["port"] == 443)
+        .collect();
+    assert_eq!(quic.len(), 22);
+    assert!(quic.iter().all(|f| f["verdict"] == "tls"));
+    assert_eq!(quic[0]["tls"]["sni"], "www.amazon.com");
     let table = Command::cargo_bin("mtlscan")
         .unwrap()
         .args(["--color", "never"])
@@ -217,4 +219,53 @@ fn udp_reports_are_identical_for_any_thread_count() {
             assert_eq!(json_report(args, None).0, one, "{args:?}");
         }
     }
+}
+
+/// QUIC between aioquic peers: the Initial packets decrypt with the keys their connection ID
+/// gives, so the flow is TLS 1.3 with the hellos' facts; the client certificate is unknown.
+#[test]
+fn quic_is_tls_read_from_its_initial_packets() {
+    let p = path("udp-quic.pcap");
+    let (r, code) = json_report(&["--require", "encrypted", &p], None);
+    assert_eq!(code, 0);
+    let f = &r["flows"][0];
+    assert_eq!(
+        (&f["transport"], &f["verdict"]),
+        (&json!("udp"), &json!("tls"))
+    );
+    let t = &f["tls"];
+    assert_eq!(t["version"], "1.3");
+    assert_eq!(t["sni"], "api.example.internal");
+    assert_eq!(t["alpn_offered"], json!(["mtlscan-echo"]));
+    assert_eq!(t["handshake"], "complete");
+    assert_eq!(t["client_hello_frame"], 1);
+    assert!(t["client_certificate"]["presented"].is_null());
+    assert!(t["ja4"].as_str().unwrap().starts_with("q13d"), "{t:#}");
+    // tshark: the first protected (1-RTT) packets are frames 6 (client) and 7 (server)
+    let reasons = f["reasons"].to_string();
+    assert!(
+        reasons.contains("frame 6") && reasons.contains("frame 7"),
+        "{reasons}"
+    );
+    let (r, code) = json_report(&["--require", "mtls", &p], None);
+    assert_eq!(code, 1);
+    assert_eq!(r["summary"]["policy"]["unproven"], json!([1]));
+}
+
+/// The real QUIC exchange with the client's first 1-RTT packet overwritten by text: the
+/// decrypted handshake before it does not hide it.
+#[test]
+fn text_after_a_quic_handshake_is_plaintext() {
+    let mut bytes = std::fs::read(sample("udp-quic.pcap")).unwrap();
+    let (start, len) = pcap_records(&bytes)[5];
+    let payload = start + 14 + 20 + 8;
+    let room = start + len - payload;
+    let mut text = b"GET /payments HTTP/1.1\r\nHost: ledger\r\n\r\n".to_vec();
+    text.resize(room, b' ');
+    bytes[payload..payload + room].copy_from_slice(&text);
+    let (r, code) = json_report(&["--require", "encrypted"], Some(bytes));
+    let f = &r["flows"][0];
+    assert_eq!(f["verdict"], "plaintext", "{f:#}");
+    assert_eq!(f["plaintext"]["frame"], 6);
+    assert_eq!(code, 1);
 }

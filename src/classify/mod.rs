@@ -26,6 +26,7 @@
 pub mod entropy;
 pub mod fingerprint;
 pub mod plaintext;
+pub mod quic;
 mod readings;
 pub mod ssh;
 pub mod tls;

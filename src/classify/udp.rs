@@ -3,19 +3,20 @@
 //! - WireGuard (its four message types, each of a fixed shape): `encrypted` once both sides
 //!   are seen in it, a handshake both ways or transport data both ways;
 //! - DNS (the datagrams parse as DNS messages): `plaintext`, quoting the query;
-//! - QUIC and DTLS (long headers, record headers): not read yet, `opaque` saying so;
+//! - QUIC whose Initial packets decrypt: `tls`, with the hellos' facts (the client certificate
+//!   is unknown without keys); DTLS and QUIC that does not decrypt: `opaque`, saying so;
 //! - text (syslog, statsd and the like): `plaintext`, quoting it;
 //! - random bytes: `opaque`; anything else: `plaintext`.
 
 use simple_dns::Packet;
 
-use super::entropy;
-use super::plaintext;
+use super::tls::hello;
+use super::{entropy, fingerprint, plaintext, quic};
 use crate::flow::udp::{Datagram, UdpFlow};
 use crate::intern;
 use crate::model::{
-    said, Classification, Code, EncryptedFrom, EncryptionSummary, PlaintextSummary, Reasons, Said,
-    Verdict,
+    said, Classification, Code, EncryptedFrom, EncryptionSummary, HandshakeState, PlaintextSummary,
+    Reasons, Said, TlsSummary, Verdict,
 };
 
 /// Characters of a quote.
@@ -246,15 +247,92 @@ fn dns(client: &[Datagram], server: &[Datagram]) -> Option<Classification> {
     Some(cleartext("dns", &quote, at, side, reasons))
 }
 
-/// QUIC (long header, version 1 or 2) and DTLS (record header, version 1.0 or 1.2): TLS
-/// carried in other framing, which mtlscan does not read yet: not proven, and said so.
+/// QUIC whose Initial packets decrypt (see [`quic`]): `tls`, with what the hellos said and the
+/// client certificate unknown.
+fn quic_tls(client: &[Datagram], server: &[Datagram]) -> Option<Classification> {
+    let q = quic::read(client, server)?;
+    let (ch, ch_frame) = q.client_hello.as_ref()?;
+    let mut s = TlsSummary::default();
+    {
+        let h = s.hello_mut();
+        h.sni = ch.sni.as_deref().map(intern::str);
+        h.alpn_offered = intern::list(&ch.alpn);
+        h.versions_offered = hello::versions_offered(ch);
+        let fp = fingerprint::fingerprints(ch);
+        // JA4 names QUIC by its first character
+        let quic = |ja4: &str| format!("q{}", ja4.get(1..).unwrap_or_default());
+        (h.ja3, h.ja3_full, h.ja4, h.ja4_r) = (
+            Some(fp.ja3),
+            Some(fp.ja3_full),
+            Some(intern::str(&quic(&fp.ja4))),
+            Some(intern::str(&quic(&fp.ja4_r))),
+        );
+    }
+    s.client_hello_frame = Some(*ch_frame);
+    let sni = ch.sni.as_deref().unwrap_or("none");
+    let alpn = if ch.alpn.is_empty() {
+        "none".to_string()
+    } else {
+        ch.alpn.join(", ")
+    };
+    let mut reasons = vec![said(
+        Code::TlsHandshake,
+        format!(
+            "QUIC version {}: the client's Initial packets (from frame {ch_frame}) decrypt with \
+             the keys their Destination Connection ID gives (RFC 9001 §5.2) and hold a TLS \
+             ClientHello (SNI {sni}, ALPN {alpn})",
+            q.version
+        ),
+    )];
+    if let Some((sh, frame)) = &q.server_hello {
+        s.hello_mut().version = Some(hello::version_name(sh.negotiated_version()));
+        s.hello_mut().cipher_suite = Some(hello::cipher_suite_name(sh.cipher_suite));
+        reasons.push(said(
+            Code::TlsHandshake,
+            format!(
+                "the server's Initial packet (frame {frame}) holds its ServerHello: TLS {}, {}",
+                hello::version_name(sh.negotiated_version()),
+                hello::cipher_suite_name(sh.cipher_suite)
+            ),
+        ));
+    }
+    s.handshake = Some(match q.one_rtt {
+        [Some(c), Some(sv)] => {
+            reasons.push(said(
+                Code::TlsHandshake,
+                format!(
+                    "1-RTT packets both ways (the client's from frame {c}, the server's from \
+                     frame {sv}): the handshake completed, and what follows is encrypted"
+                ),
+            ));
+            HandshakeState::Complete
+        }
+        _ => HandshakeState::Partial,
+    });
+    reasons.push(said(
+        Code::TlsClientCertificateUnknown,
+        "the rest of the QUIC handshake, certificates included, is encrypted with keys the \
+         capture does not hold: whether the client presented a certificate is unknown",
+    ));
+    Some(Classification {
+        tls: Some(super::finished(s)),
+        ..verdict(Verdict::Tls, reasons)
+    })
+}
+
+/// QUIC (long header, version 1 or 2) whose Initial packets do not decrypt, and DTLS (record
+/// header, version 1.0 or 1.2): TLS carried in framing mtlscan does not read: not proven, and
+/// said so.
 fn quic_or_dtls(client: &[Datagram], server: &[Datagram]) -> Option<Classification> {
+    if let Some(class) = quic_tls(client, server) {
+        return Some(class);
+    }
     let first = client.first().or(server.first())?;
     let b = &first.bytes;
     let what = if b.first().is_some_and(|&x| x & 0xc0 == 0xc0)
         && matches!(b.get(1..5), Some([0, 0, 0, 1] | [0x6b, 0x33, 0x43, 0xcf]))
     {
-        "QUIC (a long header packet of version 1 or 2)"
+        "QUIC (a long header packet of version 1 or 2, whose Initial packets do not decrypt)"
     } else if matches!(b.first(), Some(20..=23)) && matches!(b.get(1..3), Some([0xfe, 0xff | 0xfd]))
     {
         "DTLS (a record of DTLS 1.0 or 1.2)"

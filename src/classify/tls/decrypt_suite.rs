@@ -128,6 +128,19 @@ impl std::fmt::Debug for Cipher {
     }
 }
 
+/// HKDF-Extract(salt, ikm) with SHA-256 (RFC 5869): QUIC's initial secret (RFC 9001 §5.2).
+pub(crate) fn extract_sha256(salt: &[u8], ikm: &[u8]) -> [u8; 32] {
+    let (prk, _) = Hkdf::<Sha256>::extract(Some(salt), ikm);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&prk);
+    out
+}
+
+/// HKDF-Expand-Label with SHA-256 (see [`expand_label`]), `None` when it cannot be computed.
+pub(crate) fn expand_label_sha256(secret: &[u8], label: &[u8], out: &mut [u8]) -> Option<()> {
+    expand_label(Hash::Sha256, secret, label, out).ok()
+}
+
 /// HKDF-Expand-Label(secret, label, "", out.len()) of RFC 8446 §7.1.
 fn expand_label(
     hash: Hash,

@@ -10,7 +10,7 @@ pub(crate) mod certs;
 mod cursor;
 pub mod decrypt;
 pub mod decrypt_suite;
-mod hello;
+pub(crate) mod hello;
 pub mod keylog;
 mod locate;
 mod records;
