@@ -7,6 +7,8 @@
 #                          cluster service name: cleartext DNS.
 # udp-syslog-statsd.pcap   util-linux logger sends a syslog message over UDP (RFC 5424) and a
 #                          Python statsd client a counter, to a Python listener: cleartext.
+# udp-dtls.pcap           openssl s_client and s_server over DTLS 1.2 (127.0.0.5): with a client
+#                          certificate the server requires (port 4444), and without (4445).
 # udp-quic.pcap           an aioquic client sends one stream to an aioquic echo server
 #                          (127.0.0.4:4433, the api.example.internal certificate of pki/).
 # encrypted-wireguard.pcap wireguard-go runs a tunnel between two network namespaces (two
@@ -23,13 +25,15 @@ die() { echo "make-udp-samples.sh: $*" >&2; exit 1; }
 
 # shellcheck source=tools.sh
 source "$HERE/tools.sh"
-need_tools dnsmasq:dnsmasq-base dig:bind9-dnsutils logger:bsdutils wireguard-go:wireguard-go \
+need_tools openssl:openssl dnsmasq:dnsmasq-base dig:bind9-dnsutils logger:bsdutils wireguard-go:wireguard-go \
     wg:wireguard-tools tcpdump:tcpdump tshark:tshark ip:iproute2 python3:python3
 
 WORK=$(mktemp -d)
 PIDS=()
 NS_A=mtlscan-wg-a NS_B=mtlscan-wg-b
+TCPDUMP=
 cleanup() {
+    if [[ -n $TCPDUMP ]]; then kill "$TCPDUMP" 2>/dev/null || true; fi
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     ip netns del "$NS_A" 2>/dev/null || true
     ip netns del "$NS_B" 2>/dev/null || true
@@ -102,7 +106,41 @@ sni=$(tshark -r "$OUT" -Y 'tls.handshake.type == 1' -T fields -e tls.handshake.e
 [[ $sni == api.example.internal ]] || die "$OUT: ClientHello SNI '$sni'"
 echo "wrote $OUT"
 
+# ---------------------------------------------------------------- DTLS 1.2 (OpenSSL)
+# Port 4444: the server requires a client certificate and the client presents productpage's;
+# port 4445: the server asks for none.
+OUT="$HERE/udp-dtls.pcap"
+capture "$OUT" lo "udp and host 127.0.0.5"
+dtls_flow() { # PORT SERVER_ARGS CLIENT_ARGS
+    # s_server ends the connection when its own input ends: it gets one that lasts
+    # shellcheck disable=SC2086
+    sleep 6 | timeout 8 openssl s_server -dtls1_2 -accept "127.0.0.5:$1" \
+        -cert "$HERE/pki/details.crt" -key "$HERE/pki/details.key" -CAfile "$HERE/pki/ca.crt" \
+        -naccept 1 -quiet $2 >/dev/null 2>&1 &
+    local server=$!
+    sleep 0.5
+    # shellcheck disable=SC2086
+    (echo "GET /payments over DTLS"; sleep 1) | timeout 5 openssl s_client -dtls1_2 \
+        -connect "127.0.0.5:$1" -CAfile "$HERE/pki/ca.crt" \
+        -servername details.bookinfo.svc.cluster.local -quiet -no_ign_eof $3 >/dev/null 2>&1 ||
+        die "DTLS on $1: the client failed"
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+}
+dtls_flow 4444 "-Verify 1" "-cert $HERE/pki/productpage.crt -key $HERE/pki/productpage.key"
+dtls_flow 4445 "" ""
+stop_capture "$OUT"
+certs=$(tshark -r "$OUT" -Y 'dtls.handshake.type == 11 && udp.dstport == 4444' -T fields -e frame.number 2>/dev/null | wc -l)
+[[ $certs -ge 1 ]] || die "$OUT: no client Certificate to port 4444"
+for port in 4444 4445; do
+    data=$(tshark -r "$OUT" -Y "dtls.record.content_type == 23 && udp.dstport == $port" -T fields -e frame.number 2>/dev/null | wc -l)
+    [[ $data -ge 1 ]] || die "$OUT: no application data from the client to $port"
+done
+echo "wrote $OUT"
+
 # ---------------------------------------------------------------- WireGuard between two nodes
+ip netns del "$NS_A" 2>/dev/null || true
+ip netns del "$NS_B" 2>/dev/null || true
 ip netns add "$NS_A"
 ip netns add "$NS_B"
 ip link add wg-up-a netns "$NS_A" type veth peer name wg-up-b netns "$NS_B"

@@ -23,6 +23,7 @@
     )
 )]
 
+pub mod dtls;
 pub mod entropy;
 pub mod fingerprint;
 pub mod plaintext;

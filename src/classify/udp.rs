@@ -11,7 +11,7 @@
 use simple_dns::Packet;
 
 use super::tls::hello;
-use super::{entropy, fingerprint, plaintext, quic};
+use super::{dtls, entropy, fingerprint, plaintext, quic};
 use crate::flow::udp::{Datagram, UdpFlow};
 use crate::intern;
 use crate::model::{
@@ -324,7 +324,7 @@ fn quic_tls(client: &[Datagram], server: &[Datagram]) -> Option<Classification> 
 /// header, version 1.0 or 1.2): TLS carried in framing mtlscan does not read: not proven, and
 /// said so.
 fn quic_or_dtls(client: &[Datagram], server: &[Datagram]) -> Option<Classification> {
-    if let Some(class) = quic_tls(client, server) {
+    if let Some(class) = quic_tls(client, server).or_else(|| dtls::classify(client, server)) {
         return Some(class);
     }
     let first = client.first().or(server.first())?;
@@ -335,7 +335,7 @@ fn quic_or_dtls(client: &[Datagram], server: &[Datagram]) -> Option<Classificati
         "QUIC (a long header packet of version 1 or 2, whose Initial packets do not decrypt)"
     } else if matches!(b.first(), Some(20..=23)) && matches!(b.get(1..3), Some([0xfe, 0xff | 0xfd]))
     {
-        "DTLS (a record of DTLS 1.0 or 1.2)"
+        "DTLS (a record of DTLS 1.0 or 1.2 without a ClientHello to read)"
     } else {
         return None;
     };

@@ -15,8 +15,9 @@ use super::key::FlowKey;
 /// A pair silent this long ends its flow; the next datagram starts a new one (60 s: what
 /// conntrack keeps an unreplied UDP entry for is 30 s, a replied one 120 s).
 pub const IDLE_NANOS: i64 = 60 * 1_000_000_000;
-/// Datagrams kept whole per direction.
-pub const KEPT_DATAGRAMS: usize = 8;
+/// Datagrams kept whole per direction (a DTLS handshake with fragmented certificates takes a
+/// dozen before it encrypts).
+pub const KEPT_DATAGRAMS: usize = 16;
 /// Bytes kept per datagram (the rest of a larger one is counted).
 pub const KEPT_BYTES: usize = 2048;
 

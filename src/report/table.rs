@@ -557,6 +557,8 @@ fn flow_row(flow: &FlowDoc<'_>, layout: &FlowLayout<'_>) -> String {
         .tls
         .and_then(|t| t.summary.hello.version.as_deref())
         .unwrap_or("-");
+    // DTLS 1.2 as `1.2`: the server's `/udp` says it is DTLS
+    let version = version.strip_prefix("dtls").unwrap_or(version);
     let cert = flow.tls.map_or("-", |t| cert_column(t.summary));
     let mark = match flow.policy {
         Some(PolicyMark::Exempt) => '~',

@@ -13,9 +13,9 @@ pub mod decrypt_suite;
 pub(crate) mod hello;
 pub mod keylog;
 mod locate;
-mod records;
+pub(crate) mod records;
 mod session;
-mod tls12;
+pub(crate) mod tls12;
 mod tls13;
 mod tls13_keys;
 
