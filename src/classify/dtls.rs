@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 
 use tls_parser::parse_dtls_record_header;
 
+use super::finished;
 use super::tls::hello::{self, ClientHello, ServerHello};
 use super::tls::records::HandshakeMsg;
 use super::tls::tls12::{self, CcsFrames};
-use super::{fingerprint, finished};
 use crate::flow::udp::Datagram;
-use crate::intern;
 use crate::model::{said, Classification, Code, HandshakeState, Reasons, TlsSummary, Verdict};
 
 /// Record content types.
@@ -172,21 +171,7 @@ pub fn classify(client: &[Datagram], server: &[Datagram]) -> Option<Classificati
         .find(|m| m.msg_type == hello::SERVER_HELLO)
         .and_then(|m| server_hello(&m.body));
     let mut t = TlsSummary::default();
-    {
-        let h = t.hello_mut();
-        h.sni = ch.sni.as_deref().map(intern::str);
-        h.alpn_offered = intern::list(&ch.alpn);
-        h.versions_offered = hello::versions_offered(&ch);
-        let fp = fingerprint::fingerprints(&ch);
-        // JA4 names DTLS by its first character
-        let dtls = |ja4: &str| format!("d{}", ja4.get(1..).unwrap_or_default());
-        (h.ja3, h.ja3_full, h.ja4, h.ja4_r) = (
-            Some(fp.ja3),
-            Some(fp.ja3_full),
-            Some(intern::str(&dtls(&fp.ja4))),
-            Some(intern::str(&dtls(&fp.ja4_r))),
-        );
-    }
+    super::udp::client_hello_facts(t.hello_mut(), &ch, 'd');
     t.client_hello_frame = ch_msg.frame;
     let verified = server_msgs
         .iter()

@@ -10,13 +10,13 @@
 
 use simple_dns::Packet;
 
-use super::tls::hello;
+use super::tls::hello::{self, ClientHello};
 use super::{dtls, entropy, fingerprint, plaintext, quic};
 use crate::flow::udp::{Datagram, UdpFlow};
 use crate::intern;
 use crate::model::{
-    said, Classification, Code, EncryptedFrom, EncryptionSummary, HandshakeState, PlaintextSummary,
-    Reasons, Said, TlsSummary, Verdict,
+    said, Classification, Code, EncryptedFrom, EncryptionSummary, HandshakeState, HelloSummary,
+    PlaintextSummary, Reasons, Said, TlsSummary, Verdict,
 };
 
 /// Characters of a quote.
@@ -247,27 +247,29 @@ fn dns(client: &[Datagram], server: &[Datagram]) -> Option<Classification> {
     Some(cleartext("dns", &quote, at, side, reasons))
 }
 
+/// What a datagram protocol's ClientHello tells: SNI, ALPN, the versions offered, and the
+/// fingerprints, JA4 beginning with `protocol` (`q` QUIC, `d` DTLS) where TCP's has `t`.
+pub(super) fn client_hello_facts(h: &mut HelloSummary, ch: &ClientHello, protocol: char) {
+    h.sni = ch.sni.as_deref().map(intern::str);
+    h.alpn_offered = intern::list(&ch.alpn);
+    h.versions_offered = hello::versions_offered(ch);
+    let fp = fingerprint::fingerprints(ch);
+    let named = |ja4: &str| intern::str(&format!("{protocol}{}", ja4.get(1..).unwrap_or_default()));
+    (h.ja3, h.ja3_full, h.ja4, h.ja4_r) = (
+        Some(fp.ja3),
+        Some(fp.ja3_full),
+        Some(named(&fp.ja4)),
+        Some(named(&fp.ja4_r)),
+    );
+}
+
 /// QUIC whose Initial packets decrypt (see [`quic`]): `tls`, with what the hellos said and the
 /// client certificate unknown.
 fn quic_tls(client: &[Datagram], server: &[Datagram]) -> Option<Classification> {
     let q = quic::read(client, server)?;
     let (ch, ch_frame) = q.client_hello.as_ref()?;
     let mut s = TlsSummary::default();
-    {
-        let h = s.hello_mut();
-        h.sni = ch.sni.as_deref().map(intern::str);
-        h.alpn_offered = intern::list(&ch.alpn);
-        h.versions_offered = hello::versions_offered(ch);
-        let fp = fingerprint::fingerprints(ch);
-        // JA4 names QUIC by its first character
-        let quic = |ja4: &str| format!("q{}", ja4.get(1..).unwrap_or_default());
-        (h.ja3, h.ja3_full, h.ja4, h.ja4_r) = (
-            Some(fp.ja3),
-            Some(fp.ja3_full),
-            Some(intern::str(&quic(&fp.ja4))),
-            Some(intern::str(&quic(&fp.ja4_r))),
-        );
-    }
+    client_hello_facts(s.hello_mut(), ch, 'q');
     s.client_hello_frame = Some(*ch_frame);
     let sni = ch.sni.as_deref().unwrap_or("none");
     let alpn = if ch.alpn.is_empty() {
