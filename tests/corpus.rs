@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use mtlscan::analyze::FlowResult;
 use mtlscan::capture::Input;
 use mtlscan::classify::KeyLog;
+use mtlscan::decode::Transport;
 use mtlscan::model::Verdict;
 use mtlscan::{analyze, AnalysisOptions};
 use serde_json::Value;
@@ -187,10 +188,12 @@ fn endpoint(v: &Value) -> Option<(IpAddr, u16)> {
     ))
 }
 
+/// The TCP flow between `a` and `b` (the oracle lists TCP flows; a UDP flow may share their
+/// addresses and ports).
 fn same_flow(f: &FlowResult, a: (IpAddr, u16), b: (IpAddr, u16)) -> bool {
     let c = (f.facts.client.ip, f.facts.client.port);
     let s = (f.facts.server.ip, f.facts.server.port);
-    (c == a && s == b) || (c == b && s == a)
+    f.facts.transport == Transport::Tcp && ((c == a && s == b) || (c == b && s == a))
 }
 
 #[test]
