@@ -106,6 +106,15 @@ pub struct ReportSpec {
 }
 
 impl ReportSpec {
+    /// How a table report is laid out in `view` (colour only in a table).
+    fn table_style(&self, view: View) -> TableStyle {
+        TableStyle {
+            color: self.color && self.format == Format::Table,
+            width: self.width,
+            view,
+        }
+    }
+
     /// A report in `format` to `to`, without colour, lines whole.
     pub fn new(to: Destination, format: Format) -> ReportSpec {
         ReportSpec {
@@ -263,16 +272,10 @@ fn scan(
     // Every report in one pass over the flows; a report file takes its name when complete.
     let mut exporters: Vec<Box<dyn Exporter + '_>> = Vec::with_capacity(config.reports.len());
     for spec in &config.reports {
-        let style = TableStyle {
-            color: spec.color && spec.format == Format::Table,
-            width: spec.width,
-            view,
-        };
+        let style = spec.table_style(view);
         exporters.push(match &spec.to {
             Destination::File { option, path } => {
-                let file =
-                    PendingFile::create(path).map_err(|source| file_error(option, path, source))?;
-                report::exporter(spec.format, file, style)
+                report::exporter(spec.format, create(option, path)?, style)
             }
             Destination::Stdout => report::exporter(spec.format, Stdout::new(), style),
         });
@@ -334,6 +337,11 @@ impl Write for Stdout {
 
 impl Complete for Stdout {}
 
+/// Starts the report file `path`, asked for by `option`.
+fn create(option: &'static str, path: &Path) -> Result<PendingFile, RunError> {
+    PendingFile::create(path).map_err(|source| file_error(option, path, source))
+}
+
 fn file_error(option: &'static str, path: &Path, source: io::Error) -> RunError {
     RunError::File {
         option,
@@ -373,21 +381,15 @@ fn follow(
         names,
         max_empty_flows: config.max_empty_flows,
     };
-    let view = config.view.unwrap_or_default();
+    // a live table writes rows, then the summary, whatever the view; `--summary` leaves the rows out
+    let rows = config.view != Some(View::Summary);
     let mut sinks: Vec<LiveSink> = Vec::with_capacity(config.reports.len());
     for spec in &config.reports {
-        let style = TableStyle {
-            color: spec.color && spec.format == Format::Table,
-            width: spec.width,
-            view: View::Flows,
-        };
-        let rows = view != View::Summary;
+        let style = spec.table_style(View::Flows);
         sinks.push(match &spec.to {
             Destination::Stdout => live_sink(spec.format, io::stdout(), style, rows),
             Destination::File { option, path } => {
-                let file =
-                    PendingFile::create(path).map_err(|source| file_error(option, path, source))?;
-                live_sink(spec.format, file, style, rows)
+                live_sink(spec.format, create(option, path)?, style, rows)
             }
         });
     }

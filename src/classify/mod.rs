@@ -518,7 +518,6 @@ fn ssh_session(flow: &Flow) -> Option<Classification> {
             });
         }
     }
-    let from = |dir: &crate::flow::Direction, end: usize| dir.frame_at(end);
     let encryption = EncryptionSummary {
         protocol: "ssh",
         version: Some(client.version.clone()),
@@ -528,8 +527,8 @@ fn ssh_session(flow: &Flow) -> Option<Classification> {
         cipher_client_to_server: ssh::agreed(&client.ciphers_c2s, &server.ciphers_c2s),
         cipher_server_to_client: ssh::agreed(&client.ciphers_s2c, &server.ciphers_s2c),
         encrypted_from: EncryptedFrom {
-            client: from(c, client_keys),
-            server: from(s, server_keys),
+            client: c.frame_at(client_keys),
+            server: s.frame_at(server_keys),
         },
     };
     let frame = |f: Option<u64>| f.map_or_else(|| "?".to_string(), |f| f.to_string());

@@ -35,11 +35,18 @@ const MAX_CID: usize = 20;
 #[derive(Debug, Default)]
 struct Side {
     /// CRYPTO frame data by offset.
-    crypto: BTreeMap<u64, Vec<u8>>,
+    crypto: Crypto,
     /// The frame of the first Initial packet that decrypted.
     frame: Option<u64>,
     /// The frame of the first short-header (1-RTT) packet.
     one_rtt: Option<u64>,
+}
+
+/// CRYPTO frame data by offset, and how many bytes it holds (at most [`MAX_CRYPTO`]).
+#[derive(Debug, Default)]
+struct Crypto {
+    by_offset: BTreeMap<u64, Vec<u8>>,
+    held: u64,
 }
 
 /// What a QUIC flow's Initial packets show.
@@ -230,7 +237,7 @@ fn open(keys: &Keys, b: &[u8], start: usize, pn_at: usize, end: usize) -> Option
 }
 
 /// Keeps the CRYPTO frames of a decrypted Initial payload; stops at a frame it cannot skip.
-fn crypto_frames(p: &[u8], crypto: &mut BTreeMap<u64, Vec<u8>>) {
+fn crypto_frames(p: &[u8], crypto: &mut Crypto) {
     let mut at = 0;
     while at < p.len() {
         let Some((kind, next)) = varint(p, at) else {
@@ -255,9 +262,12 @@ fn crypto_frames(p: &[u8], crypto: &mut BTreeMap<u64, Vec<u8>>) {
                 else {
                     return;
                 };
-                let held: u64 = crypto.values().map(|d| d.len() as u64).sum();
-                if offset.saturating_add(len) <= MAX_CRYPTO && held + len <= MAX_CRYPTO {
-                    crypto.entry(offset).or_insert_with(|| data.to_vec());
+                let fits = offset.saturating_add(len) <= MAX_CRYPTO
+                    && crypto.held + len <= MAX_CRYPTO
+                    && !crypto.by_offset.contains_key(&offset);
+                if fits {
+                    crypto.by_offset.insert(offset, data.to_vec());
+                    crypto.held += len;
                 }
                 data_at + data.len()
             }
@@ -286,9 +296,9 @@ fn skip_ack(p: &[u8], at: usize, ecn: bool) -> Option<usize> {
 
 /// The body of the first handshake message of `kind` in the CRYPTO stream, read from offset 0
 /// as far as it is contiguous.
-fn message(crypto: &BTreeMap<u64, Vec<u8>>, kind: u8) -> Option<Vec<u8>> {
+fn message(crypto: &Crypto, kind: u8) -> Option<Vec<u8>> {
     let mut stream = Vec::new();
-    for (&offset, data) in crypto {
+    for (&offset, data) in &crypto.by_offset {
         let have = stream.len() as u64;
         if offset > have {
             break;

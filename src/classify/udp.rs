@@ -41,16 +41,13 @@ pub fn classify(flow: &UdpFlow) -> Classification {
         return class;
     }
     // a datagram of text is quoted whatever the first one looks like
-    let text = client
-        .iter()
-        .chain(server)
-        .any(|d| plaintext::other::is_text(&d.bytes));
-    if !text {
+    let text = first_text(client, server);
+    if text.is_none() {
         if let Some(class) = quic_or_dtls(client, server) {
             return class;
         }
     }
-    unrecognised(client, server)
+    unrecognised(client, server, text)
 }
 
 fn verdict(verdict: Verdict, reasons: Vec<Said>) -> Classification {
@@ -357,13 +354,27 @@ fn quic_or_dtls(client: &[Datagram], server: &[Datagram]) -> Option<Classificati
 /// Datagrams of no protocol read here: a datagram of text makes the flow `plaintext`, quoting
 /// it (statsd and syslog named), whatever the others hold; datagrams that all look random are
 /// `opaque`; anything else is `plaintext`.
-fn unrecognised(client: &[Datagram], server: &[Datagram]) -> Classification {
+/// The first datagram of text, and who sent it.
+fn first_text<'d>(
+    client: &'d [Datagram],
+    server: &'d [Datagram],
+) -> Option<(&'static str, &'d Datagram)> {
+    [("client", client), ("server", server)]
+        .into_iter()
+        .find_map(|(side, kept)| {
+            kept.iter()
+                .find(|d| plaintext::other::is_text(&d.bytes))
+                .map(|d| (side, d))
+        })
+}
+
+/// `text`: the first datagram of text ([`first_text`]).
+fn unrecognised(
+    client: &[Datagram],
+    server: &[Datagram],
+    text: Option<(&'static str, &Datagram)>,
+) -> Classification {
     let sides = [("client", client), ("server", server)];
-    let text = sides.iter().find_map(|&(side, kept)| {
-        kept.iter()
-            .find(|d| plaintext::other::is_text(&d.bytes))
-            .map(|d| (side, d))
-    });
     let judged = sides.iter().filter(|(_, kept)| !kept.is_empty());
     let random = judged.clone().all(|(_, kept)| {
         let sample: Vec<u8> = kept
@@ -497,11 +508,14 @@ mod tests {
         );
         assert_eq!(text_protocol(b"api.requests:1|c|#env:prod"), "statsd");
         assert_eq!(text_protocol(b"hello there"), "unknown");
-        let class = unrecognised(&[d(5, b"api.requests:1|c")], &[]);
+        let statsd = [d(5, b"api.requests:1|c")];
+        let class = unrecognised(&statsd, &[], first_text(&statsd, &[]));
         assert_eq!(class.verdict, Verdict::Plaintext);
         assert_eq!(class.plaintext.unwrap().protocol, "statsd");
         let random = wg(9, 600);
-        assert_eq!(unrecognised(&[d(5, &random)], &[]).verdict, Verdict::Opaque);
+        let random = [d(5, &random)];
+        let class = unrecognised(&random, &[], first_text(&random, &[]));
+        assert_eq!(class.verdict, Verdict::Opaque);
     }
 
     #[test]
@@ -531,7 +545,7 @@ mod tests {
             let _ = wireguard(&flow, &flow);
             let _ = dns(&flow, &flow);
             let _ = quic_or_dtls(&flow, &[]);
-            let _ = unrecognised(&flow, &[]);
+            let _ = unrecognised(&flow, &[], first_text(&flow, &[]));
         }
     }
 }

@@ -47,15 +47,9 @@ const MAX_NODES: usize = 150;
 /// Strings shorter than this stay inline in the flows' lines.
 const SHARED_MIN: usize = 4;
 
-/// The verdicts in the order of the table's `v` column.
-const VERDICTS: [Verdict; 6] = [
-    Verdict::Mtls,
-    Verdict::Tls,
-    Verdict::Encrypted,
-    Verdict::Plaintext,
-    Verdict::Opaque,
-    Verdict::Empty,
-];
+/// The verdicts in the order of the table's `v` column: the vocabulary's own order, which the
+/// page's `VERDICTS` repeats.
+const VERDICTS: [Verdict; 6] = Verdict::ALL;
 
 /// Strings shared by index.
 #[derive(Debug, Default)]
